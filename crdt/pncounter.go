@@ -1,0 +1,115 @@
+package crdt
+
+import (
+	"errors"
+	"maps"
+	"math"
+	"slices"
+)
+
+// PN is one replica's entry in a PNCounter: the grow-only totals of everything that
+// replica ever added (P) and subtracted (N).
+type PN struct {
+	P uint64 // total increments by this replica
+	N uint64 // total decrements by this replica
+}
+
+// max returns the pointwise maximum of pn and o.
+func (pn PN) max(o PN) PN { return PN{P: max(pn.P, o.P), N: max(pn.N, o.N)} }
+
+// ErrOverflow reports a counter entry that would pass 2^64-1.
+var ErrOverflow = errors.New("crdt: counter entry overflow")
+
+// PNCounter is a positive-negative counter: a map replica → PN joined by pointwise
+// max, whose value is ΣP − ΣN. Only the owning replica raises its own entry, through
+// Add. The zero value is an empty counter, ready to use. A PNCounter is a value
+// holding a map: use Clone before handing one to code that may join into it.
+type PNCounter struct {
+	entries map[ReplicaID]PN
+}
+
+// Value is ΣP − ΣN. It wraps like int64 arithmetic if the true value does not fit.
+func (c PNCounter) Value() int64 {
+	var p, n uint64
+	for _, e := range c.entries {
+		p += e.P
+		n += e.N
+	}
+	return int64(p - n)
+}
+
+// Len is the number of replicas with an entry.
+func (c PNCounter) Len() int { return len(c.entries) }
+
+// Entry returns replica r's totals (zero when r has none).
+func (c PNCounter) Entry(r ReplicaID) PN { return c.entries[r] }
+
+// Replicas returns the replicas with an entry, in ascending order (the order used
+// wherever a counter must be encoded byte-stably).
+func (c PNCounter) Replicas() []ReplicaID {
+	return slices.Sorted(maps.Keys(c.entries))
+}
+
+// Clone returns a counter that shares nothing with c.
+func (c PNCounter) Clone() PNCounter { return PNCounter{entries: maps.Clone(c.entries)} }
+
+// Equal reports whether c and o hold the same entries.
+func (c PNCounter) Equal(o PNCounter) bool { return maps.Equal(c.entries, o.entries) }
+
+// JoinEntry joins one replica's entry into c (pointwise max) and reports whether c
+// changed.
+func (c *PNCounter) JoinEntry(r ReplicaID, pn PN) bool {
+	old, ok := c.entries[r]
+	joined := old.max(pn)
+	if ok && joined == old {
+		return false
+	}
+	if !ok && pn == (PN{}) {
+		return false
+	}
+	if c.entries == nil {
+		c.entries = make(map[ReplicaID]PN, 1)
+	}
+	c.entries[r] = joined
+	return true
+}
+
+// Join joins o into c (pointwise max) and reports whether c changed. Join is
+// commutative, associative and idempotent.
+func (c *PNCounter) Join(o PNCounter) bool {
+	changed := false
+	for r, pn := range o.entries {
+		if c.JoinEntry(r, pn) {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// Add adds by (negative to subtract) on behalf of replica r, which must be the
+// replica that owns c's copy, and returns the delta it produced: a counter holding
+// only r's new entry. Adding zero changes nothing and returns an empty delta.
+func (c *PNCounter) Add(r ReplicaID, by int64) (PNCounter, error) {
+	if by == 0 {
+		return PNCounter{}, nil
+	}
+	e := c.entries[r]
+	switch {
+	case by > 0:
+		if e.P > math.MaxUint64-uint64(by) {
+			return PNCounter{}, ErrOverflow
+		}
+		e.P += uint64(by)
+	default:
+		mag := uint64(-(by + 1)) + 1 // |by| without overflowing on MinInt64
+		if e.N > math.MaxUint64-mag {
+			return PNCounter{}, ErrOverflow
+		}
+		e.N += mag
+	}
+	if c.entries == nil {
+		c.entries = make(map[ReplicaID]PN, 1)
+	}
+	c.entries[r] = e
+	return PNCounter{entries: map[ReplicaID]PN{r: e}}, nil
+}

@@ -1,0 +1,94 @@
+package crdt
+
+// State is the full replicated state of one replica held in memory: every item it
+// knows. The durable store of a peer keeps the same state on disk and applies the
+// same rules key by key; State is the reference those rules are tested against, and
+// what a simulation of many replicas runs on. A State is not safe for concurrent use.
+type State struct {
+	replica ReplicaID
+	items   map[string]*Item
+}
+
+// NewState returns an empty state owned by replica r: the replica whose counter
+// entries Add raises and whose id SetReaction stamps on registers.
+func NewState(r ReplicaID) *State {
+	return &State{replica: r, items: make(map[string]*Item)}
+}
+
+// Replica returns the owning replica.
+func (s *State) Replica() ReplicaID { return s.replica }
+
+// item returns the item called id, creating it.
+func (s *State) item(id string) *Item {
+	it, ok := s.items[id]
+	if !ok {
+		it = &Item{}
+		s.items[id] = it
+	}
+	return it
+}
+
+// Item returns the item called id, or nil when s knows nothing of it. The caller
+// must not modify it.
+func (s *State) Item(id string) *Item { return s.items[id] }
+
+// Items returns how many items s knows.
+func (s *State) Items() int { return len(s.items) }
+
+// Add adds by to the counter name of item and returns the delta it produced.
+func (s *State) Add(item, name string, by int64) (Delta, error) {
+	it := s.item(item)
+	c := it.Counters[name].Clone()
+	d, err := c.Add(s.replica, by)
+	if err != nil || d.Len() == 0 {
+		return Delta{}, err
+	}
+	it.JoinCounter(name, d)
+	var out Delta
+	out.JoinCounter(CounterKey{Item: item, Name: name}, d)
+	return out, nil
+}
+
+// SetReaction writes user's reaction (None clears it) at timestamp ts, which the
+// caller takes from the replica's Clock, and returns the delta it produced.
+func (s *State) SetReaction(item, user, kind string, ts Timestamp) Delta {
+	r := Register{Kind: kind, TS: ts, Replica: s.replica}
+	s.item(item).MergeRegister(user, r)
+	var out Delta
+	out.JoinRegister(RegisterKey{Item: item, User: user}, r)
+	return out
+}
+
+// Apply joins d into s and returns the part of d that changed s, holding the new
+// states of the changed keys. Applying the same delta again changes nothing and
+// returns an empty delta.
+func (s *State) Apply(d Delta) Delta {
+	var changed Delta
+	for k, c := range d.Counters {
+		it := s.item(k.Item)
+		if it.JoinCounter(k.Name, c) {
+			changed.JoinCounter(k, it.Counters[k.Name])
+		}
+	}
+	for k, r := range d.Registers {
+		it := s.item(k.Item)
+		if ok, _ := it.MergeRegister(k.User, r); ok {
+			changed.JoinRegister(k, it.Registers[k.User])
+		}
+	}
+	return changed
+}
+
+// Full returns the whole of s as one delta: applying it to an empty State yields s.
+func (s *State) Full() Delta {
+	var d Delta
+	for id, it := range s.items {
+		for name, c := range it.Counters {
+			d.JoinCounter(CounterKey{Item: id, Name: name}, c)
+		}
+		for user, r := range it.Registers {
+			d.JoinRegister(RegisterKey{Item: id, User: user}, r)
+		}
+	}
+	return d
+}
