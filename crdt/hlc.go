@@ -128,7 +128,7 @@ func (c *Clock) Now() Timestamp {
 // the clock unchanged.
 func (c *Clock) Observe(remote Timestamp) error {
 	pt := c.WallMillis()
-	if remote.Wall-pt > c.maxDrift.Milliseconds() {
+	if remote.Wall > pt+c.maxDrift.Milliseconds() {
 		return &DriftError{Remote: remote, LocalWall: pt, MaxDrift: c.maxDrift}
 	}
 	c.Restore(remote)

@@ -18,14 +18,13 @@ func NewState(r ReplicaID) *State {
 // Replica returns the owning replica.
 func (s *State) Replica() ReplicaID { return s.replica }
 
-// item returns the item called id, creating it.
+// item returns the item called id, or a new empty one that is not yet part of s:
+// callers keep it only if they change it.
 func (s *State) item(id string) *Item {
-	it, ok := s.items[id]
-	if !ok {
-		it = &Item{}
-		s.items[id] = it
+	if it, ok := s.items[id]; ok {
+		return it
 	}
-	return it
+	return &Item{}
 }
 
 // Item returns the item called id, or nil when s knows nothing of it. The caller
@@ -44,6 +43,7 @@ func (s *State) Add(item, name string, by int64) (Delta, error) {
 		return Delta{}, err
 	}
 	it.JoinCounter(name, d)
+	s.items[item] = it
 	var out Delta
 	out.JoinCounter(CounterKey{Item: item, Name: name}, d)
 	return out, nil
@@ -53,7 +53,9 @@ func (s *State) Add(item, name string, by int64) (Delta, error) {
 // caller takes from the replica's Clock, and returns the delta it produced.
 func (s *State) SetReaction(item, user, kind string, ts Timestamp) Delta {
 	r := Register{Kind: kind, TS: ts, Replica: s.replica}
-	s.item(item).MergeRegister(user, r)
+	if it := s.item(item); changed(it.MergeRegister(user, r)) {
+		s.items[item] = it
+	}
 	var out Delta
 	out.JoinRegister(RegisterKey{Item: item, User: user}, r)
 	return out
@@ -67,12 +69,14 @@ func (s *State) Apply(d Delta) Delta {
 	for k, c := range d.Counters {
 		it := s.item(k.Item)
 		if it.JoinCounter(k.Name, c) {
+			s.items[k.Item] = it
 			changed.JoinCounter(k, it.Counters[k.Name])
 		}
 	}
 	for k, r := range d.Registers {
 		it := s.item(k.Item)
 		if ok, _ := it.MergeRegister(k.User, r); ok {
+			s.items[k.Item] = it
 			changed.JoinRegister(k, it.Registers[k.User])
 		}
 	}
@@ -92,3 +96,6 @@ func (s *State) Full() Delta {
 	}
 	return d
 }
+
+// changed picks the first result of Item.MergeRegister.
+func changed(ok bool, _ TallyAdjust) bool { return ok }

@@ -1,0 +1,76 @@
+// Command countermesh runs and operates a countermesh peer mesh.
+//
+// Usage:
+//
+//	countermesh dev [flags]       run a demo mesh of several regions on this machine
+//	countermesh version           print the version
+//
+// Exit codes: 0 success, 1 failure, 2 bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// errUsage marks errors caused by bad command-line usage (exit code 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "dev":
+		err = runDev(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "countermesh", version)
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+	default:
+		fmt.Fprintf(stderr, "countermesh: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "countermesh:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "countermesh:", err)
+		return 1
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `countermesh — a multi-region, active-active counter mesh
+
+Usage:
+  countermesh dev [flags]   run a demo mesh of several regions on this machine
+  countermesh version       print the version
+
+Run "countermesh dev -h" for the flags of dev.
+`)
+}

@@ -1,0 +1,83 @@
+package persist
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/countermesh/countermesh/crdt"
+)
+
+// The keyspace. Every key starts with one prefix byte naming its kind of record.
+// Item-scoped keys continue with uvarint(len(item)) and the item, so that a prefix
+// scan of one item never strays into another whose id merely starts alike.
+const (
+	prefixCounter     = 'c' // c item name           → wire counter
+	prefixRegister    = 'r' // r item user           → wire register
+	prefixTally       = 't' // t item kind           → wire uint
+	prefixLog         = 'l' // l seq(8, big-endian)  → wire key set: keys changed in the batch ending at seq
+	prefixAck         = 'a' // a replica(8, BE)      → wire uint: highest sequence that peer acknowledged
+	prefixIdempotency = 'i' // i key                 → idempotency record (TTL)
+	prefixMeta        = 'm' // m name                → meta values below
+)
+
+var (
+	keyFormat  = []byte("mformat")  // wire uint: layout version of this keyspace
+	keyReplica = []byte("mreplica") // 8 bytes big-endian replica id
+	keySeq     = []byte("mseq")     // wire uint: last committed sequence
+	keyHLC     = []byte("mhlc")     // wire timestamp: clock high-water mark
+	keyTrimmed = []byte("mtrimmed") // wire uint: last sequence trimmed from the change log
+)
+
+var (
+	errBadLogKey = errors.New("bad change-log key")
+	errBadAckKey = errors.New("bad acknowledgement key")
+)
+
+// formatVersion is the layout version of the keyspace written by this package.
+const formatVersion = 1
+
+// itemPrefix returns prefix | uvarint(len(item)) | item.
+func itemPrefix(prefix byte, item string) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(item))
+	b = append(b, prefix)
+	b = binary.AppendUvarint(b, uint64(len(item)))
+	return append(b, item...)
+}
+
+// itemKey returns the key of sub (a counter name, user id or kind) within item.
+func itemKey(prefix byte, item, sub string) []byte {
+	return append(itemPrefix(prefix, item), sub...)
+}
+
+// splitItemKey parses a key made by itemKey.
+func splitItemKey(key []byte) (item, sub string, err error) {
+	if len(key) < 2 {
+		return "", "", fmt.Errorf("item key too short")
+	}
+	n, w := binary.Uvarint(key[1:])
+	if w <= 0 || uint64(len(key)-1-w) < n {
+		return "", "", fmt.Errorf("item key: bad length")
+	}
+	rest := key[1+w:]
+	return string(rest[:n]), string(rest[n:]), nil
+}
+
+func counterKey(k crdt.CounterKey) []byte   { return itemKey(prefixCounter, k.Item, k.Name) }
+func registerKey(k crdt.RegisterKey) []byte { return itemKey(prefixRegister, k.Item, k.User) }
+func tallyKey(item, kind string) []byte     { return itemKey(prefixTally, item, kind) }
+
+// seqKey returns prefix | seq as 8 big-endian bytes, so keys sort by sequence.
+func seqKey(prefix byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefix}, seq)
+}
+
+func logKey(seq uint64) []byte          { return seqKey(prefixLog, seq) }
+func ackKey(peer crdt.ReplicaID) []byte { return seqKey(prefixAck, uint64(peer)) }
+func idempotencyKey(key string) []byte  { return append([]byte{prefixIdempotency}, key...) }
+func seqOfKey(key []byte) (uint64, bool) {
+	if len(key) != 9 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(key[1:]), true
+}

@@ -1,0 +1,137 @@
+package persist
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Options configures a Store. Start from DefaultOptions or SmallOptions; Open
+// copies the Options, so the caller's value is never changed.
+type Options struct {
+	// Dir is the data directory. Required. A directory with no store in it becomes
+	// a new replica with a fresh random id.
+	Dir string
+
+	// MemTableSize is the size of one Badger memtable. It bounds one group-commit
+	// batch to about 15% of it. Default 64 MiB; small profile 8 MiB.
+	MemTableSize int64
+	// NumMemtables is how many memtables Badger keeps before stalling writes.
+	// Default 5; small profile 2.
+	NumMemtables int
+	// BlockCacheSize is Badger's block cache. Default 256 MiB; small profile 0
+	// (which needs Compression off).
+	BlockCacheSize int64
+	// IndexCacheSize bounds memory for table indexes; 0 keeps them all in memory.
+	// Default 0; small profile 4 MiB.
+	IndexCacheSize int64
+	// Compression turns on Snappy compression of tables. Default on; small off.
+	Compression bool
+	// NumCompactors is how many compaction goroutines Badger runs. Default 2.
+	NumCompactors int
+
+	// MaxBatchOps caps how many mutations share one commit. Default 10,000.
+	MaxBatchOps int
+	// QueueLength is how many calls may wait for the applier before Write blocks.
+	// Default 4,096.
+	QueueLength int
+	// IdempotencyTTL is how long an idempotency key is remembered. Default 24 h.
+	IdempotencyTTL time.Duration
+
+	// MinFreeBytes is the free space the data directory's file system must keep:
+	// below it writes fail with ErrDiskFull (reads keep working), because Badger
+	// needs room for its flushes and compactions and dies rather than erring when
+	// its memory-mapped files hit a full disk. Default 1 GiB; small profile 64 MiB.
+	// Negative disables the check.
+	MinFreeBytes int64
+
+	// WallClock is the hybrid logical clock's physical time source. Default
+	// time.Now. Tests inject skewed or jumping clocks here.
+	WallClock func() time.Time
+	// MaxDrift is how far ahead of local wall time a merged timestamp may be.
+	// Default 60 s.
+	MaxDrift time.Duration
+
+	// Logger receives the store's and Badger's warnings and errors. Default
+	// slog.Default().
+	Logger *slog.Logger
+
+	// CommitFault, when non-nil, is called before every batch is written; a non-nil
+	// error fails that batch exactly as a failed disk write would. It exists for
+	// tests that inject storage faults; leave it nil in production.
+	CommitFault func(ops int) error
+}
+
+// DefaultOptions returns production defaults for a store in dir.
+func DefaultOptions(dir string) Options {
+	return Options{
+		Dir:            dir,
+		MemTableSize:   64 << 20,
+		NumMemtables:   5,
+		BlockCacheSize: 256 << 20,
+		Compression:    true,
+		NumCompactors:  2,
+		MaxBatchOps:    10_000,
+		QueueLength:    4096,
+		IdempotencyTTL: 24 * time.Hour,
+		MinFreeBytes:   1 << 30,
+	}
+}
+
+// SmallOptions returns a small-memory profile for tests and the demo mesh: a
+// store using a few tens of MiB instead of hundreds.
+func SmallOptions(dir string) Options {
+	o := DefaultOptions(dir)
+	o.MemTableSize = 8 << 20
+	o.NumMemtables = 2
+	o.BlockCacheSize = 0
+	o.IndexCacheSize = 4 << 20
+	o.Compression = false
+	o.MinFreeBytes = 64 << 20
+	return o
+}
+
+// withDefaults fills zero fields and validates.
+func (o Options) withDefaults() (Options, error) {
+	if o.Dir == "" {
+		return o, errors.New("persist: Options.Dir is required")
+	}
+	d := DefaultOptions(o.Dir)
+	if o.MemTableSize <= 0 {
+		o.MemTableSize = d.MemTableSize
+	}
+	if o.NumMemtables <= 0 {
+		o.NumMemtables = d.NumMemtables
+	}
+	if o.BlockCacheSize < 0 {
+		o.BlockCacheSize = 0
+	}
+	if o.BlockCacheSize == 0 && o.Compression {
+		return o, errors.New("persist: Options.BlockCacheSize 0 requires Compression off")
+	}
+	if o.NumCompactors < 2 {
+		o.NumCompactors = d.NumCompactors
+	}
+	if o.MaxBatchOps <= 0 {
+		o.MaxBatchOps = d.MaxBatchOps
+	}
+	if o.QueueLength <= 0 {
+		o.QueueLength = d.QueueLength
+	}
+	if o.IdempotencyTTL <= 0 {
+		o.IdempotencyTTL = d.IdempotencyTTL
+	}
+	switch {
+	case o.MinFreeBytes == 0:
+		o.MinFreeBytes = d.MinFreeBytes
+	case o.MinFreeBytes < 0:
+		o.MinFreeBytes = 0
+	}
+	if o.WallClock == nil {
+		o.WallClock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}

@@ -1,0 +1,250 @@
+package persist
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/sync/wire"
+)
+
+// getValue calls decode with the value at key, or does nothing if there is none.
+func getValue(txn *badger.Txn, key []byte, decode func([]byte) error) error {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("persist: read %q: %w", key, translate(err))
+	}
+	if err := item.Value(decode); err != nil {
+		return corrupt(key, err)
+	}
+	return nil
+}
+
+// getUint reads a wire uint at key (zero when absent).
+func getUint(txn *badger.Txn, key []byte) (v uint64, err error) {
+	err = getValue(txn, key, func(b []byte) (err error) { v, err = wire.DecodeUint(b); return })
+	return v, err
+}
+
+// view runs fn in a read-only transaction.
+func (s *Store) view(fn func(txn *badger.Txn) error) error {
+	return translate(s.db.View(fn))
+}
+
+// scanPrefix calls fn with the key and value of every entry under prefix.
+func scanPrefix(txn *badger.Txn, prefix []byte, fn func(key, value []byte) error) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		key := item.Key()
+		if err := item.Value(func(v []byte) error { return fn(key, v) }); err != nil {
+			return corrupt(bytes.Clone(key), err)
+		}
+	}
+	return nil
+}
+
+// Counter returns the counter name of item (empty when never written).
+func (s *Store) Counter(item, name string) (c crdt.PNCounter, err error) {
+	err = s.view(func(txn *badger.Txn) error {
+		return getValue(txn, counterKey(crdt.CounterKey{Item: item, Name: name}),
+			func(v []byte) (err error) { c, err = wire.DecodeCounter(v); return })
+	})
+	return c, err
+}
+
+// Register returns user's reaction register on item (zero when never written).
+func (s *Store) Register(item, user string) (r crdt.Register, err error) {
+	err = s.view(func(txn *badger.Txn) error {
+		return getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
+			func(v []byte) (err error) { r, err = wire.DecodeRegister(v); return })
+	})
+	return r, err
+}
+
+// ItemView is what a reader sees of one item: counter values, tallies, and
+// optionally one user's register.
+type ItemView struct {
+	Counters map[string]int64
+	Tallies  crdt.Tallies
+	User     crdt.Register // the asked-for user's register; zero if none or not asked
+}
+
+// ReadItem returns item's counters and tallies, and user's register when user is
+// not empty, from one consistent snapshot.
+func (s *Store) ReadItem(item, user string) (ItemView, error) {
+	v := ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
+	err := s.view(func(txn *badger.Txn) error {
+		err := scanPrefix(txn, itemPrefix(prefixCounter, item), func(key, val []byte) error {
+			_, name, err := splitItemKey(key)
+			if err != nil {
+				return err
+			}
+			c, err := wire.DecodeCounter(val)
+			v.Counters[name] = c.Value()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		err = scanPrefix(txn, itemPrefix(prefixTally, item), func(key, val []byte) error {
+			_, kind, err := splitItemKey(key)
+			if err != nil {
+				return err
+			}
+			n, err := decodeTally(val)
+			v.Tallies[kind] = n
+			return err
+		})
+		if err != nil || user == "" {
+			return err
+		}
+		return getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
+			func(b []byte) (err error) { v.User, err = wire.DecodeRegister(b); return })
+	})
+	return v, err
+}
+
+// State returns the current states of the given keys as one delta, read from one
+// snapshot: what a sender ships for keys changed since a peer's acknowledgement.
+// Keys never written are left out.
+func (s *Store) State(keys crdt.KeySet) (crdt.Delta, error) {
+	var d crdt.Delta
+	err := s.view(func(txn *badger.Txn) error {
+		for k := range keys.Counters {
+			err := getValue(txn, counterKey(k), func(v []byte) error {
+				c, err := wire.DecodeCounter(v)
+				d.JoinCounter(k, c)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for k := range keys.Registers {
+			err := getValue(txn, registerKey(k), func(v []byte) error {
+				r, err := wire.DecodeRegister(v)
+				d.JoinRegister(k, r)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return d, err
+}
+
+// Snapshot calls fn with the whole replicated state of the store, item by item in
+// key order, as deltas of at most batchKeys keys, from one consistent snapshot.
+// Anti-entropy and tests use it.
+func (s *Store) Snapshot(batchKeys int, fn func(crdt.Delta) error) error {
+	return s.view(func(txn *badger.Txn) error {
+		var d crdt.Delta
+		flush := func() error {
+			if d.Len() == 0 {
+				return nil
+			}
+			out := d
+			d = crdt.Delta{}
+			return fn(out)
+		}
+		err := scanPrefix(txn, []byte{prefixCounter}, func(key, val []byte) error {
+			item, name, err := splitItemKey(key)
+			if err != nil {
+				return err
+			}
+			c, err := wire.DecodeCounter(val)
+			if err != nil {
+				return err
+			}
+			d.JoinCounter(crdt.CounterKey{Item: item, Name: name}, c)
+			if d.Len() >= batchKeys {
+				return flush()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = scanPrefix(txn, []byte{prefixRegister}, func(key, val []byte) error {
+			item, user, err := splitItemKey(key)
+			if err != nil {
+				return err
+			}
+			r, err := wire.DecodeRegister(val)
+			if err != nil {
+				return err
+			}
+			d.JoinRegister(crdt.RegisterKey{Item: item, User: user}, r)
+			if d.Len() >= batchKeys {
+				return flush()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return flush()
+	})
+}
+
+// CheckTallies verifies invariant 2 of the design over the whole store, from one
+// snapshot: every stored tally equals the number of registers of its kind on its
+// item. It returns an error naming the first few mismatches.
+func (s *Store) CheckTallies() error {
+	return s.view(func(txn *badger.Txn) error {
+		counted := map[tallyRef]int64{}
+		err := scanPrefix(txn, []byte{prefixRegister}, func(key, val []byte) error {
+			item, _, err := splitItemKey(key)
+			if err != nil {
+				return err
+			}
+			r, err := wire.DecodeRegister(val)
+			if err == nil && r.Kind != crdt.None {
+				counted[tallyRef{item, r.Kind}]++
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		var bad []string
+		err = scanPrefix(txn, []byte{prefixTally}, func(key, val []byte) error {
+			item, kind, err := splitItemKey(key)
+			if err != nil {
+				return err
+			}
+			n, err := decodeTally(val)
+			if err != nil {
+				return err
+			}
+			t := tallyRef{item, kind}
+			if counted[t] != n {
+				bad = append(bad, fmt.Sprintf("%s/%s: tally %d, registers %d", item, kind, n, counted[t]))
+			}
+			delete(counted, t)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for t, n := range counted {
+			bad = append(bad, fmt.Sprintf("%s/%s: no tally, registers %d", t.item, t.kind, n))
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("persist: %d tallies differ from registers: %v", len(bad), bad[:min(len(bad), 5)])
+		}
+		return nil
+	})
+}

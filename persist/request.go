@@ -1,0 +1,82 @@
+package persist
+
+import "github.com/countermesh/countermesh/crdt"
+
+// requestKind says what a request asks of the applier.
+type requestKind uint8
+
+const (
+	requestWrite requestKind = iota + 1 // local ops
+	requestMerge                        // a delta from another replica
+	requestAck                          // a remote peer's acknowledgement mark
+)
+
+// request is one call waiting for the applier and then for its batch to commit.
+type request struct {
+	kind requestKind
+
+	ops     []Op           // requestWrite
+	delta   crdt.Delta     // requestMerge
+	peer    crdt.ReplicaID // requestAck
+	peerSeq uint64         // requestAck
+
+	results []Result   // requestWrite: one per op
+	changed crdt.Delta // requestMerge: the keys that changed, with their new states
+
+	err  error
+	done chan struct{} // closed once err and the results are final
+}
+
+// finish records err and releases the caller.
+func (r *request) finish(err error) {
+	r.err = err
+	close(r.done)
+}
+
+// estimate bounds how many Badger entries and bytes applying r can add to a batch,
+// so the applier can tell whether r fits before touching the batch.
+func (r *request) estimate() (count, bytes int) {
+	add := func(keyLen, valueLen int) {
+		count++
+		bytes += 2*(keyLen+keyOverhead) + valueLen + entryOverhead // key, its change-log copy, value
+	}
+	switch r.kind {
+	case requestWrite:
+		for _, op := range r.ops {
+			switch op.Kind {
+			case OpAdd:
+				add(len(op.Item)+len(op.Counter), counterValue+counterEntry)
+				if op.IdempotencyKey != "" {
+					add(len(op.IdempotencyKey), idemValue+len(op.Item)+len(op.Counter))
+				}
+			case OpReact:
+				add(len(op.Item)+len(op.User), registerValue+len(op.Reaction))
+				add(len(op.Item)+len(op.Reaction), 8) // tally gaining a user
+				add(len(op.Item)+64, 8)               // tally losing one (kind unknown yet)
+			}
+		}
+	case requestMerge:
+		for k, c := range r.delta.Counters {
+			add(len(k.Item)+len(k.Name), counterValue+counterEntry*c.Len())
+		}
+		for k, reg := range r.delta.Registers {
+			add(len(k.Item)+len(k.User), registerValue+len(reg.Kind))
+			add(len(k.Item)+len(reg.Kind), 8)
+			add(len(k.Item)+64, 8)
+		}
+	case requestAck:
+		add(8, 16)
+	}
+	return count, bytes
+}
+
+// size is how many ops (or merged keys) r applies: what Options.MaxBatchOps counts.
+func (r *request) size() int {
+	switch r.kind {
+	case requestWrite:
+		return len(r.ops)
+	case requestMerge:
+		return r.delta.Len()
+	}
+	return 1
+}

@@ -1,0 +1,279 @@
+package persist
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/sync/wire"
+)
+
+// Store is the durable state of one peer. Its methods are safe for concurrent use.
+type Store struct {
+	opts    Options
+	db      *badger.DB
+	replica crdt.ReplicaID
+	clock   *crdt.Clock
+
+	maxCount, maxBytes int // per-batch limits under Badger's transaction limits
+
+	lastSeq atomic.Uint64 // last committed local sequence
+
+	queue chan *request // to the applier
+
+	closeMu struct {
+		sync.RWMutex
+		closed bool
+	}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup // applier and committer
+}
+
+// Open opens (or creates) the store in opts.Dir. A directory with no store becomes
+// a new replica with a fresh random id. Open restores the clock's high-water mark,
+// so the clock never goes backwards across a restart even if the wall clock did.
+func Open(opts Options) (*Store, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(badgerOptions(opts))
+	if err != nil {
+		return nil, fmt.Errorf("persist: open %s: %w", opts.Dir, translate(err))
+	}
+	s := &Store{
+		opts:     opts,
+		db:       db,
+		clock:    crdt.NewClock(opts.WallClock, opts.MaxDrift),
+		maxCount: int(db.MaxBatchCount() * 8 / 10),
+		maxBytes: int(db.MaxBatchSize() * 8 / 10),
+		queue:    make(chan *request, opts.QueueLength),
+	}
+	if err := s.recover(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	sealed := make(chan *batch, 1)
+	results := make(chan commitResult, 1)
+	a := &applier{s: s, cur: newBatch(), nextSeq: s.lastSeq.Load() + 1, sealed: sealed, results: results}
+	a.cur.firstSeq = a.nextSeq
+	s.wg.Go(a.run)
+	s.wg.Go(func() { s.runCommitter(sealed, results) })
+	return s, nil
+}
+
+func badgerOptions(o Options) badger.Options {
+	bo := badger.DefaultOptions(o.Dir).
+		WithSyncWrites(true).
+		WithDetectConflicts(false).
+		WithMemTableSize(o.MemTableSize).
+		WithNumMemtables(o.NumMemtables).
+		WithBlockCacheSize(o.BlockCacheSize).
+		WithIndexCacheSize(o.IndexCacheSize).
+		WithNumCompactors(o.NumCompactors).
+		WithMetricsEnabled(false).
+		WithLogger(badgerLogger{o.Logger})
+	if !o.Compression {
+		bo = bo.WithCompression(options.None)
+	}
+	if o.MemTableSize < 64<<20 {
+		bo = bo.WithValueLogFileSize(64 << 20).WithBaseTableSize(1 << 20)
+	}
+	return bo
+}
+
+// recover reads what memory needs from disk: format, replica id (creating one for
+// a new directory), last sequence and the clock's high-water mark.
+func (s *Store) recover() error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		format, err := getUint(txn, keyFormat)
+		if err != nil {
+			return err
+		}
+		switch {
+		case format > formatVersion:
+			return fmt.Errorf("%w: %d (this build reads %d)", ErrNewerFormat, format, formatVersion)
+		case format == 0:
+			if err := txn.Set(keyFormat, wire.EncodeUint(formatVersion)); err != nil {
+				return err
+			}
+		}
+		if err := s.loadReplica(txn); err != nil {
+			return err
+		}
+		seq, err := getUint(txn, keySeq)
+		if err != nil {
+			return err
+		}
+		s.lastSeq.Store(seq)
+		return getValue(txn, keyHLC, func(v []byte) error {
+			hw, err := wire.DecodeTimestamp(v)
+			if err == nil {
+				s.clock.Restore(hw)
+			}
+			return err
+		})
+	})
+}
+
+func (s *Store) loadReplica(txn *badger.Txn) error {
+	err := getValue(txn, keyReplica, func(v []byte) error {
+		if len(v) != 8 || binary.BigEndian.Uint64(v) == 0 {
+			return errors.New("bad replica id")
+		}
+		s.replica = crdt.ReplicaID(binary.BigEndian.Uint64(v))
+		return nil
+	})
+	if err != nil || s.replica != 0 {
+		return err
+	}
+	var b [8]byte
+	for binary.BigEndian.Uint64(b[:]) == 0 {
+		rand.Read(b[:])
+	}
+	s.replica = crdt.ReplicaID(binary.BigEndian.Uint64(b[:]))
+	s.opts.Logger.Info("persist: new replica", "replica", s.replica, "dir", s.opts.Dir)
+	return txn.Set(keyReplica, b[:])
+}
+
+// Replica returns this store's replica id.
+func (s *Store) Replica() crdt.ReplicaID { return s.replica }
+
+// Clock returns the store's hybrid logical clock. Callers Observe causal tokens and
+// remote timestamps on it; the store stamps reactions with it and persists its
+// high-water mark with every batch.
+func (s *Store) Clock() *crdt.Clock { return s.clock }
+
+// LastSeq returns the sequence number of the last committed local mutation.
+func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
+
+// committed runs on the applier goroutine after b became durable.
+func (s *Store) committed(b *batch) {
+	if b.lastSeq != 0 {
+		s.lastSeq.Store(b.lastSeq)
+	}
+}
+
+// Write applies local ops atomically — all in one batch, all or none — and returns
+// once they are durable, with one Result per op. An error matching ErrInvalidOp or
+// ErrIdempotencyConflict means nothing was applied; ErrCommitFailed means the batch
+// failed to commit and nothing was applied. If ctx ends first, Write returns
+// ctx.Err() and the ops may or may not be applied.
+func (s *Store) Write(ctx context.Context, ops ...Op) ([]Result, error) {
+	for i, op := range ops {
+		if err := op.validate(); err != nil {
+			return nil, fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	r := &request{kind: requestWrite, ops: ops}
+	if err := s.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.results, nil
+}
+
+// Merge joins a delta received from another replica, keeping tallies equal to the
+// registers, and returns once the result is durable, with the keys that changed and
+// their new states. Every register timestamp is first observed on the clock; if one
+// is beyond the clock's max drift nothing is applied and the error is a
+// *crdt.DriftError: the sender should keep the data and offer it again later.
+// Merging the same delta twice changes nothing the second time.
+func (s *Store) Merge(ctx context.Context, d crdt.Delta) (crdt.Delta, error) {
+	if err := validateDelta(d); err != nil {
+		return crdt.Delta{}, err
+	}
+	var newest crdt.Timestamp
+	for _, r := range d.Registers {
+		if newest.Before(r.TS) {
+			newest = r.TS
+		}
+	}
+	if err := s.clock.Observe(newest); err != nil {
+		return crdt.Delta{}, err
+	}
+	r := &request{kind: requestMerge, delta: d}
+	if err := s.submit(ctx, r); err != nil {
+		return crdt.Delta{}, err
+	}
+	return r.changed, nil
+}
+
+func validateDelta(d crdt.Delta) error {
+	for k := range d.Counters {
+		if k.Item == "" || k.Name == "" {
+			return fmt.Errorf("%w: counter key %q/%q", ErrInvalidOp, k.Item, k.Name)
+		}
+	}
+	for k := range d.Registers {
+		if k.Item == "" || k.User == "" {
+			return fmt.Errorf("%w: register key %q/%q", ErrInvalidOp, k.Item, k.User)
+		}
+	}
+	return nil
+}
+
+// SetAcked records durably that peer has acknowledged every local mutation up to
+// seq. Marks only move forward.
+func (s *Store) SetAcked(ctx context.Context, peer crdt.ReplicaID, seq uint64) error {
+	return s.submit(ctx, &request{kind: requestAck, peer: peer, peerSeq: seq})
+}
+
+// submit queues r for the applier and waits until it is durable or failed.
+func (s *Store) submit(ctx context.Context, r *request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.done = make(chan struct{})
+	s.closeMu.RLock()
+	if s.closeMu.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.queue <- r:
+		s.closeMu.RUnlock()
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops taking writes, commits everything already queued, waits for the
+// store's goroutines and closes Badger. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeMu.Lock()
+		s.closeMu.closed = true
+		close(s.queue)
+		s.closeMu.Unlock()
+		s.wg.Wait()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("persist: close: %w", translate(err))
+		}
+	})
+	return s.closeErr
+}
+
+// badgerLogger sends Badger's warnings and errors to slog, and drops its chatter.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, args ...any)   { b.l.Error("badger: " + fmt.Sprintf(f, args...)) }
+func (b badgerLogger) Warningf(f string, args ...any) { b.l.Warn("badger: " + fmt.Sprintf(f, args...)) }
+func (b badgerLogger) Infof(string, ...any)           {}
+func (b badgerLogger) Debugf(string, ...any)          {}
