@@ -31,8 +31,12 @@ type Delta struct {
 // Len is the number of keys in d.
 func (d Delta) Len() int { return len(d.Counters) + len(d.Registers) }
 
-// JoinCounter joins c into d's entry for k and reports whether d changed.
+// JoinCounter joins c into d's entry for k and reports whether d changed. An
+// empty counter changes nothing and adds no key.
 func (d *Delta) JoinCounter(k CounterKey, c PNCounter) bool {
+	if c.Len() == 0 {
+		return false
+	}
 	if d.Counters == nil {
 		d.Counters = make(map[CounterKey]PNCounter)
 	}
@@ -46,8 +50,12 @@ func (d *Delta) JoinCounter(k CounterKey, c PNCounter) bool {
 	return changed
 }
 
-// JoinRegister joins r into d's entry for k and reports whether d changed.
+// JoinRegister joins r into d's entry for k and reports whether d changed. A
+// never-written register changes nothing and adds no key.
 func (d *Delta) JoinRegister(k RegisterKey, r Register) bool {
+	if r.IsZero() {
+		return false
+	}
 	if d.Registers == nil {
 		d.Registers = make(map[RegisterKey]Register)
 	}

@@ -50,6 +50,17 @@ func (c PNCounter) Replicas() []ReplicaID {
 	return slices.Sorted(maps.Keys(c.entries))
 }
 
+// AppendReplicas appends the replicas with an entry to dst in ascending order and
+// returns the extended slice; with a dst of enough capacity it allocates nothing.
+func (c PNCounter) AppendReplicas(dst []ReplicaID) []ReplicaID {
+	start := len(dst)
+	for r := range c.entries {
+		dst = append(dst, r)
+	}
+	slices.Sort(dst[start:])
+	return dst
+}
+
 // Clone returns a counter that shares nothing with c.
 func (c PNCounter) Clone() PNCounter { return PNCounter{entries: maps.Clone(c.entries)} }
 

@@ -1,7 +1,6 @@
 package persist
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -393,17 +392,7 @@ func (a *applier) get(key []byte, decode func([]byte) error) error {
 	if a.read == nil {
 		a.read = a.s.db.NewTransaction(false)
 	}
-	item, err := a.read.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("persist: read %q: %w", key, translate(err))
-	}
-	if err := item.Value(decode); err != nil {
-		return corrupt(key, err)
-	}
-	return nil
+	return getValue(a.read, key, decode)
 }
 
 func (a *applier) discardRead() {

@@ -25,7 +25,8 @@ func DecodeCounter(b []byte) (crdt.PNCounter, error) {
 
 // counterBody writes { replica: [p, n] } with replicas ascending.
 func (e *encoder) counterBody(c crdt.PNCounter) {
-	replicas := c.Replicas()
+	var buf [16]crdt.ReplicaID
+	replicas := c.AppendReplicas(buf[:0])
 	e.mapLen(len(replicas))
 	for _, r := range replicas {
 		pn := c.Entry(r)
