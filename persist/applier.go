@@ -205,7 +205,7 @@ func (a *applier) applyAdd(op Op) (Result, error) {
 	}
 	seq := a.nextSeq
 	a.nextSeq++
-	a.cur.setCounter(&a.j, k, c)
+	a.setCounter(k, old, c)
 	a.cur.logCounter(&a.j, k)
 	res := Result{Seq: seq, Value: c.Value()}
 	if op.IdempotencyKey != "" {
@@ -242,6 +242,7 @@ func (a *applier) mergeRegister(k crdt.RegisterKey, r crdt.Register) (crdt.Tally
 		return crdt.TallyAdjust{}, nil
 	}
 	a.cur.setRegister(&a.j, k, winner)
+	a.cur.xorDigest(&a.j, BucketOf(k.Item), registerHash(k, old)^registerHash(k, winner))
 	if adj.From != crdt.None {
 		if err := a.addTally(tallyRef{k.Item, adj.From}, -1); err != nil {
 			return crdt.TallyAdjust{}, err
@@ -253,6 +254,12 @@ func (a *applier) mergeRegister(k crdt.RegisterKey, r crdt.Register) (crdt.Tally
 		}
 	}
 	return adj, nil
+}
+
+// setCounter stores c as the new state of the counter at k, replacing old.
+func (a *applier) setCounter(k crdt.CounterKey, old, c crdt.PNCounter) {
+	a.cur.setCounter(&a.j, k, c)
+	a.cur.xorDigest(&a.j, BucketOf(k.Item), counterDigestChange(k, old, c))
 }
 
 func (a *applier) addTally(t tallyRef, by int64) error {
@@ -275,7 +282,7 @@ func (a *applier) applyMerge(r *request) error {
 		}
 		joined := old.Clone()
 		if joined.Join(c) {
-			a.cur.setCounter(&a.j, k, joined)
+			a.setCounter(k, old, joined)
 			r.changed.JoinCounter(k, joined)
 		}
 	}

@@ -17,7 +17,8 @@ type batch struct {
 	tallies   map[tallyRef]int64
 	idem      map[string]idemRecord
 	acks      map[crdt.ReplicaID]uint64
-	changes   crdt.KeySet // keys changed by local ops: the batch's change-log record
+	changes   crdt.KeySet    // keys changed by local ops: the batch's change-log record
+	digest    map[int]uint64 // bucket → XOR to apply to the digest once committed
 
 	firstSeq, lastSeq uint64         // local ops' sequence range; lastSeq 0 when none
 	hlc               crdt.Timestamp // clock high-water mark when the batch was sealed
@@ -34,6 +35,7 @@ func newBatch() *batch {
 		tallies:   make(map[tallyRef]int64),
 		idem:      make(map[string]idemRecord),
 		acks:      make(map[crdt.ReplicaID]uint64),
+		digest:    make(map[int]uint64),
 		count:     metaEntries,
 		bytes:     metaEntries * entryOverhead,
 	}
@@ -69,6 +71,7 @@ const (
 	undoIdem
 	undoChangeCounter
 	undoChangeRegister
+	undoDigest
 )
 
 // undo records one key's value in the current batch before a request changed it,
@@ -84,6 +87,8 @@ type undo struct {
 	reg     crdt.Register
 	tally   int64
 	idem    idemRecord
+	bucket  int
+	xor     uint64
 }
 
 // journal is the undo log of the request being applied.
@@ -122,6 +127,8 @@ func (b *batch) rollback(j *journal) {
 			if !u.existed {
 				delete(b.changes.Registers, u.rk)
 			}
+		case undoDigest:
+			b.digest[u.bucket] ^= u.xor
 		}
 	}
 	b.ops, b.count, b.bytes = j.ops, j.count, j.bytes
@@ -188,4 +195,13 @@ func (b *batch) logRegister(j *journal, k crdt.RegisterKey) {
 		b.bytes += len(k.Item) + len(k.User) + keyOverhead
 	}
 	b.changes.AddRegister(k)
+}
+
+// xorDigest records that the digest of bucket changes by x.
+func (b *batch) xorDigest(j *journal, bucket int, x uint64) {
+	if x == 0 {
+		return
+	}
+	j.entries = append(j.entries, undo{kind: undoDigest, bucket: bucket, xor: x})
+	b.digest[bucket] ^= x
 }

@@ -9,8 +9,10 @@ import (
 )
 
 // The keyspace. Every key starts with one prefix byte naming its kind of record.
-// Item-scoped keys continue with uvarint(len(item)) and the item, so that a prefix
-// scan of one item never strays into another whose id merely starts alike.
+// Item-scoped keys continue with the item's digest bucket (2 bytes, big-endian),
+// so that anti-entropy can scan one bucket, then uvarint(len(item)) and the item,
+// so that a prefix scan of one item never strays into another whose id merely
+// starts alike.
 const (
 	prefixCounter     = 'c' // c item name           → wire counter
 	prefixRegister    = 'r' // r item user           → wire register
@@ -37,12 +39,17 @@ var (
 // formatVersion is the layout version of the keyspace written by this package.
 const formatVersion = 1
 
-// itemPrefix returns prefix | uvarint(len(item)) | item.
+// itemPrefix returns prefix | bucket(item) | uvarint(len(item)) | item.
 func itemPrefix(prefix byte, item string) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(item))
-	b = append(b, prefix)
+	b := make([]byte, 0, 3+binary.MaxVarintLen64+len(item))
+	b = bucketPrefix(b, prefix, BucketOf(item))
 	b = binary.AppendUvarint(b, uint64(len(item)))
 	return append(b, item...)
+}
+
+// bucketPrefix appends prefix | bucket to b.
+func bucketPrefix(b []byte, prefix byte, bucket int) []byte {
+	return binary.BigEndian.AppendUint16(append(b, prefix), uint16(bucket))
 }
 
 // itemKey returns the key of sub (a counter name, user id or kind) within item.
@@ -52,14 +59,14 @@ func itemKey(prefix byte, item, sub string) []byte {
 
 // splitItemKey parses a key made by itemKey.
 func splitItemKey(key []byte) (item, sub string, err error) {
-	if len(key) < 2 {
+	if len(key) < 4 {
 		return "", "", fmt.Errorf("item key too short")
 	}
-	n, w := binary.Uvarint(key[1:])
-	if w <= 0 || uint64(len(key)-1-w) < n {
+	n, w := binary.Uvarint(key[3:])
+	if w <= 0 || uint64(len(key)-3-w) < n {
 		return "", "", fmt.Errorf("item key: bad length")
 	}
-	rest := key[1+w:]
+	rest := key[3+w:]
 	return string(rest[:n]), string(rest[n:]), nil
 }
 

@@ -90,4 +90,11 @@ func compareWithModel(t *testing.T, s *persist.Store, model *crdt.State) {
 	if err := s.CheckTallies(); err != nil {
 		t.Error(err)
 	}
+	recomputed, err := s.RecomputeDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := s.Digest().Differing(recomputed); len(diff) > 0 {
+		t.Errorf("maintained digest differs from the recomputed one in buckets %v", diff)
+	}
 }

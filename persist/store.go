@@ -28,6 +28,11 @@ type Store struct {
 
 	lastSeq atomic.Uint64 // last committed local sequence
 
+	digest struct {
+		sync.Mutex
+		d Digest // of the committed state
+	}
+
 	queue chan *request // to the applier
 
 	closeMu struct {
@@ -63,6 +68,12 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	d, err := s.RecomputeDigest()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.digest.d = *d
 	sealed := make(chan *batch, 1)
 	results := make(chan commitResult, 1)
 	a := &applier{s: s, cur: newBatch(), nextSeq: s.lastSeq.Load() + 1, sealed: sealed, results: results}
@@ -161,6 +172,13 @@ func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
 func (s *Store) committed(b *batch) {
 	if b.lastSeq != 0 {
 		s.lastSeq.Store(b.lastSeq)
+	}
+	if len(b.digest) > 0 {
+		s.digest.Lock()
+		for bucket, x := range b.digest {
+			s.digest.d[bucket] ^= x
+		}
+		s.digest.Unlock()
 	}
 }
 

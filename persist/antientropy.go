@@ -1,0 +1,83 @@
+package persist
+
+import (
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/sync/wire"
+)
+
+// Digest returns a copy of the digest of the committed state. It is maintained
+// incrementally on every commit; Open computes it once from disk.
+func (s *Store) Digest() *Digest {
+	s.digest.Lock()
+	defer s.digest.Unlock()
+	d := s.digest.d
+	return &d
+}
+
+// RecomputeDigest computes the digest from every stored counter and register,
+// from one snapshot: the slow, obviously right definition the maintained digest
+// must agree with.
+func (s *Store) RecomputeDigest() (*Digest, error) {
+	var d Digest
+	err := s.Snapshot(1024, func(delta crdt.Delta) error {
+		for k, c := range delta.Counters {
+			d[BucketOf(k.Item)] ^= digestOfCounter(k, c)
+		}
+		for k, r := range delta.Registers {
+			d[BucketOf(k.Item)] ^= registerHash(k, r)
+		}
+		return nil
+	})
+	return &d, err
+}
+
+// BucketStates calls fn with the states of every key in the given digest buckets,
+// as deltas of at most maxKeys keys, from one snapshot: what anti-entropy sends
+// for buckets whose digests differ.
+func (s *Store) BucketStates(buckets []int, maxKeys int, fn func(crdt.Delta) error) error {
+	return s.view(func(txn *badger.Txn) error {
+		var d crdt.Delta
+		flush := func() error {
+			if d.Len() == 0 {
+				return nil
+			}
+			out := d
+			d = crdt.Delta{}
+			return fn(out)
+		}
+		for _, b := range sortedBuckets(buckets) {
+			err := scanPrefix(txn, bucketPrefix(nil, prefixCounter, b), func(key, val []byte) error {
+				item, name, err := splitItemKey(key)
+				if err != nil {
+					return err
+				}
+				c, err := wire.DecodeCounter(val)
+				d.JoinCounter(crdt.CounterKey{Item: item, Name: name}, c)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			err = scanPrefix(txn, bucketPrefix(nil, prefixRegister, b), func(key, val []byte) error {
+				item, user, err := splitItemKey(key)
+				if err != nil {
+					return err
+				}
+				r, err := wire.DecodeRegister(val)
+				d.JoinRegister(crdt.RegisterKey{Item: item, User: user}, r)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if d.Len() >= maxKeys {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	})
+}
