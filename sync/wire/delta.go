@@ -25,6 +25,13 @@ const (
 // states have the same encoding, whatever order they were built in.
 func EncodeDelta(d crdt.Delta) []byte {
 	e := getEncoder()
+	e.header()
+	e.deltaBody(d)
+	return e.finish()
+}
+
+// deltaBody writes { item: [ { name: CounterBody }, { user: RegisterBody } ] }.
+func (e *encoder) deltaBody(d crdt.Delta) {
 	for k, c := range d.Counters {
 		e.counters = append(e.counters, counterEntry{key: k, c: c})
 	}
@@ -34,7 +41,6 @@ func EncodeDelta(d crdt.Delta) []byte {
 	slices.SortFunc(e.counters, compareCounterEntries)
 	slices.SortFunc(e.registers, compareRegisterEntries)
 
-	e.header()
 	e.mapLen(countItems(e.counters, e.registers))
 	for cs, rs := e.counters, e.registers; len(cs) > 0 || len(rs) > 0; {
 		item, nc, nr := nextItem(cs, rs)
@@ -52,7 +58,8 @@ func EncodeDelta(d crdt.Delta) []byte {
 		}
 		cs, rs = cs[nc:], rs[nr:]
 	}
-	return e.finish()
+	e.counters = clearEntries(e.counters)
+	e.registers = clearEntries(e.registers)
 }
 
 // DecodeDelta decodes what EncodeDelta wrote. The counters and registers of the

@@ -1,0 +1,239 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/countermesh/countermesh/crdt"
+)
+
+// MessageType says what a sync message is. Every message travels as
+// [Version, [type, fields...]]; a receiver refuses an unknown version or type.
+type MessageType uint8
+
+// The messages of the sync protocol (DESIGN.md §3).
+const (
+	// MsgHello opens a stream: [1, mesh, replica]. The first message on every
+	// stream, from both sides.
+	MsgHello MessageType = 1
+	// MsgBatch carries the current state of the keys the sender changed up to
+	// sequence Seq: [2, seq, DeltaBody].
+	MsgBatch MessageType = 2
+	// MsgAck says the receiver durably applied everything up to Seq: [3, seq].
+	MsgAck MessageType = 3
+	// MsgNack says the receiver could not apply the batch up to Seq yet, and why
+	// (a clock beyond max drift, a full disk): [4, seq, reason]. The sender keeps
+	// the data and offers it again later.
+	MsgNack MessageType = 4
+	// MsgDigest starts an anti-entropy round with the sender's bucket digest, taken
+	// when its last committed sequence was Seq: [5, seq, bin].
+	MsgDigest MessageType = 5
+	// MsgBuckets answers a digest with the buckets that differ: [6, [bucket...]].
+	MsgBuckets MessageType = 6
+	// MsgStates carries the states of keys in differing buckets: [7, DeltaBody].
+	MsgStates MessageType = 7
+	// MsgStatesEnd ends a run of MsgStates: [8].
+	MsgStatesEnd MessageType = 8
+)
+
+// String names the type for logs.
+func (t MessageType) String() string {
+	switch t {
+	case MsgHello:
+		return "hello"
+	case MsgBatch:
+		return "batch"
+	case MsgAck:
+		return "ack"
+	case MsgNack:
+		return "nack"
+	case MsgDigest:
+		return "digest"
+	case MsgBuckets:
+		return "buckets"
+	case MsgStates:
+		return "states"
+	case MsgStatesEnd:
+		return "states-end"
+	}
+	return fmt.Sprintf("type-%d", uint8(t))
+}
+
+// MaxDigestLen is the most digest entries a MsgDigest may carry.
+const MaxDigestLen = 1 << 16
+
+// Message is one sync message; which fields are used depends on Type.
+type Message struct {
+	Type    MessageType
+	Mesh    string         // Hello
+	Replica crdt.ReplicaID // Hello
+	Seq     uint64         // Batch, Ack, Nack, Digest
+	Delta   crdt.Delta     // Batch, States
+	Reason  string         // Nack
+	Digest  []uint64       // Digest
+	Buckets []int          // Buckets: ascending, distinct, each below MaxDigestLen
+}
+
+// EncodeMessage returns the encoding of m.
+func EncodeMessage(m Message) []byte {
+	e := getEncoder()
+	e.header()
+	switch m.Type {
+	case MsgHello:
+		e.arrayLen(3)
+		e.uint(uint64(m.Type))
+		e.string(m.Mesh)
+		e.replica(m.Replica)
+	case MsgBatch:
+		e.arrayLen(3)
+		e.uint(uint64(m.Type))
+		e.uint(m.Seq)
+		e.deltaBody(m.Delta)
+	case MsgAck:
+		e.arrayLen(2)
+		e.uint(uint64(m.Type))
+		e.uint(m.Seq)
+	case MsgNack:
+		e.arrayLen(3)
+		e.uint(uint64(m.Type))
+		e.uint(m.Seq)
+		e.string(m.Reason)
+	case MsgDigest:
+		e.arrayLen(3)
+		e.uint(uint64(m.Type))
+		e.uint(m.Seq)
+		b := make([]byte, 0, 8*len(m.Digest))
+		for _, v := range m.Digest {
+			b = binary.LittleEndian.AppendUint64(b, v)
+		}
+		_ = e.enc.EncodeBytes(b)
+	case MsgBuckets:
+		e.arrayLen(2)
+		e.uint(uint64(m.Type))
+		e.arrayLen(len(m.Buckets))
+		for _, b := range m.Buckets {
+			e.uint(uint64(b))
+		}
+	case MsgStates:
+		e.arrayLen(2)
+		e.uint(uint64(m.Type))
+		e.deltaBody(m.Delta)
+	default:
+		e.arrayLen(1)
+		e.uint(uint64(m.Type))
+	}
+	return e.finish()
+}
+
+// DecodeMessage decodes what EncodeMessage wrote. An unknown version matches
+// ErrVersion; anything else wrong, including an unknown type, ErrMalformed.
+func DecodeMessage(b []byte) (Message, error) {
+	return decodeTop(b, "message", (*decoder).message)
+}
+
+// fieldsOf gives the number of array elements of each message type.
+var fieldsOf = map[MessageType]int{
+	MsgHello: 3, MsgBatch: 3, MsgAck: 2, MsgNack: 3, MsgDigest: 3, MsgBuckets: 2, MsgStates: 2, MsgStatesEnd: 1,
+}
+
+func (d *decoder) message() (Message, error) {
+	var m Message
+	n, err := d.arrayLen(1)
+	if err != nil {
+		return m, err
+	}
+	if n == 0 {
+		return m, errors.New("empty message")
+	}
+	t, err := d.uint()
+	if err != nil {
+		return m, fmt.Errorf("type: %w", err)
+	}
+	m.Type = MessageType(t)
+	want, ok := fieldsOf[m.Type]
+	if !ok || t > 255 {
+		return m, fmt.Errorf("unknown message type %d", t)
+	}
+	if n != want {
+		return m, fmt.Errorf("%s: %d fields, want %d", m.Type, n, want)
+	}
+	switch m.Type {
+	case MsgHello:
+		if m.Mesh, err = d.name(); err != nil {
+			return m, fmt.Errorf("hello: mesh: %w", err)
+		}
+		if m.Replica, err = d.replica(); err != nil {
+			return m, fmt.Errorf("hello: replica: %w", err)
+		}
+	case MsgBatch:
+		if m.Seq, err = d.uint(); err != nil {
+			return m, fmt.Errorf("batch: seq: %w", err)
+		}
+		if m.Delta, err = d.deltaBody(); err != nil {
+			return m, fmt.Errorf("batch: %w", err)
+		}
+	case MsgAck:
+		if m.Seq, err = d.uint(); err != nil {
+			return m, fmt.Errorf("ack: seq: %w", err)
+		}
+	case MsgNack:
+		if m.Seq, err = d.uint(); err != nil {
+			return m, fmt.Errorf("nack: seq: %w", err)
+		}
+		if m.Reason, err = d.name(); err != nil {
+			return m, fmt.Errorf("nack: reason: %w", err)
+		}
+	case MsgDigest:
+		err = d.digest(&m)
+	case MsgBuckets:
+		err = d.buckets(&m)
+	case MsgStates:
+		if m.Delta, err = d.deltaBody(); err != nil {
+			return m, fmt.Errorf("states: %w", err)
+		}
+	}
+	return m, err
+}
+
+func (d *decoder) digest(m *Message) error {
+	var err error
+	if m.Seq, err = d.uint(); err != nil {
+		return fmt.Errorf("digest: seq: %w", err)
+	}
+	n, err := d.dec.DecodeBytesLen()
+	if err != nil {
+		return fmt.Errorf("digest: %w", err)
+	}
+	if n < 0 || n%8 != 0 || n/8 > MaxDigestLen || n > d.r.Len() {
+		return fmt.Errorf("digest: %d bytes, want a multiple of 8 up to %d", n, 8*MaxDigestLen)
+	}
+	b := make([]byte, n)
+	if _, err := d.r.Read(b); err != nil && n > 0 {
+		return fmt.Errorf("digest: %w", err)
+	}
+	m.Digest = make([]uint64, n/8)
+	for i := range m.Digest {
+		m.Digest[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return nil
+}
+
+func (d *decoder) buckets(m *Message) error {
+	n, err := d.arrayLen(1)
+	if err != nil {
+		return fmt.Errorf("buckets: %w", err)
+	}
+	m.Buckets = make([]int, 0, n)
+	for i := range n {
+		v, err := d.uint()
+		if err != nil {
+			return fmt.Errorf("buckets: %d: %w", i, err)
+		}
+		if v >= MaxDigestLen || (i > 0 && int(v) <= m.Buckets[i-1]) {
+			return fmt.Errorf("buckets: %d: %d out of range or order", i, v)
+		}
+		m.Buckets = append(m.Buckets, int(v))
+	}
+	return nil
+}
