@@ -10,10 +10,18 @@ import (
 // Digest returns a copy of the digest of the committed state. It is maintained
 // incrementally on every commit; Open computes it once from disk.
 func (s *Store) Digest() *Digest {
+	d, _ := s.DigestAt()
+	return d
+}
+
+// DigestAt returns a copy of the digest of the committed state together with the
+// last committed local sequence it covers: every local change up to that sequence
+// is reflected in the digest.
+func (s *Store) DigestAt() (*Digest, uint64) {
 	s.digest.Lock()
 	defer s.digest.Unlock()
 	d := s.digest.d
-	return &d
+	return &d, s.lastSeq.Load()
 }
 
 // RecomputeDigest computes the digest from every stored counter and register,

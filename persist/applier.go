@@ -124,7 +124,12 @@ func (a *applier) committed(res commitResult) {
 	a.inflight = nil
 	a.discardRead()
 	if res.err == nil {
+		// Publish the batch (sequence, digest) before releasing its callers, so a
+		// caller sees its own write everywhere once Write returns.
 		a.s.committed(b)
+		for _, r := range b.reqs {
+			r.finish(nil)
+		}
 		return
 	}
 	// Nothing of b is durable, and cur was decided on top of b: fail both and hand

@@ -75,17 +75,13 @@ func (s *Store) commit(b *batch) error {
 	return txn.Commit()
 }
 
-// runCommitter commits sealed batches one at a time, releasing each batch's callers
-// once it is durable, and reports every outcome back to the applier.
+// runCommitter commits sealed batches one at a time and reports every outcome back
+// to the applier, which releases the batch's callers.
 func (s *Store) runCommitter(sealed <-chan *batch, results chan<- commitResult) {
 	for b := range sealed {
 		err := s.commit(b)
 		if err != nil {
 			err = fmt.Errorf("batch of %d ops: %w", b.ops, translate(err))
-		} else {
-			for _, r := range b.reqs {
-				r.finish(nil)
-			}
 		}
 		results <- commitResult{err: err}
 	}

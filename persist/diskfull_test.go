@@ -35,17 +35,19 @@ func mountSmallDisk(t *testing.T, size string) string {
 // with ErrDiskFull, the process does not crash, reads keep working, everything
 // acknowledged is there, and the store reopens.
 func TestRealDiskFull(t *testing.T) {
-	dir := mountSmallDisk(t, "160m")
-	s := openStore(t, dir, func(o *persist.Options) { o.MinFreeBytes = 96 << 20 })
+	dir := mountSmallDisk(t, "112m")
+	s := openStore(t, dir, func(o *persist.Options) { o.MinFreeBytes = 80 << 20 })
 	pad := strings.Repeat("p", 900) // big keys fill the disk quickly
 	acked := 0
 	var err error
-	for i := 0; i < 1_000_000; i++ {
-		_, err = s.Write(context.Background(), persist.React("item", fmt.Sprint(pad, i), "like"))
-		if err != nil {
-			break
+	for i := 0; i < 1_000_000 && err == nil; i += 50 {
+		ops := make([]persist.Op, 50)
+		for j := range ops {
+			ops[j] = persist.React("item", fmt.Sprint(pad, i+j), "like")
 		}
-		acked++
+		if _, err = s.Write(context.Background(), ops...); err == nil {
+			acked += len(ops)
+		}
 	}
 	if !errors.Is(err, persist.ErrDiskFull) || !errors.Is(err, persist.ErrCommitFailed) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("after %d writes: err = %v, want ErrDiskFull", acked, err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -30,7 +31,8 @@ type Store struct {
 
 	digest struct {
 		sync.Mutex
-		d Digest // of the committed state
+		d      Digest        // of the committed state
+		notify chan struct{} // closed at the next commit
 	}
 
 	queue chan *request // to the applier
@@ -53,6 +55,13 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	db, err := badger.Open(badgerOptions(opts))
+	if err != nil && strings.Contains(err.Error(), "Create a new file") {
+		// A kill between Badger creating a new log file and sizing it leaves an
+		// empty file that fails the next open once (dgraph-io/badger#2207); Badger
+		// wraps the error without %w, so only its text tells. Opening again works.
+		opts.Logger.Warn("persist: reopening after an interrupted open", "err", err)
+		db, err = badger.Open(badgerOptions(opts))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("persist: open %s: %w", opts.Dir, translate(err))
 	}
@@ -74,6 +83,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.digest.d = *d
+	s.digest.notify = make(chan struct{})
 	sealed := make(chan *batch, 1)
 	results := make(chan commitResult, 1)
 	a := &applier{s: s, cur: newBatch(), nextSeq: s.lastSeq.Load() + 1, sealed: sealed, results: results}
@@ -170,16 +180,24 @@ func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
 
 // committed runs on the applier goroutine after b became durable.
 func (s *Store) committed(b *batch) {
+	s.digest.Lock()
+	defer s.digest.Unlock()
 	if b.lastSeq != 0 {
 		s.lastSeq.Store(b.lastSeq)
 	}
-	if len(b.digest) > 0 {
-		s.digest.Lock()
-		for bucket, x := range b.digest {
-			s.digest.d[bucket] ^= x
-		}
-		s.digest.Unlock()
+	for bucket, x := range b.digest {
+		s.digest.d[bucket] ^= x
 	}
+	close(s.digest.notify)
+	s.digest.notify = make(chan struct{})
+}
+
+// Committed returns a channel closed when the next batch commits: a sender waits
+// on it for new local changes, then calls Committed again.
+func (s *Store) Committed() <-chan struct{} {
+	s.digest.Lock()
+	defer s.digest.Unlock()
+	return s.digest.notify
 }
 
 // Write applies local ops atomically — all in one batch, all or none — and returns

@@ -3,6 +3,12 @@
 // Usage:
 //
 //	countermesh dev [flags]       run a demo mesh of several regions on this machine
+//	countermesh topology check FILE
+//	                              validate a topology file and the files it names
+//	countermesh topology diff OLD NEW
+//	                              show what changed from one topology file to another
+//	countermesh certs init --topology FILE --out DIR [--force]
+//	                              make a mesh's CA, certificates, gossip key and tokens
 //	countermesh version           print the version
 //
 // Exit codes: 0 success, 1 failure, 2 bad usage.
@@ -41,6 +47,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "dev":
 		err = runDev(ctx, args[1:], stdout, stderr)
+	case "topology":
+		err = runTopology(args[1:], stdout, stderr)
+	case "certs":
+		err = runCerts(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "countermesh", version)
 	case "help", "-h", "-help", "--help":
@@ -69,8 +79,14 @@ func usage(w io.Writer) {
 
 Usage:
   countermesh dev [flags]   run a demo mesh of several regions on this machine
+  countermesh topology check FILE
+                            validate a topology file and the files it names
+  countermesh topology diff OLD NEW
+                            show what changed from one topology file to another
+  countermesh certs init --topology FILE --out DIR [--force]
+                            make a mesh's CA, certificates, gossip key and tokens
   countermesh version       print the version
 
-Run "countermesh dev -h" for the flags of dev.
+Run "countermesh dev -h" for the flags of dev, "countermesh certs -h" for certs.
 `)
 }

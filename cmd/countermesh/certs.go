@@ -1,0 +1,304 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology"
+)
+
+const certsUsage = `Usage:
+  countermesh certs init --topology FILE --out DIR [--force]
+
+init makes the security material of the mesh a topology file describes, in DIR:
+a new CA (ca.crt, ca.key), a certificate and key per peer for the hosts of its
+addresses, the gossip key and one file per api_tokens entry. Files the topology
+names under DIR are written where it names them; others get a default name in
+DIR. Nothing is written if any of the files exists, unless --force is given.
+Keep ca.key offline: peers do not need it.
+`
+
+// certsConfig is what the flags of "certs init" set.
+type certsConfig struct {
+	topology string
+	out      string
+	force    bool
+}
+
+// runCerts runs "countermesh certs SUBCOMMAND ...".
+func runCerts(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, certsUsage)
+		return fmt.Errorf("%w: certs: want a subcommand: init", errUsage)
+	}
+	switch args[0] {
+	case "init":
+		c, err := parseCertsInit(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return certsInit(c, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, certsUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, certsUsage)
+	return fmt.Errorf("%w: certs: unknown subcommand %q", errUsage, args[0])
+}
+
+func parseCertsInit(args []string, stderr io.Writer) (certsConfig, error) {
+	var c certsConfig
+	fs := flag.NewFlagSet("certs init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), certsUsage+"\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.topology, "topology", "", "topology file (required)")
+	fs.StringVar(&c.out, "out", "", "directory to write the files to (required)")
+	fs.BoolVar(&c.force, "force", false, "overwrite files that exist")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: certs init: %v", errUsage, err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("%w: certs init: unexpected argument %q", errUsage, fs.Arg(0))
+	case c.topology == "" || c.out == "":
+		return c, fmt.Errorf("%w: certs init: --topology and --out are required", errUsage)
+	}
+	return c, nil
+}
+
+// output is one file certs init writes.
+type output struct {
+	path  string      // absolute
+	what  string      // what it is, for humans
+	mode  fs.FileMode // 0600 for secrets
+	named bool        // the topology names this path
+	// wanted is the path the topology names, when it is not under the output
+	// directory and the file goes to path instead.
+	wanted string
+	// content makes the file's content; ca is the mesh's new CA.
+	content func(ca *pki.CA) ([]byte, error)
+	data    []byte // filled by generate
+}
+
+// planOutputs lists the files to write for t in the directory out: CA, gossip
+// key, API tokens, then each peer's certificate and key.
+func planOutputs(t *topology.Topology, out string) ([]*output, error) {
+	var plan []*output
+	add := func(named, def, what string, mode fs.FileMode, content func(*pki.CA) ([]byte, error)) *output {
+		o := &output{path: filepath.Join(out, def), what: what, mode: mode, content: content}
+		if named != "" {
+			abs, err := filepath.Abs(named)
+			if err == nil && under(out, abs) {
+				o.path, o.named = abs, true
+			} else {
+				o.wanted = named
+			}
+		}
+		plan = append(plan, o)
+		return o
+	}
+	caCert := add(t.Security.CA, "ca.crt", "CA certificate", 0o644,
+		func(ca *pki.CA) ([]byte, error) { return ca.CertPEM(), nil })
+	caKey := add("", "ca.key", "CA key, keep it offline", 0o600,
+		func(ca *pki.CA) ([]byte, error) { return ca.KeyPEM(), nil })
+	if caCert.named { // the key goes beside the certificate
+		caKey.path = strings.TrimSuffix(caCert.path, filepath.Ext(caCert.path)) + ".key"
+	}
+	add(t.Security.GossipKey, "gossip.key", "gossip key", 0o600,
+		func(*pki.CA) ([]byte, error) { return pki.EncodeGossipKey(pki.NewGossipKey()), nil })
+	for _, tok := range t.Security.APITokens {
+		add(tok.File, tok.Name+".token", "API token "+tok.Name, 0o600,
+			func(*pki.CA) ([]byte, error) { return []byte(pki.NewToken() + "\n"), nil })
+	}
+	for _, p := range t.Peers() {
+		pair := &issued{id: pki.PeerIdentity{Mesh: t.Mesh, Region: p.Region, Name: p.Name, Hosts: peerHosts(p)}}
+		add(p.Cert, p.Name+".crt", "certificate of peer "+p.Name, 0o644, pair.cert)
+		add(p.Key, p.Name+".key", "key of peer "+p.Name, 0o600, pair.key)
+	}
+	topoFile, err := filepath.Abs(t.File)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]string{topoFile: "topology file"}
+	for _, o := range plan {
+		if prev, dup := seen[o.path]; dup {
+			return nil, fmt.Errorf("the %s and the %s would both be %s: give them different files in the topology", o.what, prev, o.path)
+		}
+		seen[o.path] = o.what
+	}
+	return plan, nil
+}
+
+// certsInit runs "countermesh certs init".
+func certsInit(c certsConfig, stdout, stderr io.Writer) error {
+	data, err := os.ReadFile(c.topology)
+	if err != nil {
+		return fmt.Errorf("certs init: %w", err)
+	}
+	t, err := topology.Parse(c.topology, data)
+	if err != nil {
+		return reportInvalid(c.topology, err, stderr)
+	}
+	out, err := filepath.Abs(c.out)
+	if err != nil {
+		return fmt.Errorf("certs init: %w", err)
+	}
+	plan, err := planOutputs(t, out)
+	if err != nil {
+		return fmt.Errorf("certs init: %w", err)
+	}
+	if err := checkPlan(plan, c, stderr); err != nil {
+		return err
+	}
+	if err := generate(t.Mesh, plan); err != nil {
+		return fmt.Errorf("certs init: %w", err)
+	}
+	var moved []string
+	for _, o := range plan {
+		if err := writeFileAtomic(o.path, o.data, o.mode); err != nil {
+			return fmt.Errorf("certs init: %w", err)
+		}
+		fmt.Fprintf(stdout, "wrote %s (%s)\n", display(c.out, out, o.path), o.what)
+		if o.wanted != "" {
+			moved = append(moved, fmt.Sprintf("  %s (topology: %s)", display(c.out, out, o.path), o.wanted))
+		}
+	}
+	if len(moved) > 0 {
+		fmt.Fprintf(stdout, "note: the topology names these files outside %s; update its paths or move the files:\n%s\n",
+			c.out, strings.Join(moved, "\n"))
+	}
+	return nil
+}
+
+// issued is a peer's certificate and key, issued once for both files.
+type issued struct {
+	id              pki.PeerIdentity
+	certPEM, keyPEM []byte
+}
+
+func (i *issued) issue(ca *pki.CA) error {
+	if i.certPEM != nil {
+		return nil
+	}
+	var err error
+	i.certPEM, i.keyPEM, err = ca.Issue(i.id)
+	return err
+}
+
+func (i *issued) cert(ca *pki.CA) ([]byte, error) { err := i.issue(ca); return i.certPEM, err }
+func (i *issued) key(ca *pki.CA) ([]byte, error)  { err := i.issue(ca); return i.keyPEM, err }
+
+// checkPlan refuses, without --force, to overwrite files that exist, listing
+// them all on stderr.
+func checkPlan(plan []*output, c certsConfig, stderr io.Writer) error {
+	var existing []string
+	for _, o := range plan {
+		_, err := os.Lstat(o.path)
+		switch {
+		case err == nil:
+			existing = append(existing, o.path)
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("certs init: %w", err)
+		}
+	}
+	if len(existing) == 0 || c.force {
+		return nil
+	}
+	out, _ := filepath.Abs(c.out)
+	fmt.Fprintf(stderr, "these files exist already:\n")
+	for _, p := range existing {
+		fmt.Fprintf(stderr, "  %s\n", display(c.out, out, p))
+	}
+	return fmt.Errorf("certs init: %s exist already; wrote nothing (use --force to overwrite them)", plural(len(existing), "file"))
+}
+
+// generate fills in the content of every planned file, with a new CA for the
+// mesh: its peers' keys and certificates, a new gossip key and new tokens.
+func generate(mesh string, plan []*output) error {
+	ca, err := pki.NewCA(mesh)
+	if err != nil {
+		return err
+	}
+	for _, o := range plan {
+		if o.data, err = o.content(ca); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// peerHosts returns the hosts of a peer's addresses, without duplicates.
+func peerHosts(p topology.Peer) []string {
+	var hosts []string
+	for _, addr := range []string{p.Gossip, p.Sync, p.API} {
+		if h, _, err := net.SplitHostPort(addr); err == nil && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// writeFileAtomic writes data to path with mode, through a temporary file
+// renamed over it: a reader sees the old file or the new one, and an existing
+// file gets the new mode.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // fails harmlessly once renamed
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// under reports whether path is inside dir (both absolute).
+func under(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && filepath.IsLocal(rel)
+}
+
+// display shows a path under the output directory the way the user named the
+// directory.
+func display(outArg, out, path string) string {
+	if rel, err := filepath.Rel(out, path); err == nil && filepath.IsLocal(rel) {
+		return filepath.Join(outArg, rel)
+	}
+	return path
+}

@@ -1,0 +1,21 @@
+// Package exchange is the sync protocol of DESIGN.md §3: how two peers keep each
+// other up to date over a link.
+//
+// On every link each side runs a sender that opens a stream and ships, every flush
+// interval or as soon as a batch's worth is pending, the current state of the keys
+// it changed since the other side's acknowledgement — so a hot key travels once
+// per batch however often it changed. The receiver joins the batch into its store,
+// which makes it durable, and only then acknowledges. Acknowledgements are
+// cumulative and stored, so a restarted sender resumes where it was and a restarted
+// receiver loses nothing. Only a peer's own mutations are shipped (no
+// back-propagation).
+//
+// A sender whose peer is behind the start of its trimmed change log (or is a new
+// replica) first runs an anti-entropy round: digests of 4096 key buckets are
+// compared and only the differing buckets' states cross, both ways. The same round,
+// run periodically between random peers, repairs partial partitions.
+//
+// Every stream starts with a hello from each side (mesh name, replica id). Any
+// message that is malformed, of another version, or unexpected closes the link with
+// a logged reason.
+package exchange

@@ -1,0 +1,46 @@
+// Package topology reads, validates and compares topology files: the YAML file
+// that names a countermesh mesh, its regions, their peers and addresses, and the
+// mesh's security material.
+//
+// # Schema
+//
+//	mesh: demo                       # mesh name (required)
+//	reaction_kinds: [like, dislike]  # reaction kinds (required, non-empty, unique)
+//	security:                        # required
+//	  ca: certs/ca.crt               # PEM certificate of the mesh's CA (required)
+//	  gossip_key: certs/gossip.key   # base64 of the 32-byte gossip key (required)
+//	  api_tokens:                    # bearer tokens of the HTTP API (optional)
+//	    - name: frontend             # who uses it (required, unique)
+//	      file: certs/frontend.token # file holding the token (required)
+//	regions:                         # required, non-empty
+//	  - name: eu-west                # region name (required, unique)
+//	    peers:                       # required, non-empty
+//	      - name: eu-west-1          # peer name (required, unique across the mesh)
+//	        gossip: 127.0.0.1:7101   # memberlist address, UDP and TCP (required)
+//	        sync: 127.0.0.1:7201     # replication address, QUIC over UDP (required)
+//	        api: 127.0.0.1:7301      # HTTP API address (required)
+//	        cert: certs/eu-west-1.crt  # PEM certificate issued by the CA (required)
+//	        key: certs/eu-west-1.key   # PEM private key of cert (required)
+//
+// Rules:
+//
+//   - Mesh, region and peer names are DNS labels: 1-63 lowercase letters, digits
+//     or hyphens, not starting or ending with a hyphen. They appear in the
+//     peers' certificates.
+//   - Reaction kinds are 1-32 lowercase letters, digits, '_' or '-'; api token
+//     names 1-63 of the same.
+//   - Addresses are host:port, the host an IP address or a DNS name that other
+//     peers can dial (not 0.0.0.0 or ::), the port 1-65535. No two addresses of
+//     the mesh are equal, whichever of gossip, sync and api they are.
+//   - Paths are relative to the topology file's directory, or absolute.
+//   - Fields not in the schema are errors, so that a misspelt one is not
+//     silently ignored. YAML anchors and aliases may be used.
+//
+// [Parse] checks the structure and the rules above without touching the file
+// system; [Load] also checks that every file named can be read and holds what it
+// should: the peers' certificates must be signed by the CA for exactly that
+// mesh, region and peer. Both report every problem found at once, each as
+// "file:line: what is wrong" in an [*Error].
+//
+// [Diff] compares two topologies, as a peer does when it reloads its file.
+package topology

@@ -1,0 +1,227 @@
+package topology
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/countermesh/countermesh/sync/transport/pki"
+)
+
+// Fields of each mapping of the schema, in the order the package doc lists them.
+var (
+	topologyFields = []string{"mesh", "reaction_kinds", "security", "regions"}
+	securityFields = []string{"ca", "gossip_key", "api_tokens"}
+	tokenFields    = []string{"name", "file"}
+	regionFields   = []string{"name", "peers"}
+	peerFields     = []string{"name", "gossip", "sync", "api", "cert", "key"}
+)
+
+// Name rules.
+var (
+	reactionKindRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+	tokenNameRE    = regexp.MustCompile(`^[a-z0-9_-]{1,63}$`)
+)
+
+const (
+	nameRule         = "want 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen"
+	reactionKindRule = "want 1-32 lowercase letters, digits, '_' or '-'"
+	tokenNameRule    = "want 1-63 lowercase letters, digits, '_' or '-'"
+)
+
+// Parse parses and validates a topology file's content. file names it in
+// problems and relative paths are resolved against its directory; Parse does
+// not touch the file system. It returns an *Error listing every problem found.
+func Parse(file string, data []byte) (*Topology, error) {
+	t, ps := parse(file, filepath.Dir(file), data)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// parse parses what it can of data, resolving paths against dir, and returns it
+// with the problems found.
+func parse(file, dir string, data []byte) (*Topology, *problems) {
+	ps := &problems{file: file}
+	t := &Topology{File: file, Dir: dir}
+	root, err := decodeDocument(data)
+	if err != nil {
+		ps.addYAMLError(err)
+		return t, ps
+	}
+	if root == nil {
+		ps.addf(0, "empty topology")
+		return t, ps
+	}
+	m, ok := ps.asMapping(root, "topology", topologyFields)
+	if !ok {
+		return t, ps
+	}
+	if mesh, line, ok := ps.str(m, "mesh", "topology", true); ok {
+		if !pki.ValidName(mesh) {
+			ps.addf(line, "bad mesh name %q: %s", mesh, nameRule)
+		}
+		t.Mesh = mesh
+	}
+	t.ReactionKinds = ps.reactionKinds(m)
+	if f, ok := m.fields["security"]; ok {
+		t.Security = ps.security(t, f.val)
+	} else {
+		ps.addf(m.line, "topology: missing field %q", "security")
+	}
+	var addrs []addrUse
+	t.Regions, addrs = ps.regions(t, m)
+	ps.checkDuplicateAddresses(addrs)
+	return t, ps
+}
+
+// decodeDocument decodes the one YAML document of data; nil if there is none.
+func decodeDocument(data []byte) (root *yaml.Node, err error) {
+	defer func() {
+		// The YAML library is not known to panic, but a bad file must never
+		// crash a running peer on reload.
+		if r := recover(); r != nil {
+			root, err = nil, fmt.Errorf("yaml: %v", r)
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		return nil, fmt.Errorf("yaml: line %d: more than one document", next.Line)
+	} else if !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
+// yamlErrRE matches the YAML library's errors that carry a line.
+var yamlErrRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parserProblems are the messages of the YAML library's parser (as opposed to
+// its scanner). It reports them at a 0-based line: one before the line meant.
+var parserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found duplicate %TAG directive",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+// addYAMLError reports a syntax error of the YAML library at its line.
+func (ps *problems) addYAMLError(err error) {
+	msg := err.Error()
+	if sm := yamlErrRE.FindStringSubmatch(msg); sm != nil {
+		line, _ := strconv.Atoi(sm[1])
+		if slices.Contains(parserProblems, sm[2]) {
+			line++
+		}
+		ps.addf(line, "bad YAML: %s", sm[2])
+		return
+	}
+	ps.addf(0, "bad YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// reactionKinds reads reaction_kinds: a non-empty list of unique kinds.
+func (ps *problems) reactionKinds(m mapping) []string {
+	items, line, ok := ps.seq(m, "reaction_kinds", "topology", true)
+	if !ok {
+		return nil
+	}
+	if len(items) == 0 {
+		ps.addf(line, "reaction_kinds is empty: list at least one reaction kind")
+		return nil
+	}
+	var kinds []string
+	first := map[string]int{}
+	for _, n := range items {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+			ps.addf(n.Line, "reaction kind: want a string, got %s", describe(n))
+			continue
+		}
+		switch prev, dup := first[n.Value]; {
+		case !reactionKindRE.MatchString(n.Value):
+			ps.addf(n.Line, "bad reaction kind %q: %s", n.Value, reactionKindRule)
+		case dup:
+			ps.addf(n.Line, "reaction kind %q listed twice (first at line %d)", n.Value, prev)
+		default:
+			first[n.Value] = n.Line
+			kinds = append(kinds, n.Value)
+		}
+	}
+	return kinds
+}
+
+// security reads the security section.
+func (ps *problems) security(t *Topology, n *yaml.Node) Security {
+	var s Security
+	m, ok := ps.asMapping(n, "security", securityFields)
+	if !ok {
+		return s
+	}
+	s.CA = ps.path(t, m, "ca", "security", refCA, "")
+	s.GossipKey = ps.path(t, m, "gossip_key", "security", refGossipKey, "")
+	items, _, _ := ps.seq(m, "api_tokens", "security", false)
+	first := map[string]int{}
+	for _, it := range items {
+		tm, ok := ps.asMapping(it, "api token", tokenFields)
+		if !ok {
+			continue
+		}
+		name, line, ok := ps.str(tm, "name", "api token", true)
+		owner := "api token"
+		if ok {
+			owner = fmt.Sprintf("api token %q", name)
+		}
+		file := ps.path(t, tm, "file", owner, refToken, name)
+		switch prev, dup := first[name]; {
+		case !ok:
+		case !tokenNameRE.MatchString(name):
+			ps.addf(line, "bad api token name %q: %s", name, tokenNameRule)
+		case dup:
+			ps.addf(line, "api token %q defined twice (first at line %d)", name, prev)
+		default:
+			first[name] = line
+			s.APITokens = append(s.APITokens, APIToken{Name: name, File: file})
+		}
+	}
+	return s
+}
+
+// path reads a required file path field, resolves it against t.Dir and
+// records it for Load's checks.
+func (ps *problems) path(t *Topology, m mapping, key, owner string, kind refKind, subject string) string {
+	p, line, ok := ps.str(m, key, owner, true)
+	if !ok {
+		return ""
+	}
+	abs := p
+	if !filepath.IsAbs(p) {
+		abs = filepath.Join(t.Dir, p)
+	}
+	t.refs = append(t.refs, fileRef{kind: kind, field: key, subject: subject, written: p, path: abs, line: line})
+	return abs
+}

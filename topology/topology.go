@@ -1,0 +1,86 @@
+package topology
+
+// Topology is a parsed, valid topology file: the mesh, its regions and peers,
+// and its security material. It is not changed after Parse or Load returns it
+// and is safe for concurrent reads.
+type Topology struct {
+	Mesh          string   // mesh name
+	ReactionKinds []string // reaction kinds, in file order
+	Security      Security
+	Regions       []Region // in file order
+	// File is the topology file: as named to Parse, absolute after Load.
+	File string
+	// Dir is the directory relative paths of the file are resolved against:
+	// File's directory.
+	Dir string
+
+	refs []fileRef // every file the topology names, for Load's checks
+}
+
+// Security is the security material of a mesh. Paths are resolved against the
+// topology file's directory (absolute after Load).
+type Security struct {
+	CA        string     // PEM certificate of the mesh's CA
+	GossipKey string     // file holding the base64 gossip encryption key
+	APITokens []APIToken // bearer tokens of the HTTP API, in file order
+}
+
+// APIToken names a bearer token accepted by the HTTP API.
+type APIToken struct {
+	Name string // who uses it, for logs and metrics
+	File string // file holding the token
+}
+
+// Region is a region of the mesh and its peers.
+type Region struct {
+	Name  string
+	Peers []Peer // in file order; never empty
+}
+
+// Peer is one peer of the mesh.
+type Peer struct {
+	Name   string // unique across the mesh
+	Region string // the region it belongs to
+	Gossip string // host:port for memberlist (UDP and TCP)
+	Sync   string // host:port for replication over QUIC (UDP)
+	API    string // host:port for the HTTP API (TCP)
+	Cert   string // PEM certificate issued by the mesh's CA; resolved path
+	Key    string // PEM private key of Cert; resolved path
+}
+
+// Peer returns the peer of that name.
+func (t *Topology) Peer(name string) (Peer, bool) {
+	for _, r := range t.Regions {
+		for _, p := range r.Peers {
+			if p.Name == name {
+				return p, true
+			}
+		}
+	}
+	return Peer{}, false
+}
+
+// Peers returns every peer of the mesh, region by region in file order.
+func (t *Topology) Peers() []Peer {
+	var all []Peer
+	for _, r := range t.Regions {
+		all = append(all, r.Peers...)
+	}
+	return all
+}
+
+// Region returns the region of that name.
+func (t *Topology) Region(name string) (Region, bool) {
+	for _, r := range t.Regions {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Region{}, false
+}
+
+// RegionOf returns the region of the named peer.
+func (t *Topology) RegionOf(peer string) (string, bool) {
+	p, ok := t.Peer(peer)
+	return p.Region, ok
+}
