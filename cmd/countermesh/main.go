@@ -3,6 +3,8 @@
 // Usage:
 //
 //	countermesh dev [flags]       run a demo mesh of several regions on this machine
+//	countermesh serve --topology FILE --peer NAME --data DIR
+//	                              run one peer (SIGTERM drains and exits 0, SIGHUP reloads)
 //	countermesh topology check FILE
 //	                              validate a topology file and the files it names
 //	countermesh topology diff OLD NEW
@@ -45,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "serve":
+		err = runServe(ctx, args[1:], stdout, stderr)
 	case "dev":
 		err = runDev(ctx, args[1:], stdout, stderr)
 	case "topology":
@@ -79,6 +83,8 @@ func usage(w io.Writer) {
 
 Usage:
   countermesh dev [flags]   run a demo mesh of several regions on this machine
+  countermesh serve --topology FILE --peer NAME --data DIR
+                            run one peer (SIGTERM drains and exits 0, SIGHUP reloads)
   countermesh topology check FILE
                             validate a topology file and the files it names
   countermesh topology diff OLD NEW

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets tests run the real command as a child process: the test binary
+// re-executed with COUNTERMESH_RUN_MAIN set is countermesh.
+func TestMain(m *testing.M) {
+	if os.Getenv("COUNTERMESH_RUN_MAIN") != "" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// freePort returns a port free for both UDP and TCP on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// twoPeerTopology writes a topology of two regions of one peer each on free
+// ports, with certificates made by certs init.
+func twoPeerTopology(t *testing.T) string {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("mesh: serve-test\nreaction_kinds: [like, dislike]\nsecurity:\n  ca: certs/ca.crt\n  gossip_key: certs/gossip.key\nregions:\n")
+	for _, r := range []string{"eu", "us"} {
+		fmt.Fprintf(&b, "  - name: %s\n    peers:\n      - name: %s-1\n        gossip: 127.0.0.1:%d\n        sync: 127.0.0.1:%d\n        api: 127.0.0.1:%d\n        cert: certs/%s-1.crt\n        key: certs/%s-1.key\n",
+			r, r, freePort(t), freePort(t), freePort(t), r, r)
+	}
+	file := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"certs", "init", "--topology", file, "--out", filepath.Join(dir, "certs")}, &out, &out); code != 0 {
+		t.Fatalf("certs init: exit %d: %s", code, out.String())
+	}
+	return file
+}
+
+// child is a countermesh process whose log lines are collected.
+type child struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  strings.Builder
+	done chan error
+}
+
+func startServe(t *testing.T, topo, peer string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--local", "--topology", topo, "--peer", peer, "--data", filepath.Join(t.TempDir(), peer))
+	cmd.Env = append(os.Environ(), "COUNTERMESH_RUN_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, done: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.log.WriteString(sc.Text() + "\n")
+			c.mu.Unlock()
+		}
+		c.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", peer, c.logText())
+		}
+	})
+	return c
+}
+
+func (c *child) logText() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.log.String()
+}
+
+func (c *child) waitLog(t *testing.T, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(c.logText(), what) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log within 20 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeLinksPeersAndStopsCleanlyOnSIGTERM runs two real peer processes: they
+// link up over QUIC, and SIGTERM makes each drain and exit 0.
+func TestServeLinksPeersAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	topo := twoPeerTopology(t)
+	eu := startServe(t, topo, "eu-1")
+	us := startServe(t, topo, "us-1")
+	eu.waitLog(t, "link up")
+	us.waitLog(t, "link up")
+	for name, c := range map[string]*child{"eu-1": eu, "us-1": us} {
+		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-c.done:
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGTERM, want exit 0", name, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s did not exit within 20 s of SIGTERM", name)
+		}
+		if !strings.Contains(c.logText(), "stopped") {
+			t.Errorf("%s did not log its stop", name)
+		}
+	}
+}
+
+func TestServeUsage(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"serve", "--peer", "x"}, &out, &out); code != 2 {
+		t.Errorf("serve without --topology: exit %d, want 2: %s", code, out.String())
+	}
+	topo := twoPeerTopology(t)
+	out.Reset()
+	code := run(context.Background(), []string{"serve", "--topology", topo, "--peer", "nope", "--data", t.TempDir()}, &out, &out)
+	if code != 1 || !strings.Contains(out.String(), `peer "nope" is not in`) {
+		t.Errorf("serve of an unknown peer: exit %d, output %q", code, out.String())
+	}
+}

@@ -1,0 +1,90 @@
+package region
+
+import (
+	"github.com/hashicorp/memberlist"
+)
+
+// MeshStatus is what a peer knows of the mesh: every region and peer of its
+// topology, with membership, link and replication lag.
+type MeshStatus struct {
+	Mesh    string         `json:"mesh"`
+	Self    string         `json:"self"`
+	Region  string         `json:"region"`
+	Replica string         `json:"replica"`
+	LastSeq uint64         `json:"last_seq"`
+	Regions []RegionStatus `json:"regions"`
+}
+
+// RegionStatus is one region of a MeshStatus.
+type RegionStatus struct {
+	Name  string       `json:"name"`
+	Peers []PeerStatus `json:"peers"`
+}
+
+// PeerStatus is one peer of a MeshStatus, as seen from this peer.
+type PeerStatus struct {
+	Name          string  `json:"name"`
+	Self          bool    `json:"self,omitempty"`
+	Membership    string  `json:"membership"` // alive, suspect, dead, left, or unknown
+	Linked        bool    `json:"linked"`
+	Replica       string  `json:"replica,omitempty"`
+	Acked         uint64  `json:"acked"`
+	LagSeqs       uint64  `json:"lag_seqs"`
+	LagSeconds    float64 `json:"lag_seconds"`
+	BytesSent     uint64  `json:"bytes_sent"`
+	BytesReceived uint64  `json:"bytes_received"`
+	ClockSkew     string  `json:"clock_skew,omitempty"`
+	API           string  `json:"api"`
+}
+
+// Status reports the mesh as this peer sees it.
+func (p *Peer) Status() MeshStatus {
+	topo := p.topo.Load()
+	self, _ := topo.Peer(p.cfg.PeerName)
+	st := MeshStatus{Mesh: topo.Mesh, Self: self.Name, Region: self.Region,
+		Replica: p.store.Replica().String(), LastSeq: p.store.LastSeq()}
+	members := map[string]string{}
+	for _, n := range p.ml.Members() {
+		members[n.Name] = membershipName(n.State)
+	}
+	stats := p.ex.Stats()
+	for _, r := range topo.Regions {
+		rs := RegionStatus{Name: r.Name}
+		for _, q := range r.Peers {
+			ps := PeerStatus{Name: q.Name, Self: q.Name == self.Name, Membership: members[q.Name], API: q.API}
+			if ps.Membership == "" {
+				ps.Membership = "unknown"
+			}
+			if s, ok := stats[q.Name]; ok {
+				ps.Linked, ps.Acked, ps.LagSeqs, ps.LagSeconds = s.Linked, s.Acked, s.LagSeqs, s.LagSeconds
+				ps.BytesSent, ps.BytesReceived, ps.ClockSkew = s.BytesSent, s.BytesReceived, s.Skew
+				if s.Replica != 0 {
+					ps.Replica = s.Replica.String()
+				}
+			}
+			if ps.Self {
+				ps.Replica = st.Replica
+			}
+			rs.Peers = append(rs.Peers, ps)
+		}
+		st.Regions = append(st.Regions, rs)
+	}
+	return st
+}
+
+// Linked reports whether a link to the named peer is being served.
+func (p *Peer) Linked(name string) bool { return p.links.get(name) != nil }
+
+func membershipName(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return "alive"
+	case memberlist.StateSuspect:
+		return "suspect"
+	case memberlist.StateDead:
+		return "dead"
+	case memberlist.StateLeft:
+		return "left"
+	}
+	return "unknown"
+}
