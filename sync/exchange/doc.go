@@ -1,10 +1,11 @@
 // Package exchange is the sync protocol of DESIGN.md §3: how two peers keep each
 // other up to date over a link.
 //
-// On every link each side runs a sender that opens a stream and ships, every flush
-// interval or as soon as a batch's worth is pending, the current state of the keys
-// it changed since the other side's acknowledgement — so a hot key travels once
-// per batch however often it changed. The receiver joins the batch into its store,
+// On every link each side runs a sender that opens a stream and ships the current
+// state of the keys it changed since the other side's acknowledgement: at once
+// when the link was idle for a flush interval or a batch's worth is pending, else
+// at the next flush tick — so a hot key travels once per batch however often it
+// changed, and an idle link adds no latency. The receiver joins the batch into its store,
 // which makes it durable, and only then acknowledges. Acknowledgements are
 // cumulative and stored, so a restarted sender resumes where it was and a restarted
 // receiver loses nothing. Only a peer's own mutations are shipped (no

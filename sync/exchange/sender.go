@@ -81,15 +81,18 @@ type session struct {
 	acked    uint64   // the peer's cumulative acknowledgement
 	sentUpTo uint64   // the sequence shipped batches cover up to
 	inflight []uint64 // upTo of each unacknowledged batch, ascending
+
+	lastShipped time.Time // when the last batch was written
 }
 
 func (s *session) run(ctx context.Context, replies <-chan wire.Message, readErr <-chan error) error {
-	tick := time.NewTicker(s.e.cfg.FlushInterval)
-	defer tick.Stop()
+	// Ship at once when a batch's worth is pending, or when nothing was shipped
+	// for a flush interval (an idle link adds no latency); otherwise wait for the
+	// flush timer, so whatever keeps coming coalesces into one batch per interval.
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	armed := true
 	committed := s.e.store.Committed()
-	if err := s.flush(); err != nil {
-		return err
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -102,12 +105,21 @@ func (s *session) run(ctx context.Context, replies <-chan wire.Message, readErr 
 			}
 		case <-committed:
 			committed = s.e.store.Committed()
-			last := s.e.store.LastSeq()
-			s.e.lag.note(last, time.Now())
-			if last-s.sentUpTo < uint64(s.e.cfg.MaxBatchKeys) {
-				continue // not a batch's worth yet: wait for the tick
+			s.e.lag.note(s.e.store.LastSeq(), time.Now())
+		case <-timer.C:
+			armed = false
+		}
+		pending := s.e.store.LastSeq() - s.sentUpTo
+		if pending == 0 || len(s.inflight) >= s.e.cfg.Window {
+			continue
+		}
+		wait := s.e.cfg.FlushInterval - time.Since(s.lastShipped)
+		if wait > 0 && pending < uint64(s.e.cfg.MaxBatchKeys) {
+			if !armed {
+				timer.Reset(wait)
+				armed = true
 			}
-		case <-tick.C:
+			continue
 		}
 		if err := s.flush(); err != nil {
 			return err
@@ -134,6 +146,7 @@ func (s *session) flush() error {
 		}
 		s.sentUpTo = upTo
 		s.inflight = append(s.inflight, upTo)
+		s.lastShipped = time.Now()
 	}
 	return nil
 }
