@@ -27,13 +27,13 @@ type peer struct {
 	wall  *atomic.Int64 // wall-clock offset in ms
 }
 
-func newPeer(t *testing.T, name string) *peer {
+func newPeer(t testing.TB, name string) *peer {
 	p := &peer{name: name, dir: t.TempDir(), wall: new(atomic.Int64)}
 	p.open(t)
 	return p
 }
 
-func (p *peer) open(t *testing.T) {
+func (p *peer) open(t testing.TB) {
 	t.Helper()
 	opts := persist.SmallOptions(p.dir)
 	opts.Logger = quietLogger()
