@@ -1,7 +1,12 @@
 package region
 
 import (
+	"errors"
+	"slices"
+
 	"github.com/hashicorp/memberlist"
+
+	"github.com/countermesh/countermesh/crdt"
 )
 
 // MeshStatus is what a peer knows of the mesh: every region and peer of its
@@ -88,3 +93,19 @@ func membershipName(s memberlist.NodeStateType) string {
 	}
 	return "unknown"
 }
+
+// Applied returns the highest sequence of replica's own changes known to be
+// readable at this peer (this peer's own: its last committed sequence).
+func (p *Peer) Applied(replica crdt.ReplicaID) uint64 { return p.ex.Applied(replica) }
+
+// Ready returns nil once the peer serves: its store is open and it has joined the
+// pool (or is alone in the topology); else why not.
+func (p *Peer) Ready() error {
+	if p.ml.NumMembers() > 1 || len(p.topo.Load().Peers()) == 1 {
+		return nil
+	}
+	return errors.New("not yet joined the mesh")
+}
+
+// ReactionKinds returns the reaction kinds of the topology in force.
+func (p *Peer) ReactionKinds() []string { return slices.Clone(p.topo.Load().ReactionKinds) }

@@ -78,6 +78,7 @@ func (e *Exchange) answerAntiEntropy(ctx context.Context, name string, replica c
 	if err := e.mergeStates(ctx, name, st); err != nil {
 		return err
 	}
+	e.noteApplied(replica, m.Seq)
 	return e.write(name, st, wire.Message{Type: wire.MsgAck, Seq: m.Seq})
 }
 

@@ -22,8 +22,9 @@ type Exchange struct {
 	cfg   Config
 	lag   commitTimes
 
-	mu    sync.Mutex
-	peers map[string]*peerState // by peer name
+	mu      sync.Mutex
+	peers   map[string]*peerState     // by peer name
+	applied map[crdt.ReplicaID]uint64 // highest sequence of each replica's batches merged here
 }
 
 // peerState is what the exchange knows of one remote peer.
@@ -38,7 +39,8 @@ type peerState struct {
 
 // New returns an Exchange over store.
 func New(store Store, cfg Config) *Exchange {
-	return &Exchange{store: store, cfg: cfg.withDefaults(), peers: make(map[string]*peerState)}
+	return &Exchange{store: store, cfg: cfg.withDefaults(), peers: make(map[string]*peerState),
+		applied: make(map[crdt.ReplicaID]uint64)}
 }
 
 // peer returns the state of the named peer, creating it. Callers hold e.mu.
@@ -128,7 +130,7 @@ func (e *Exchange) answer(ctx context.Context, link Link, st Stream) error {
 	}
 	switch m.Type {
 	case wire.MsgBatch:
-		return e.receive(ctx, name, st, m)
+		return e.receive(ctx, name, replica, st, m)
 	case wire.MsgDigest:
 		return e.answerAntiEntropy(ctx, name, replica, st, m)
 	}
@@ -219,6 +221,26 @@ func (e *Exchange) acceptHello(name string, st Stream) (crdt.ReplicaID, error) {
 		return 0, err
 	}
 	return replica, e.write(name, st, e.hello())
+}
+
+// Applied returns the highest sequence of replica's own changes known to be
+// merged into this store since this Exchange started: every change of replica up
+// to it is readable here. A causal token's wait uses it.
+func (e *Exchange) Applied(replica crdt.ReplicaID) uint64 {
+	if replica == e.store.Replica() {
+		return e.store.LastSeq()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.applied[replica]
+}
+
+func (e *Exchange) noteApplied(replica crdt.ReplicaID, seq uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if seq > e.applied[replica] {
+		e.applied[replica] = seq
+	}
 }
 
 // PeerStats is what the exchange reports about one remote peer.

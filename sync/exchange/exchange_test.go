@@ -131,6 +131,12 @@ func TestTwoPeersConverge(t *testing.T) {
 	if st := a.ex.Stats()["b"]; st.Replica != b.store.Replica() || st.BytesSent == 0 || !st.Linked {
 		t.Errorf("stats of b on a: %+v", st)
 	}
+	if got, want := b.ex.Applied(a.store.Replica()), a.store.LastSeq(); got != want {
+		t.Errorf("b has applied a's changes up to %d, want %d", got, want)
+	}
+	if got, want := b.ex.Applied(b.store.Replica()), b.store.LastSeq(); got != want {
+		t.Errorf("b's own applied = %d, want its last sequence %d", got, want)
+	}
 }
 
 func TestRestartedReceiverLosesNothingAndSenderResumes(t *testing.T) {

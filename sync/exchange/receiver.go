@@ -13,7 +13,7 @@ import (
 // it durable, then acknowledges it. A batch the store refuses (a timestamp beyond
 // max drift, a failed commit) is answered with a refusal and ends the stream, so
 // nothing after it is acknowledged; the sender offers it again later.
-func (e *Exchange) receive(ctx context.Context, peer string, st Stream, first wire.Message) error {
+func (e *Exchange) receive(ctx context.Context, peer string, replica crdt.ReplicaID, st Stream, first wire.Message) error {
 	m := first
 	for {
 		if m.Type != wire.MsgBatch {
@@ -31,6 +31,7 @@ func (e *Exchange) receive(ctx context.Context, peer string, st Stream, first wi
 			e.write(peer, st, wire.Message{Type: wire.MsgNack, Seq: m.Seq, Reason: reason})
 			return nil
 		}
+		e.noteApplied(replica, m.Seq)
 		if err := e.write(peer, st, wire.Message{Type: wire.MsgAck, Seq: m.Seq}); err != nil {
 			return err
 		}
