@@ -35,8 +35,9 @@ type Peer struct {
 	gossip *gossipTransport
 	ml     *memberlist.Memberlist
 
-	wakeCh chan struct{} // membership or topology changed: reconcile links now
-	links  linkTable
+	wakeCh   chan struct{} // membership or topology changed: reconcile links now
+	onChange atomic.Pointer[func(items []string)]
+	links    linkTable
 
 	runMu   sync.Mutex
 	running bool
@@ -79,6 +80,7 @@ func New(cfg Config) (_ *Peer, err error) {
 	xcfg := cfg.Exchange
 	xcfg.Mesh = topo.Mesh
 	xcfg.Logger = p.log
+	xcfg.OnChange = p.changed
 	p.ex = exchange.New(p.store, xcfg)
 	if err := p.listenQUIC(topo, self); err != nil {
 		return nil, err
@@ -160,6 +162,17 @@ func (p *Peer) authorize(id pki.PeerIdentity) error {
 		return fmt.Errorf("peer %s claims region %q, the topology says %q", id.Name, id.Region, q.Region)
 	}
 	return nil
+}
+
+// OnChange registers f to be called with the items that changes from other peers
+// touched, once durable (one listener; a later call replaces it). Writes made
+// through Store() are the caller's to announce. f must not block.
+func (p *Peer) OnChange(f func(items []string)) { p.onChange.Store(&f) }
+
+func (p *Peer) changed(items []string) {
+	if f := p.onChange.Load(); f != nil {
+		(*f)(items)
+	}
 }
 
 // Store returns the peer's durable store, for the API to read and write.

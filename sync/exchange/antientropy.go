@@ -106,7 +106,7 @@ func (e *Exchange) mergeStates(ctx context.Context, name string, st Stream) erro
 		case wire.MsgStatesEnd:
 			return nil
 		case wire.MsgStates:
-			if _, err := e.store.Merge(ctx, m.Delta); err != nil {
+			if err := e.merge(ctx, m.Delta); err != nil {
 				return fmt.Errorf("merge anti-entropy states from %s: %w", name, err)
 			}
 		default:

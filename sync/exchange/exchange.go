@@ -243,6 +243,15 @@ func (e *Exchange) noteApplied(replica crdt.ReplicaID, seq uint64) {
 	}
 }
 
+// merge merges d into the store and reports the items it changed.
+func (e *Exchange) merge(ctx context.Context, d crdt.Delta) error {
+	changed, err := e.store.Merge(ctx, d)
+	if err == nil && e.cfg.OnChange != nil && changed.Len() > 0 {
+		e.cfg.OnChange(changed.Items())
+	}
+	return err
+}
+
 // PeerStats is what the exchange reports about one remote peer.
 type PeerStats struct {
 	Name          string

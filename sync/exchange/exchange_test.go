@@ -116,6 +116,16 @@ func claps(t *testing.T, p *peer, item string) int64 {
 
 func TestTwoPeersConverge(t *testing.T) {
 	a, b := newPeer(t, "a"), newPeer(t, "b")
+	var mu sync.Mutex
+	notified := map[string]bool{}
+	b.ex = exchange.New(b.store, exchange.Config{Mesh: "test", FlushInterval: 5 * time.Millisecond, Logger: quietLogger(),
+		OnChange: func(items []string) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, it := range items {
+				notified[it] = true
+			}
+		}})
 	writeSome(t, a, 100)
 	writeSome(t, b, 60)
 	connect(t, a, b)
@@ -131,6 +141,11 @@ func TestTwoPeersConverge(t *testing.T) {
 	if st := a.ex.Stats()["b"]; st.Replica != b.store.Replica() || st.BytesSent == 0 || !st.Linked {
 		t.Errorf("stats of b on a: %+v", st)
 	}
+	mu.Lock()
+	if !notified["item0"] || !notified["item6"] {
+		t.Errorf("OnChange told of %v, want item0…item6", notified)
+	}
+	mu.Unlock()
 	if got, want := b.ex.Applied(a.store.Replica()), a.store.LastSeq(); got != want {
 		t.Errorf("b has applied a's changes up to %d, want %d", got, want)
 	}

@@ -19,7 +19,7 @@ func (e *Exchange) receive(ctx context.Context, peer string, replica crdt.Replic
 		if m.Type != wire.MsgBatch {
 			return fmt.Errorf("%w: %s sent %s on a batch stream", ErrProtocol, peer, m.Type)
 		}
-		if _, err := e.store.Merge(ctx, m.Delta); err != nil {
+		if err := e.merge(ctx, m.Delta); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
