@@ -11,6 +11,12 @@
 //	                              show what changed from one topology file to another
 //	countermesh certs init --topology FILE --out DIR [--force]
 //	                              make a mesh's CA, certificates, gossip key and tokens
+//	countermesh status --peer URL [--token T] [--json]
+//	                              show the mesh as one peer sees it: membership, links, lag
+//	countermesh backup --data DIR --out FILE [--force]
+//	                              write a backup of a stopped peer's data directory
+//	countermesh restore --in FILE --data DIR
+//	                              restore a backup into an empty directory, as a new replica
 //	countermesh version           print the version
 //
 // Exit codes: 0 success, 1 failure, 2 bad usage.
@@ -55,6 +61,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runTopology(args[1:], stdout, stderr)
 	case "certs":
 		err = runCerts(args[1:], stdout, stderr)
+	case "status":
+		err = runStatus(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = runBackup(args[1:], stdout, stderr)
+	case "restore":
+		err = runRestore(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "countermesh", version)
 	case "help", "-h", "-help", "--help":
@@ -91,6 +103,12 @@ Usage:
                             show what changed from one topology file to another
   countermesh certs init --topology FILE --out DIR [--force]
                             make a mesh's CA, certificates, gossip key and tokens
+  countermesh status --peer URL [--token T] [--json]
+                            show the mesh as one peer sees it: membership, links, lag
+  countermesh backup --data DIR --out FILE [--force]
+                            write a backup of a stopped peer's data directory
+  countermesh restore --in FILE --data DIR
+                            restore a backup into an empty directory, as a new replica
   countermesh version       print the version
 
 Run "countermesh dev -h" for the flags of dev, "countermesh certs -h" for certs.

@@ -18,7 +18,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"version"}, 0, "countermesh"},
 		{[]string{"help"}, 0, "countermesh dev"},
 		{[]string{"dev", "-regions", "solo"}, 2, "at least two regions"},
-		{[]string{"dev", "-rate", "0"}, 2, "must be positive"},
+		{[]string{"dev", "-traffic", "-1"}, 2, "must not be negative"},
 		{[]string{"dev", "extra"}, 2, "unexpected argument"},
 		{[]string{"dev", "-h"}, 0, "-partition-every"},
 	}
@@ -36,12 +36,13 @@ func TestUsageAndExitCodes(t *testing.T) {
 // partition in the middle, and expects every region to converge.
 func TestDevMeshConverges(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	args := []string{"dev", "-duration", "2s", "-partition-every", "1s", "-report", "500ms", "-data", t.TempDir()}
+	args := []string{"dev", "-duration", "3s", "-traffic", "50", "-partition-every", "1s", "-report", "400ms",
+		"-listen", "127.0.0.1:0", "-data", t.TempDir()}
 	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"PARTITIONED", "converged: every region shows the same counts"} {
+	for _, want := range []string{"demo page:", "PARTITIONED", "converged: every region shows the same counts"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -7,11 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/countermesh/countermesh/region"
+	"github.com/countermesh/countermesh/region/httpapi"
 )
 
 // runServe runs one peer until SIGTERM or SIGINT, reloading the topology on
@@ -48,30 +54,85 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	api, ln, err := startAPI(p, logger)
+	if err != nil {
+		p.Close()
+		return err
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if err := p.Reload(); err != nil {
-					logger.Error("topology reload refused; keeping the topology in force", "err", err)
-				}
+
+	apiCtx, stopAPI := context.WithCancel(context.Background())
+	defer stopAPI()
+	peerCtx, stopPeer := context.WithCancel(context.Background())
+	defer stopPeer()
+	var wg sync.WaitGroup
+	wg.Go(func() { api.Run(apiCtx) })
+	srv := api.HTTPServer(ln.Addr().String())
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http api", "err", err)
+		}
+	})
+	peerDone := make(chan error, 1)
+	go func() { peerDone <- p.Run(peerCtx) }()
+	st := p.Status()
+	logger.Info("serving", "mesh", st.Mesh, "region", st.Region, "replica", st.Replica, "api", "http://"+ln.Addr().String())
+
+	for stop := false; !stop; {
+		select {
+		case <-ctx.Done():
+			stop = true
+		case err := <-peerDone:
+			stopAPI()
+			srv.Close()
+			wg.Wait()
+			return err
+		case <-hup:
+			if err := p.Reload(); err != nil {
+				logger.Error("topology reload refused; keeping the topology in force", "err", err)
 			}
 		}
-	}()
-	st := p.Status()
-	logger.Info("serving", "mesh", st.Mesh, "region", st.Region, "replica", st.Replica)
-	if err := p.Run(ctx); err != nil {
+	}
+	// Stop taking requests first, then let the peer ship what is pending.
+	stopAPI()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	srv.Shutdown(sctx)
+	cancel()
+	srv.Close()
+	wg.Wait()
+	stopPeer()
+	if err := <-peerDone; err != nil {
 		return err
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// startAPI builds the peer's HTTP API with the topology's tokens and listens on
+// the peer's API address.
+func startAPI(p *region.Peer, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
+	topo := p.Topology()
+	tokens := map[string]string{}
+	for _, t := range topo.Security.APITokens {
+		b, err := os.ReadFile(t.File)
+		if err != nil {
+			return nil, nil, fmt.Errorf("api token %s: %w", t.Name, err)
+		}
+		tokens[strings.TrimSpace(string(b))] = t.Name
+	}
+	api, err := httpapi.New(httpapi.Config{Backend: p, Tokens: tokens, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	p.OnChange(func(items []string) { api.Notify(items...) })
+	self, _ := topo.Peer(p.Name())
+	ln, err := net.Listen("tcp", self.API)
+	if err != nil {
+		return nil, nil, fmt.Errorf("api address: %w", err)
+	}
+	return api, ln, nil
 }
 
 // newLogger builds the process's slog logger.

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,14 +49,18 @@ func freePort(t *testing.T) int {
 }
 
 // twoPeerTopology writes a topology of two regions of one peer each on free
-// ports, with certificates made by certs init.
-func twoPeerTopology(t *testing.T) string {
+// ports, with certificates made by certs init, and returns it with the peers'
+// API addresses.
+func twoPeerTopology(t *testing.T) (string, map[string]string) {
 	dir := t.TempDir()
+	apis := map[string]string{}
 	var b strings.Builder
 	b.WriteString("mesh: serve-test\nreaction_kinds: [like, dislike]\nsecurity:\n  ca: certs/ca.crt\n  gossip_key: certs/gossip.key\nregions:\n")
 	for _, r := range []string{"eu", "us"} {
-		fmt.Fprintf(&b, "  - name: %s\n    peers:\n      - name: %s-1\n        gossip: 127.0.0.1:%d\n        sync: 127.0.0.1:%d\n        api: 127.0.0.1:%d\n        cert: certs/%s-1.crt\n        key: certs/%s-1.key\n",
-			r, r, freePort(t), freePort(t), freePort(t), r, r)
+		api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		apis[r+"-1"] = api
+		fmt.Fprintf(&b, "  - name: %s\n    peers:\n      - name: %s-1\n        gossip: 127.0.0.1:%d\n        sync: 127.0.0.1:%d\n        api: %s\n        cert: certs/%s-1.crt\n        key: certs/%s-1.key\n",
+			r, r, freePort(t), freePort(t), api, r, r)
 	}
 	file := filepath.Join(dir, "topology.yaml")
 	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
@@ -64,7 +70,7 @@ func twoPeerTopology(t *testing.T) string {
 	if code := run(context.Background(), []string{"certs", "init", "--topology", file, "--out", filepath.Join(dir, "certs")}, &out, &out); code != 0 {
 		t.Fatalf("certs init: exit %d: %s", code, out.String())
 	}
-	return file
+	return file, apis
 }
 
 // child is a countermesh process whose log lines are collected.
@@ -125,11 +131,37 @@ func (c *child) waitLog(t *testing.T, what string) {
 // TestServeLinksPeersAndStopsCleanlyOnSIGTERM runs two real peer processes: they
 // link up over QUIC, and SIGTERM makes each drain and exit 0.
 func TestServeLinksPeersAndStopsCleanlyOnSIGTERM(t *testing.T) {
-	topo := twoPeerTopology(t)
+	topo, apis := twoPeerTopology(t)
 	eu := startServe(t, topo, "eu-1")
 	us := startServe(t, topo, "us-1")
 	eu.waitLog(t, "link up")
 	us.waitLog(t, "link up")
+
+	// A clap through eu-1's API reaches us-1's API.
+	res, err := http.Post("http://"+apis["eu-1"]+"/v1/items/post/counters/claps", "application/json", strings.NewReader(`{"by":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("clap at eu-1: %s", res.Status)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var item struct{ Counters map[string]int64 }
+		res, err := http.Get("http://" + apis["us-1"] + "/v1/items/post")
+		if err == nil {
+			json.NewDecoder(res.Body).Decode(&item)
+			res.Body.Close()
+		}
+		if item.Counters["claps"] == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("us-1 did not see eu-1's claps within 10 s (last: %v, %v)", item.Counters, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for name, c := range map[string]*child{"eu-1": eu, "us-1": us} {
 		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -153,7 +185,7 @@ func TestServeUsage(t *testing.T) {
 	if code := run(context.Background(), []string{"serve", "--peer", "x"}, &out, &out); code != 2 {
 		t.Errorf("serve without --topology: exit %d, want 2: %s", code, out.String())
 	}
-	topo := twoPeerTopology(t)
+	topo, _ := twoPeerTopology(t)
 	out.Reset()
 	code := run(context.Background(), []string{"serve", "--topology", topo, "--peer", "nope", "--data", t.TempDir()}, &out, &out)
 	if code != 1 || !strings.Contains(out.String(), `peer "nope" is not in`) {

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/countermesh/countermesh/region"
+	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/sync/transport/faultnet"
+	"github.com/countermesh/countermesh/sync/transport/pki"
+)
+
+// devRegion is one region of the demo mesh: one peer and its HTTP API.
+type devRegion struct {
+	name   string
+	host   string // the peer's host on the demo's network
+	peer   *region.Peer
+	api    *httpapi.Server
+	apiURL string
+	ln     net.Listener
+	srv    *http.Server
+
+	mu  sync.Mutex
+	cut bool
+}
+
+func (r *devRegion) isCut() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cut
+}
+
+// devMesh is the demo: real peers (QUIC with mutual TLS, memberlist, Badger),
+// linked over an in-memory network the demo can partition, each with its HTTP API
+// on a loopback port.
+type devMesh struct {
+	dir     string
+	net     *faultnet.Network
+	regions []*devRegion
+	log     *slog.Logger
+	wg      sync.WaitGroup // the peers' and APIs' goroutines
+}
+
+// faultNetwork adapts the in-memory network to the peer's Network.
+type faultNetwork struct{ *faultnet.Network }
+
+func (n faultNetwork) ResolvePacketAddr(addr string) (net.Addr, error) {
+	return faultnet.ParseAddr(addr)
+}
+
+// startDevMesh writes a topology and certificates under dir and starts one peer
+// with its API per region.
+func startDevMesh(ctx context.Context, dir string, names []string, logger *slog.Logger) (*devMesh, error) {
+	m := &devMesh{dir: dir, net: faultnet.New(1), log: logger}
+	for i, name := range names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			m.close()
+			return nil, err
+		}
+		m.regions = append(m.regions, &devRegion{name: name, host: fmt.Sprintf("127.1.%d.1", i+1), ln: ln,
+			apiURL: "http://" + ln.Addr().String()})
+	}
+	if err := m.writeTopology(); err != nil {
+		m.close()
+		return nil, err
+	}
+	for _, r := range m.regions {
+		if err := m.startRegion(ctx, r); err != nil {
+			m.close()
+			return nil, fmt.Errorf("start %s: %w", r.name, err)
+		}
+	}
+	return m, nil
+}
+
+// writeTopology writes the demo's topology file, CA, certificates and gossip key.
+func (m *devMesh) writeTopology() error {
+	ca, err := pki.NewCA("dev")
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{"ca.crt": ca.CertPEM(), "gossip.key": pki.EncodeGossipKey(pki.NewGossipKey())}
+	var b strings.Builder
+	b.WriteString("# The demo mesh of countermesh dev. Its HTTP API is open (no api_tokens).\n")
+	b.WriteString("mesh: dev\nreaction_kinds: [like, dislike]\nsecurity:\n  ca: ca.crt\n  gossip_key: gossip.key\nregions:\n")
+	for _, r := range m.regions {
+		peer := r.name + "-1"
+		cert, key, err := ca.Issue(pki.PeerIdentity{Mesh: "dev", Region: r.name, Name: peer, Hosts: []string{r.host}})
+		if err != nil {
+			return err
+		}
+		files[peer+".crt"], files[peer+".key"] = cert, key
+		fmt.Fprintf(&b, "  - name: %s\n    peers:\n      - name: %s\n        gossip: %s:7946\n        sync: %s:7000\n        api: %s\n        cert: %s.crt\n        key: %s.key\n",
+			r.name, peer, r.host, r.host, r.ln.Addr(), peer, peer)
+	}
+	files["topology.yaml"] = []byte(b.String())
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(m.dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *devMesh) startRegion(ctx context.Context, r *devRegion) error {
+	cfg := region.DefaultLocalConfig()
+	cfg.TopologyFile = filepath.Join(m.dir, "topology.yaml")
+	cfg.PeerName = r.name + "-1"
+	cfg.DataDir = filepath.Join(m.dir, "data", r.name)
+	cfg.Network = faultNetwork{m.net}
+	cfg.Logger = m.log.With("region", r.name)
+	p, err := region.New(cfg)
+	if err != nil {
+		return err
+	}
+	api, err := httpapi.New(httpapi.Config{Backend: p, Logger: cfg.Logger})
+	if err != nil {
+		p.Close()
+		return err
+	}
+	p.OnChange(func(items []string) { api.Notify(items...) })
+	r.peer, r.api = p, api
+	r.srv = api.HTTPServer(r.ln.Addr().String())
+	m.wg.Go(func() { p.Run(ctx) })
+	m.wg.Go(func() { api.Run(ctx) })
+	m.wg.Go(func() {
+		if err := r.srv.Serve(r.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("api", "region", r.name, "err", err)
+		}
+	})
+	return nil
+}
+
+// partition cuts a region off from every other region, or heals it.
+func (m *devMesh) partition(name string, cut bool) error {
+	var target *devRegion
+	for _, r := range m.regions {
+		if r.name == name {
+			target = r
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("no region %q", name)
+	}
+	target.mu.Lock()
+	target.cut = cut
+	target.mu.Unlock()
+	for _, o := range m.regions {
+		if o != target {
+			f := faultnet.Faults{Down: cut || o.isCut()}
+			m.net.SetFaults(target.host, o.host, f)
+			m.net.SetFaults(o.host, target.host, f)
+		}
+	}
+	return nil
+}
+
+// converged reports whether every region holds the same state.
+func (m *devMesh) converged() bool {
+	first := m.regions[0].peer.Store().Digest()
+	for _, r := range m.regions[1:] {
+		if len(first.Differing(r.peer.Store().Digest())) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// close stops the APIs and peers and waits for them. The caller cancels the
+// context the peers run under first.
+func (m *devMesh) close() {
+	for _, r := range m.regions {
+		if r.srv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			r.srv.Shutdown(sctx)
+			cancel()
+		} else if r.ln != nil {
+			r.ln.Close()
+		}
+	}
+	for _, r := range m.regions {
+		if r.peer != nil {
+			r.peer.Close()
+		}
+	}
+	m.wg.Wait()
+	m.net.Close()
+}
+
+var _ io.Writer = (*syncWriter)(nil)

@@ -1,0 +1,132 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/countermesh/countermesh/crdt"
+)
+
+// Headers of causal consistency.
+const (
+	// HeaderCausalToken carries a causal token: sent by the client to be served
+	// at least what the token saw, returned with every answer.
+	HeaderCausalToken = "X-Causal-Token"
+	// HeaderCausalStale is "true" on an answer that could not wait long enough
+	// for this peer to catch up with the presented token: it may miss what the
+	// token saw.
+	HeaderCausalStale = "X-Causal-Stale"
+)
+
+// causalPollInterval is how often a causal wait rechecks replication progress
+// between the store's commit notifications.
+const causalPollInterval = 5 * time.Millisecond
+
+// causal is what a request's causal token asked for, and whether it was served.
+type causal struct {
+	token     causalToken // as presented; zero if none
+	presented bool
+	stale     bool // the wait ran out: the answer may miss what the token saw
+}
+
+// awaitToken reads the request's causal token, if any, and waits (up to
+// CausalWait) until this peer has applied every change the token saw.
+func (s *Server) awaitToken(r *http.Request) (causal, *Problem) {
+	var c causal
+	values := r.Header.Values(HeaderCausalToken)
+	switch len(values) {
+	case 0:
+		return c, nil
+	case 1:
+	default:
+		return c, badToken("%d %s headers; send at most one", len(values), HeaderCausalToken)
+	}
+	tok, err := parseToken(strings.TrimSpace(values[0]))
+	if err != nil {
+		return c, badToken("%s: %v", HeaderCausalToken, err)
+	}
+	c.token, c.presented = tok, true
+	if !s.waitApplied(r.Context(), tok) {
+		c.stale = true
+		s.metrics.causalStale.Inc()
+	}
+	return c, nil
+}
+
+// waitApplied waits until the peer has applied, for every replica of tok, the
+// changes up to tok's sequence, and reports whether it has. It gives up after
+// CausalWait or when ctx ends.
+func (s *Server) waitApplied(ctx context.Context, tok causalToken) bool {
+	caughtUp := func() bool {
+		for r, seq := range tok.seqs {
+			if s.b.Applied(r) < seq {
+				return false
+			}
+		}
+		return true
+	}
+	if caughtUp() {
+		return true
+	}
+	s.metrics.causalWaits.Inc()
+	start := time.Now()
+	defer func() { s.metrics.causalWaitSeconds.Observe(time.Since(start).Seconds()) }()
+	timeout := time.NewTimer(s.cfg.CausalWait)
+	defer timeout.Stop()
+	poll := time.NewTicker(causalPollInterval)
+	defer poll.Stop()
+	store := s.b.Store()
+	for {
+		committed := store.Committed() // taken before the check: no commit slips between
+		if caughtUp() {
+			return true
+		}
+		select {
+		case <-committed:
+		case <-poll.C:
+		case <-timeout.C:
+			return caughtUp()
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// observeToken makes later local timestamps order after everything the token
+// saw, so a reaction written with it wins over the ones its holder saw
+// (invariant 4), whatever the wall clocks say.
+func (s *Server) observeToken(c causal) *Problem {
+	if !c.presented || c.token.ts.IsZero() {
+		return nil
+	}
+	err := s.b.Store().Clock().Observe(c.token.ts)
+	var drift *crdt.DriftError
+	if errors.As(err, &drift) {
+		return driftProblem(drift)
+	}
+	return nil
+}
+
+// answerToken returns the token of an answer: what the request's token saw,
+// this peer's changes up to lastSeq (loaded before the answer's reads, so the
+// reads saw them all), and the newest timestamp this peer has seen (every
+// register it stores is at most that).
+func (s *Server) answerToken(c causal, lastSeq uint64) string {
+	var t causalToken
+	t.merge(c.token)
+	store := s.b.Store()
+	t.see(store.Replica(), lastSeq)
+	t.observe(store.Clock().Last())
+	return t.encode()
+}
+
+// setCausalHeaders sets the causal headers of an answer carrying token.
+func setCausalHeaders(w http.ResponseWriter, c causal, token string) {
+	w.Header().Set(HeaderCausalToken, token)
+	if c.stale {
+		w.Header().Set(HeaderCausalStale, "true")
+	}
+}

@@ -1,0 +1,171 @@
+// Package httpapi is the frontend API of a peer (DESIGN.md §6): JSON over
+// HTTP/1.1 and cleartext HTTP/2, bearer-token authentication, causal tokens, live
+// item streams (Server-Sent Events), health and Prometheus metrics.
+//
+// # Routes
+//
+//	PUT    /v1/items/{item}/reactions/{user}   {"reaction":"like"}            → Item
+//	DELETE /v1/items/{item}/reactions/{user}                                  → Item
+//	POST   /v1/items/{item}/counters/{name}    {"by":3}  [Idempotency-Key]    → Item
+//	GET    /v1/items/{item}[?user=U]                                          → Item
+//	GET    /v1/items?ids=a,b,c[&user=U]        (at most 100 ids)              → {"items":[Item,...]}
+//	GET    /v1/items/{item}/events             text/event-stream of Item
+//	POST   /v1/ops                             {"ops":[...]} (at most 1000)   → {"results":[...],"token":...}
+//	GET    /v1/mesh                            the peer's view of the mesh
+//	GET    /healthz  /readyz  /metrics         unauthenticated
+//
+// Path segments are URL-decoded: an item id holding "/" is sent as %2F. The ids
+// parameter is split at commas and may be repeated; an id holding a comma is read
+// with GET /v1/items/{item}.
+//
+// An Item is
+//
+//	{"item":"video:abc","counters":{"claps":156},"reactions":{"like":10,"dislike":2},
+//	 "user":{"id":"u1","reaction":"like"},"token":"AQ..."}
+//
+// "reactions" has every reaction kind in force, zeros included. "user" is present
+// only when a user was asked for (the user parameter, or the path user of a
+// reaction write); its "reaction" is JSON null when the user has none. After an
+// increment, "counters" holds the incremented counter's value right after that
+// increment — on a replay, the value the first time — and the other counters'
+// current values.
+//
+// The ops of POST /v1/ops are
+//
+//	{"op":"react","item":"video:abc","user":"u1","reaction":"like"}    "reaction": null clears it
+//	{"op":"add","item":"video:abc","counter":"claps","by":3,"idempotency_key":"k1"}
+//
+// and are applied in one atomic, durable write: all or none. Each result repeats
+// its op; an add's result has the counter's "value" after it and "replayed".
+//
+// # Input rules
+//
+// Item ids, user ids, counter names and idempotency keys are non-empty, valid
+// UTF-8, at most Config.MaxIDLen bytes (256) and free of control characters.
+// "by" is a non-zero integer with |by| ≤ Config.MaxBy (1,000,000). Bodies are one
+// JSON object of at most Config.MaxBodyBytes (1 MiB) with no unknown fields and
+// nothing after it; their Content-Type is not checked. Bad input is answered 4xx
+// and changes nothing.
+//
+// # Errors and status codes
+//
+// Every error is an RFC 9457 application/problem+json body with "type" (one of the
+// URNs below), "title", "status" and a precise "detail".
+//
+//	400 urn:countermesh:problem:invalid-request       bad id, unknown reaction kind, by zero or out of
+//	                                                   range, malformed JSON, unknown field, trailing data,
+//	                                                   too many ids or ops, unknown op, bad query string
+//	400 urn:countermesh:problem:invalid-causal-token  X-Causal-Token malformed (the detail says how)
+//	401 urn:countermesh:problem:unauthorized          missing, malformed or unknown bearer token
+//	                                                   (with WWW-Authenticate: Bearer realm="countermesh")
+//	404 urn:countermesh:problem:not-found             no such route
+//	405 urn:countermesh:problem:method-not-allowed    route served for other methods (with Allow)
+//	409 urn:countermesh:problem:clock-drift           the causal token's timestamp is beyond this peer's
+//	                                                   max clock drift (crdt.ErrClockDrift)
+//	413 urn:countermesh:problem:too-large             body over MaxBodyBytes; persist.ErrTooLarge
+//	422 urn:countermesh:problem:idempotency-conflict  idempotency key reused for a different increment
+//	422 urn:countermesh:problem:counter-overflow      crdt.ErrOverflow
+//	429 urn:countermesh:problem:rate-limited          per-token rate limit (with Retry-After seconds)
+//	500 urn:countermesh:problem:internal              unexpected failure (logged; its text not sent)
+//	503 urn:countermesh:problem:unavailable           with Retry-After: persist.ErrDiskFull (30 s),
+//	                                                   persist.ErrCommitFailed (1 s), persist.ErrClosed
+//	                                                   (5 s), too many writes in flight (1 s), a write not
+//	                                                   durable within Config.WriteTimeout (outcome unknown),
+//	                                                   too many live subscribers (5 s), /readyz not ready
+//
+// Reads never depend on writes succeeding: a full or failing disk refuses writes
+// and keeps answering reads. Writes are not refused while /readyz fails: a peer
+// cut off from the mesh keeps taking writes, which is the point of a CRDT.
+//
+// # Authentication and rate limits
+//
+// With Config.Tokens set, every /v1 route needs "Authorization: Bearer <token>";
+// tokens are compared in constant time (as SHA-256 digests). The token's name
+// scopes idempotency keys — two clients' equal keys never collide — and its rate
+// limit (Config.RateLimit requests/s, Config.Burst). Without tokens the API is
+// open: New logs a warning, /v1/mesh says "api_open": true, and the rate limit
+// applies per client address. Browsers' EventSource cannot send headers: in a
+// secured mesh, browsers reach live streams through the frontend.
+//
+// # Idempotency
+//
+// An increment sent with Idempotency-Key (or an add op's idempotency_key) counts
+// once however often it is retried, also across restarts, for the store's
+// idempotency TTL (24 h by default). A retry is answered like the first time — the
+// counter's value as it was right after the first increment — with header
+// Idempotent-Replayed: true (a batch says "replayed" per op). Reusing a key for a
+// different item, counter or by is answered 422.
+//
+// # Causal tokens
+//
+// Every answer carries a causal token, in its body ("token") and in header
+// X-Causal-Token. A client passes the latest one it got back as X-Causal-Token, to
+// any peer. The token records, for the peers that answered it, how many of their
+// own changes the answer reflected (replica id → sequence), and the newest
+// hybrid-clock timestamp the answering peer had seen. A peer presented a token:
+//
+//   - waits, up to Config.CausalWait (2 s), until it has applied every change the
+//     token counts (Backend.Applied), then answers — so a client reads its own
+//     writes on any peer. If the wait runs out it answers anyway, with header
+//     X-Causal-Stale: true: the answer may miss what the token saw. It never
+//     answers older state as fresh.
+//   - before a reaction write, advances its clock past the token's timestamp, so
+//     the new reaction orders after every reaction the client saw, whatever the
+//     wall clocks say (invariant 4). A timestamp beyond the peer's max drift is
+//     answered 409.
+//
+// The answer's token merges the presented one with the answering peer's. Read
+// your writes and monotonic reads hold for the changes of the peers that
+// answered the client; changes the client saw that a peer had merged from a third
+// peer are ordered by the timestamp, not waited for.
+//
+// Encoding (token.go): one version byte (1), then unsigned varints for the
+// timestamp's wall milliseconds and logical counter, the number of replicas (at
+// most 64), and per replica, in ascending order, its 8-byte big-endian id and the
+// sequence; the whole as unpadded base64url. A malformed token is answered 400
+// with what is wrong with it.
+//
+// # Live streams
+//
+// GET /v1/items/{item}/events answers text/event-stream. Each event is
+//
+//	event: item
+//	data: {Item as JSON, no "user"}
+//
+// — listen for "item" events (addEventListener("item", ...)). The first event is
+// the item's current state; then the latest state, at most every
+// Config.LiveInterval (100 ms) while the item changes (a slow client skips
+// intermediate states), and a ": heartbeat" comment every Config.Heartbeat
+// (15 s). The API notifies the hub of its own writes; changes merged from other
+// peers reach it through Server.Notify, wired with
+// peer.OnChange(func(items []string) { api.Notify(items...) }). Past
+// Config.MaxSubscribers streams the answer is 503. Streams end when Run's context
+// ends.
+//
+// # Metrics
+//
+// /metrics serves Config.Registry in the Prometheus text format:
+//
+//	countermesh_api_requests_total{route,code}            answers by route pattern and status
+//	countermesh_api_request_duration_seconds{route}       latency histogram by route pattern
+//	countermesh_api_writes_total{kind,outcome}            react/add by ok, replayed, invalid, conflict,
+//	                                                      unavailable, unknown, error
+//	countermesh_api_rate_limited_total                    429s
+//	countermesh_api_causal_waits_total                    requests that waited for a causal token
+//	countermesh_api_causal_wait_seconds                   how long they waited
+//	countermesh_api_causal_stale_total                    answers sent with X-Causal-Stale
+//	countermesh_api_live_subscribers                      open live streams
+//	countermesh_replication_lag_seqs{region,peer}         per remote peer, from Backend.Status
+//	countermesh_replication_lag_seconds{region,peer}
+//	countermesh_peer_linked{region,peer}
+//
+// The store's size on disk is not reported: persist does not expose it.
+//
+// # Serving
+//
+// Handler serves every route for whatever protocols its http.Server speaks;
+// HTTPServer returns an http.Server speaking HTTP/1.1 and HTTP/2 with prior
+// knowledge over cleartext (h2c; the HTTP/1.1 Upgrade to h2c is not supported).
+// Run runs the live hub; cancel its context before shutting the http.Server
+// down, so that live streams end.
+package httpapi

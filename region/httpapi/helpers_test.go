@@ -1,0 +1,243 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/region"
+)
+
+func TestMain(m *testing.M) {
+	// Fault-network sockets are not *net.UDPConn; quic-go would warn on each.
+	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
+	os.Exit(m.Run())
+}
+
+// backend is a Backend of one peer alone: a real store, with readiness and the
+// replication progress of other replicas set by the test.
+type backend struct {
+	store *persist.Store
+	kinds []string
+
+	mu      sync.Mutex
+	ready   error
+	applied map[crdt.ReplicaID]uint64
+}
+
+func (b *backend) Store() *persist.Store   { return b.store }
+func (b *backend) ReactionKinds() []string { return b.kinds }
+
+func (b *backend) Ready() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ready
+}
+
+func (b *backend) setReady(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ready = err
+}
+
+func (b *backend) Applied(r crdt.ReplicaID) uint64 {
+	if r == b.store.Replica() {
+		return b.store.LastSeq()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.applied[r]
+}
+
+func (b *backend) setApplied(r crdt.ReplicaID, seq uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.applied[r] = seq
+}
+
+func (b *backend) Status() region.MeshStatus {
+	return region.MeshStatus{
+		Mesh: "test", Self: "eu-1", Region: "eu", Replica: b.store.Replica().String(), LastSeq: b.store.LastSeq(),
+		Regions: []region.RegionStatus{
+			{Name: "eu", Peers: []region.PeerStatus{{Name: "eu-1", Self: true, Membership: "alive",
+				Linked: false, Replica: b.store.Replica().String(), API: "127.0.0.1:8080"}}},
+			{Name: "us", Peers: []region.PeerStatus{{Name: "us-1", Membership: "alive", Linked: true,
+				Replica: "00000000000000aa", LagSeqs: 3, LagSeconds: 0.25, API: "127.0.0.2:8080"}}},
+		},
+	}
+}
+
+// env is a Server over a backend, served by an httptest server.
+type env struct {
+	t     *testing.T
+	dir   string
+	opts  persist.Options
+	b     *backend
+	s     *Server
+	srv   *httptest.Server
+	token string // sent as the bearer token when not empty
+	stop  func() // stops Run, the http server and the store
+}
+
+// newEnv starts a Server on a new store; tune adjusts its config.
+func newEnv(t *testing.T, tune func(*Config)) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir()}
+	e.opts = persist.SmallOptions(e.dir)
+	e.opts.Logger = quietLogger()
+	e.start(tune)
+	return e
+}
+
+// start opens the store in e.dir and starts a Server on it.
+func (e *env) start(tune func(*Config)) {
+	e.t.Helper()
+	store, err := persist.Open(e.opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.b = &backend{store: store, kinds: []string{"like", "dislike"}, applied: map[crdt.ReplicaID]uint64{}}
+	cfg := Config{Backend: e.b, Logger: quietLogger()}
+	if tune != nil {
+		tune(&cfg)
+	}
+	e.s, err = New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.s.Run(ctx) }()
+	e.srv = httptest.NewServer(e.s.Handler())
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("Run: %v", err)
+			}
+			e.srv.Close()
+			if err := store.Close(); err != nil {
+				e.t.Errorf("close store: %v", err)
+			}
+		})
+	}
+	e.t.Cleanup(e.stop)
+}
+
+// restart stops the server and the store and starts both again on the same
+// data directory.
+func (e *env) restart(tune func(*Config)) {
+	e.stop()
+	e.start(tune)
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// response is an answer read whole.
+type response struct {
+	code   int
+	header http.Header
+	body   []byte
+}
+
+// do sends a request to the server; headers are name, value pairs.
+func (e *env) do(method, path, body string, headers ...string) response {
+	e.t.Helper()
+	return doAt(e.t, e.srv.URL, e.token, method, path, body, headers...)
+}
+
+func doAt(t testing.TB, base, token, method, path, body string, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{code: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// item decodes an Item answer, failing the test unless the status is 200.
+func (r response) item(t testing.TB) Item {
+	t.Helper()
+	if r.code != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", r.code, r.body)
+	}
+	var it Item
+	if err := json.Unmarshal(r.body, &it); err != nil {
+		t.Fatalf("decode item %s: %v", r.body, err)
+	}
+	return it
+}
+
+// problem decodes a problem answer, checking its status and media type.
+func (r response) problem(t testing.TB, status int) Problem {
+	t.Helper()
+	if r.code != status {
+		t.Fatalf("status %d, want %d: %s", r.code, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type %q, want application/problem+json", ct)
+	}
+	var p Problem
+	dec := json.NewDecoder(strings.NewReader(string(r.body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("decode problem %s: %v", r.body, err)
+	}
+	if p.Status != status || p.Title == "" || p.Detail == "" || !strings.HasPrefix(p.Type, problemTypePrefix) {
+		t.Fatalf("incomplete problem: %+v", p)
+	}
+	return p
+}
+
+// reactionOfUser returns the reaction of an Item's user, "" for none.
+func (it Item) reactionOfUser() string {
+	if it.User == nil || it.User.Reaction == nil {
+		return ""
+	}
+	return *it.User.Reaction
+}
+
+// waitFor waits until cond holds, failing the test after timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var errNotReady = errors.New("not yet joined the mesh")

@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/persist"
+)
+
+// Item is the state of one content item as the API returns it.
+type Item struct {
+	// Item is the item's id.
+	Item string `json:"item"`
+	// Counters holds the value of every counter ever written on the item.
+	Counters map[string]int64 `json:"counters"`
+	// Reactions holds the number of users per reaction kind: every kind in force,
+	// zero or not, and any other kind some user still holds.
+	Reactions map[string]int64 `json:"reactions"`
+	// User is the asked-for user's reaction: present only when a user was asked
+	// for (the user parameter, or the user of a reaction write).
+	User *UserReaction `json:"user,omitempty"`
+	// Token is the causal token of the answer; pass it back as X-Causal-Token.
+	Token string `json:"token"`
+}
+
+// UserReaction is one user's reaction to an item.
+type UserReaction struct {
+	// ID is the user's id.
+	ID string `json:"id"`
+	// Reaction is the user's reaction kind, or nil (JSON null) for none.
+	Reaction *string `json:"reaction"`
+}
+
+// ItemList is the answer of GET /v1/items: the items in the order asked.
+type ItemList struct {
+	Items []Item `json:"items"`
+}
+
+// itemOf builds the API's view of an item read from the store.
+func itemOf(id string, v persist.ItemView, user string, kinds []string) Item {
+	it := Item{Item: id, Counters: v.Counters, Reactions: make(map[string]int64, len(kinds))}
+	if it.Counters == nil {
+		it.Counters = map[string]int64{}
+	}
+	for _, k := range kinds {
+		it.Reactions[k] = 0
+	}
+	for k, n := range v.Tallies {
+		it.Reactions[k] = n
+	}
+	if user != "" {
+		it.User = &UserReaction{ID: user}
+		if v.User.Kind != crdt.None {
+			kind := v.User.Kind
+			it.User.Reaction = &kind
+		}
+	}
+	return it
+}
+
+// readItem reads item (with user's reaction when user is not empty) and stamps
+// it with the answer's causal token.
+func (s *Server) readItem(c causal, item, user string) (Item, error) {
+	store := s.b.Store()
+	lastSeq := store.LastSeq() // before the read: the read sees all of it
+	v, err := store.ReadItem(item, user)
+	if err != nil {
+		return Item{}, fmt.Errorf("read %q: %w", item, err)
+	}
+	it := itemOf(item, v, user, s.b.ReactionKinds())
+	it.Token = s.answerToken(c, lastSeq)
+	return it, nil
+}
+
+// getItem serves GET /v1/items/{item}[?user=U].
+func (s *Server) getItem(w http.ResponseWriter, r *http.Request) error {
+	item := r.PathValue("item")
+	if p := s.checkID("item", item); p != nil {
+		return p
+	}
+	q, p := parseQuery(r)
+	if p != nil {
+		return p
+	}
+	user, p := s.userParam(q)
+	if p != nil {
+		return p
+	}
+	c, p := s.awaitToken(r)
+	if p != nil {
+		return p
+	}
+	it, err := s.readItem(c, item, user)
+	if err != nil {
+		return err
+	}
+	setCausalHeaders(w, c, it.Token)
+	writeJSON(w, http.StatusOK, it)
+	return nil
+}
+
+// getItems serves GET /v1/items?ids=a,b,c[&user=U].
+func (s *Server) getItems(w http.ResponseWriter, r *http.Request) error {
+	q, p := parseQuery(r)
+	if p != nil {
+		return p
+	}
+	ids, p := s.idsParam(q)
+	if p != nil {
+		return p
+	}
+	user, p := s.userParam(q)
+	if p != nil {
+		return p
+	}
+	c, p := s.awaitToken(r)
+	if p != nil {
+		return p
+	}
+	store := s.b.Store()
+	lastSeq := store.LastSeq()
+	kinds := s.b.ReactionKinds()
+	list := ItemList{Items: make([]Item, 0, len(ids))}
+	for _, id := range ids {
+		v, err := store.ReadItem(id, user)
+		if err != nil {
+			return fmt.Errorf("read %q: %w", id, err)
+		}
+		list.Items = append(list.Items, itemOf(id, v, user, kinds))
+	}
+	token := s.answerToken(c, lastSeq)
+	for i := range list.Items {
+		list.Items[i].Token = token
+	}
+	setCausalHeaders(w, c, token)
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+// parseQuery parses the query string, refusing a malformed one.
+func parseQuery(r *http.Request) (url.Values, *Problem) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("malformed query string: %v", err)
+	}
+	return q, nil
+}
+
+// userParam returns the user parameter: "" when absent.
+func (s *Server) userParam(q url.Values) (string, *Problem) {
+	values, ok := q["user"]
+	if !ok {
+		return "", nil
+	}
+	if len(values) != 1 {
+		return "", badRequest("user is given %d times; give it once", len(values))
+	}
+	return values[0], s.checkID("user", values[0])
+}
+
+// idsParam returns the ids parameter: comma-separated, possibly repeated.
+func (s *Server) idsParam(q url.Values) ([]string, *Problem) {
+	values, ok := q["ids"]
+	if !ok {
+		return nil, badRequest("ids is required: a comma-separated list of 1 to %d item ids", MaxReadIDs)
+	}
+	var ids []string
+	for _, v := range values {
+		ids = append(ids, strings.Split(v, ",")...)
+	}
+	if len(ids) > MaxReadIDs {
+		return nil, badRequest("%d ids, more than the %d one request may read", len(ids), MaxReadIDs)
+	}
+	for i, id := range ids {
+		if p := s.checkID(fmt.Sprintf("ids[%d]", i), id); p != nil {
+			return nil, p
+		}
+	}
+	return ids, nil
+}

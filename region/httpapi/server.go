@@ -1,0 +1,242 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/region"
+	"github.com/countermesh/countermesh/region/httpapi/live"
+)
+
+// Backend is what the API needs of a peer; *region.Peer is one. Its methods are
+// called from request goroutines, concurrently, and must not block for long.
+type Backend interface {
+	// Store returns the peer's durable store; the API reads and writes it.
+	Store() *persist.Store
+	// Status reports the mesh as the peer sees it (/v1/mesh, lag metrics).
+	Status() region.MeshStatus
+	// Ready returns nil when the peer serves, else why not (/readyz).
+	Ready() error
+	// Applied returns the highest sequence of replica's own changes readable at
+	// this peer: what a causal token waits for.
+	Applied(replica crdt.ReplicaID) uint64
+	// ReactionKinds returns the reaction kinds in force.
+	ReactionKinds() []string
+}
+
+// Limits of one request that are not configurable.
+const (
+	// MaxReadIDs is how many items one GET /v1/items may read.
+	MaxReadIDs = 100
+	// MaxBatchOps is how many ops one POST /v1/ops may carry.
+	MaxBatchOps = 1000
+)
+
+// Config configures a Server. New copies it; zero fields take the defaults named.
+type Config struct {
+	// Backend is the peer the API serves. Required.
+	Backend Backend
+	// Tokens maps each accepted bearer token to its name. The name scopes
+	// idempotency keys and rate limits. Nil or empty runs the API open, without
+	// authentication; New logs a warning and /v1/mesh says "api_open": true.
+	Tokens map[string]string
+	// RateLimit is the sustained requests per second allowed per token name (per
+	// client address when open). Default 1000; negative disables rate limiting.
+	RateLimit float64
+	// Burst is how many requests a token may make at once above RateLimit.
+	// Default 2000.
+	Burst int
+	// MaxBodyBytes bounds a request body; past it the answer is 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxIDLen bounds item ids, user ids, counter names and idempotency keys, in
+	// bytes. Default 256.
+	MaxIDLen int
+	// MaxBy bounds |by| of one increment. Default 1,000,000.
+	MaxBy int64
+	// CausalWait is how long a request presenting a causal token waits for this
+	// peer to catch up with it before answering with X-Causal-Stale. Default 2 s.
+	CausalWait time.Duration
+	// WriteTimeout is how long a write waits to be durable before it is answered
+	// 503 (outcome unknown). Default 10 s.
+	WriteTimeout time.Duration
+	// MaxWritesInFlight bounds the writes waiting for the store at once; past it
+	// writes are answered 503 at once, so an overloaded store does not pile up
+	// goroutines. Reads are not limited by it. Default 8192.
+	MaxWritesInFlight int
+	// LiveInterval is the most often one item's live state is sent to its
+	// subscribers. Default 100 ms.
+	LiveInterval time.Duration
+	// MaxSubscribers bounds live subscriptions, over all items; past it the
+	// answer is 503. Default 20,000.
+	MaxSubscribers int
+	// Heartbeat is how often an idle live stream gets a comment line, so proxies
+	// and clients know it is alive. Default 15 s.
+	Heartbeat time.Duration
+	// Registry receives the API's metrics, served at /metrics. Default a new
+	// registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// Logger receives the API's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Backend == nil {
+		return c, errors.New("httpapi: Config.Backend is required")
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = 1000
+	}
+	setDefault(&c.Burst, 2000)
+	setDefault(&c.MaxBodyBytes, 1<<20)
+	setDefault(&c.MaxIDLen, 256)
+	setDefault(&c.MaxBy, 1_000_000)
+	setDefault(&c.CausalWait, 2*time.Second)
+	setDefault(&c.WriteTimeout, 10*time.Second)
+	setDefault(&c.MaxWritesInFlight, 8192)
+	setDefault(&c.LiveInterval, 100*time.Millisecond)
+	setDefault(&c.MaxSubscribers, 20_000)
+	setDefault(&c.Heartbeat, 15*time.Second)
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+		c.Registry.MustRegister(collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	for token, name := range c.Tokens {
+		if token == "" || name == "" {
+			return c, fmt.Errorf("httpapi: Config.Tokens: empty token or name (name %q)", name)
+		}
+	}
+	return c, nil
+}
+
+// setDefault sets *v to d when it is zero or negative.
+func setDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// Server is the frontend API of one peer. Build it with New, serve Handler (or
+// HTTPServer), run its background work with Run, and call Notify for every item
+// the peer changes.
+type Server struct {
+	cfg     Config
+	b       Backend
+	log     *slog.Logger
+	auth    authenticator
+	limits  *rateLimiter // nil when disabled
+	metrics *metrics
+	hub     *live.Hub
+	writes  chan struct{} // a slot per write in flight
+	handler http.Handler
+
+	runMu   sync.Mutex
+	running bool
+	done    chan struct{} // closed when Run's context ends: live streams return
+}
+
+// New builds a Server. It registers the API's metrics on cfg.Registry.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		b:      cfg.Backend,
+		log:    cfg.Logger,
+		auth:   newAuthenticator(cfg.Tokens),
+		writes: make(chan struct{}, cfg.MaxWritesInFlight),
+		done:   make(chan struct{}),
+	}
+	if cfg.RateLimit > 0 {
+		s.limits = newRateLimiter(cfg.RateLimit, cfg.Burst)
+	}
+	s.hub = live.NewHub(live.Config{
+		Interval:       cfg.LiveInterval,
+		MaxSubscribers: cfg.MaxSubscribers,
+		Encode:         s.encodeLive,
+		Logger:         cfg.Logger,
+	})
+	if s.metrics, err = newMetrics(cfg.Registry, s.b, s.hub); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	if s.auth.open() {
+		s.log.Warn("httpapi: no API tokens configured: the API is open to anyone who reaches it")
+	}
+	return s, nil
+}
+
+// Handler returns the handler of every route of the API. It serves whatever
+// protocols its http.Server accepts; HTTPServer returns one accepting HTTP/1.1
+// and HTTP/2 over cleartext (h2c, prior knowledge).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// HTTPServer returns an http.Server serving Handler on addr over HTTP/1.1 and
+// unencrypted HTTP/2, with header and idle timeouts and no write timeout (live
+// streams last). Its errors are logged to the Server's logger.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.handler,
+		Protocols:         &p,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Run runs the API's background work — the live hub, the pruning of idle rate
+// limiters — until ctx ends, then ends every live stream and returns once
+// everything stopped. Call it once. Shut the http.Server down after Run returned,
+// or live streams would hold the shutdown until they end.
+func (s *Server) Run(ctx context.Context) error {
+	s.runMu.Lock()
+	if s.running {
+		s.runMu.Unlock()
+		return errors.New("httpapi: Run called twice")
+	}
+	s.running = true
+	s.runMu.Unlock()
+
+	var wg sync.WaitGroup
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	wg.Go(func() {
+		if err := s.hub.Run(hubCtx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("httpapi: live hub stopped", "err", err)
+		}
+	})
+	if s.limits != nil {
+		wg.Go(func() { s.limits.pruneEvery(ctx, time.Minute) })
+	}
+	<-ctx.Done()
+	close(s.done) // live handlers return before the hub stops under them
+	stopHub()
+	wg.Wait()
+	return nil
+}
+
+// Notify tells live subscribers that items changed. The API calls it for the
+// writes it makes; the peer must call it for the changes it merges from other
+// peers (region.Peer.OnChange) and for writes made around the API. It never
+// blocks.
+func (s *Server) Notify(items ...string) { s.hub.Notify(items...) }
