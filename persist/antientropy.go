@@ -4,7 +4,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // Digest returns a copy of the digest of the committed state. It is maintained
@@ -46,46 +45,12 @@ func (s *Store) RecomputeDigest() (*Digest, error) {
 // for buckets whose digests differ.
 func (s *Store) BucketStates(buckets []int, maxKeys int, fn func(crdt.Delta) error) error {
 	return s.view(func(txn *badger.Txn) error {
-		var d crdt.Delta
-		flush := func() error {
-			if d.Len() == 0 {
-				return nil
-			}
-			out := d
-			d = crdt.Delta{}
-			return fn(out)
-		}
+		c := &chunker{max: maxKeys, fn: fn}
 		for _, b := range sortedBuckets(buckets) {
-			err := scanPrefix(txn, bucketPrefix(nil, prefixCounter, b), func(key, val []byte) error {
-				item, name, err := splitItemKey(key)
-				if err != nil {
-					return err
-				}
-				c, err := wire.DecodeCounter(val)
-				d.JoinCounter(crdt.CounterKey{Item: item, Name: name}, c)
+			if err := c.scan(txn, bucketPrefix(nil, prefixCounter, b), bucketPrefix(nil, prefixRegister, b)); err != nil {
 				return err
-			})
-			if err != nil {
-				return err
-			}
-			err = scanPrefix(txn, bucketPrefix(nil, prefixRegister, b), func(key, val []byte) error {
-				item, user, err := splitItemKey(key)
-				if err != nil {
-					return err
-				}
-				r, err := wire.DecodeRegister(val)
-				d.JoinRegister(crdt.RegisterKey{Item: item, User: user}, r)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if d.Len() >= maxKeys {
-				if err := flush(); err != nil {
-					return err
-				}
 			}
 		}
-		return flush()
+		return c.flush()
 	})
 }

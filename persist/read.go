@@ -150,52 +150,66 @@ func (s *Store) State(keys crdt.KeySet) (crdt.Delta, error) {
 // Anti-entropy and tests use it.
 func (s *Store) Snapshot(batchKeys int, fn func(crdt.Delta) error) error {
 	return s.view(func(txn *badger.Txn) error {
-		var d crdt.Delta
-		flush := func() error {
-			if d.Len() == 0 {
-				return nil
-			}
-			out := d
-			d = crdt.Delta{}
-			return fn(out)
+		c := &chunker{max: batchKeys, fn: fn}
+		if err := c.scan(txn, []byte{prefixCounter}, []byte{prefixRegister}); err != nil {
+			return err
 		}
-		err := scanPrefix(txn, []byte{prefixCounter}, func(key, val []byte) error {
-			item, name, err := splitItemKey(key)
-			if err != nil {
-				return err
-			}
-			c, err := wire.DecodeCounter(val)
-			if err != nil {
-				return err
-			}
-			d.JoinCounter(crdt.CounterKey{Item: item, Name: name}, c)
-			if d.Len() >= batchKeys {
-				return flush()
-			}
-			return nil
-		})
+		return c.flush()
+	})
+}
+
+// chunker gathers stored states into deltas of at most max keys and hands each
+// to fn.
+type chunker struct {
+	d   crdt.Delta
+	max int
+	fn  func(crdt.Delta) error
+}
+
+func (c *chunker) flush() error {
+	if c.d.Len() == 0 {
+		return nil
+	}
+	out := c.d
+	c.d = crdt.Delta{}
+	return c.fn(out)
+}
+
+func (c *chunker) flushIfFull() error {
+	if c.d.Len() >= c.max {
+		return c.flush()
+	}
+	return nil
+}
+
+// scan adds every counter under counters and every register under registers.
+func (c *chunker) scan(txn *badger.Txn, counters, registers []byte) error {
+	err := scanPrefix(txn, counters, func(key, val []byte) error {
+		item, name, err := splitItemKey(key)
 		if err != nil {
 			return err
 		}
-		err = scanPrefix(txn, []byte{prefixRegister}, func(key, val []byte) error {
-			item, user, err := splitItemKey(key)
-			if err != nil {
-				return err
-			}
-			r, err := wire.DecodeRegister(val)
-			if err != nil {
-				return err
-			}
-			d.JoinRegister(crdt.RegisterKey{Item: item, User: user}, r)
-			if d.Len() >= batchKeys {
-				return flush()
-			}
-			return nil
-		})
+		v, err := wire.DecodeCounter(val)
 		if err != nil {
 			return err
 		}
-		return flush()
+		c.d.JoinCounter(crdt.CounterKey{Item: item, Name: name}, v)
+		return c.flushIfFull()
+	})
+	if err != nil {
+		return err
+	}
+	return scanPrefix(txn, registers, func(key, val []byte) error {
+		item, user, err := splitItemKey(key)
+		if err != nil {
+			return err
+		}
+		r, err := wire.DecodeRegister(val)
+		if err != nil {
+			return err
+		}
+		c.d.JoinRegister(crdt.RegisterKey{Item: item, User: user}, r)
+		return c.flushIfFull()
 	})
 }
 
