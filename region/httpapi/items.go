@@ -93,13 +93,7 @@ func (s *Server) getItem(w http.ResponseWriter, r *http.Request) error {
 	if p != nil {
 		return p
 	}
-	it, err := s.readItem(c, item, user)
-	if err != nil {
-		return err
-	}
-	setCausalHeaders(w, c, it.Token)
-	writeJSON(w, http.StatusOK, it)
-	return nil
+	return s.respondItem(w, c, item, user)
 }
 
 // getItems serves GET /v1/items?ids=a,b,c[&user=U].
@@ -180,4 +174,15 @@ func (s *Server) idsParam(q url.Values) ([]string, *Problem) {
 		}
 	}
 	return ids, nil
+}
+
+// respondItem answers with item as user sees it, with the causal token covering it.
+func (s *Server) respondItem(w http.ResponseWriter, c causal, item, user string) error {
+	it, err := s.readItem(c, item, user)
+	if err != nil {
+		return err
+	}
+	setCausalHeaders(w, c, it.Token)
+	writeJSON(w, http.StatusOK, it)
+	return nil
 }

@@ -90,13 +90,7 @@ func (s *Server) react(w http.ResponseWriter, r *http.Request, item, user, kind 
 	if !res[0].Adjust.IsZero() {
 		s.Notify(item)
 	}
-	it, err := s.readItem(c, item, user)
-	if err != nil {
-		return err
-	}
-	setCausalHeaders(w, c, it.Token)
-	writeJSON(w, http.StatusOK, it)
-	return nil
+	return s.respondItem(w, c, item, user)
 }
 
 // addCounter serves POST /v1/items/{item}/counters/{name}.
