@@ -72,8 +72,12 @@ func newMetrics(reg *prometheus.Registry, b Backend, hub *live.Hub) (*metrics, e
 		Name: "countermesh_api_live_subscribers",
 		Help: "Live event streams open.",
 	}, func() float64 { return float64(hub.Subscribers()) })
+	storeBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "countermesh_store_bytes",
+		Help: "Bytes the peer's store takes on disk (tables and value log), refreshed about every minute.",
+	}, func() float64 { lsm, vlog := b.Store().DiskSize(); return float64(lsm + vlog) })
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.writes, m.rateLimited,
-		m.causalWaits, m.causalWaitSeconds, m.causalStale, subscribers, lagCollector{b}} {
+		m.causalWaits, m.causalWaitSeconds, m.causalStale, subscribers, storeBytes, lagCollector{b}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("httpapi: register metrics: %w", err)
 		}

@@ -79,6 +79,7 @@ func TestMetricsExposition(t *testing.T) {
 		"countermesh_api_causal_stale_total 0",
 		"countermesh_api_causal_wait_seconds_count 0",
 		"countermesh_api_rate_limited_total 0",
+		"countermesh_store_bytes ",
 		"go_goroutines",
 	} {
 		if !strings.Contains(body, want) {
