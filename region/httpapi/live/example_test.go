@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/countermesh/countermesh/region/httpapi/live"
 )
@@ -29,13 +30,23 @@ func ExampleHub() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("%s", <-sub.C()) // the current state first
+	// A handler writes each event to its response; it also gives up when the
+	// client goes (r.Context().Done()), here when no event comes in a minute.
+	next := func() {
+		select {
+		case ev := <-sub.C():
+			fmt.Printf("%s", ev)
+		case <-time.After(time.Minute):
+			fmt.Println("no event")
+		}
+	}
+	next() // the current state first
 
 	mu.Lock()
 	claps["article:1"]++
 	mu.Unlock()
 	hub.Notify("article:1") // after every write, local or remote
-	fmt.Printf("%s", <-sub.C())
+	next()
 
 	sub.Close() // the client went away
 	cancel()

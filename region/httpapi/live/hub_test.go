@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // A burst of 1,000 changes reaches 1,000 subscribers as one final state, encoded
 // once.
 func TestBurstReachesEverySubscriberOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble(t, func(t *testing.T) {
 		st := newStore()
 		h := newTestHub(st, 0)
 		defer runHub(t, h)()
@@ -58,7 +59,7 @@ func TestBurstReachesEverySubscriberOnce(t *testing.T) {
 // A subscriber that never reads neither delays the others nor gets stale states:
 // when it reads at last, it gets the latest.
 func TestStalledSubscriberSkipsToLatest(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble(t, func(t *testing.T) {
 		st := newStore()
 		h := newTestHub(st, 0)
 		stopHub := runHub(t, h)
@@ -88,7 +89,7 @@ func TestStalledSubscriberSkipsToLatest(t *testing.T) {
 
 		stopHub()
 		for _, r := range readers {
-			got := <-r
+			got := readAll(t, r)
 			if len(got) != 21 {
 				t.Fatalf("reader got %d states, want 21: %v", len(got), got)
 			}
@@ -107,7 +108,7 @@ func TestStalledSubscriberSkipsToLatest(t *testing.T) {
 // The first event is the current state, at once — from a fresh Encode when the
 // item changed since the last one, shared by subscribers that arrive together.
 func TestFirstEventIsCurrentState(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble(t, func(t *testing.T) {
 		st := newStore()
 		st.set("a", 5)
 		h := newTestHub(st, 0)
@@ -167,7 +168,7 @@ func TestFirstEventIsCurrentState(t *testing.T) {
 // However fast an item changes, a subscriber gets at most one state per
 // Interval, Encode runs at most once per tick, and the last state arrives.
 func TestAtMostOneStatePerInterval(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble(t, func(t *testing.T) {
 		st := newStore()
 		h := newTestHub(st, 0)
 		stopHub := runHub(t, h)
@@ -184,7 +185,7 @@ func TestAtMostOneStatePerInterval(t *testing.T) {
 		synctest.Wait()
 		stopHub()
 
-		states := <-got
+		states := readAll(t, got)
 		var times []time.Time
 		for _, s := range states {
 			times = append(times, s.at)
@@ -202,7 +203,7 @@ func TestAtMostOneStatePerInterval(t *testing.T) {
 
 // A subscriber gets its own item's events only.
 func TestSubscriberGetsOnlyItsItem(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble(t, func(t *testing.T) {
 		st := newStore()
 		h := newTestHub(st, 0)
 		stopHub := runHub(t, h)
@@ -237,7 +238,7 @@ func TestSubscriberGetsOnlyItsItem(t *testing.T) {
 			}
 			for _, ch := range got[item] {
 				var n int
-				for b := range ch {
+				for _, b := range receiveAll(t, ch) {
 					n++
 					if !bytes.Contains(b, fmt.Appendf(nil, `"item":%q`, item)) {
 						t.Fatalf("subscriber of %q got %q", item, b)
@@ -293,11 +294,12 @@ func TestMaxSubscribers(t *testing.T) {
 // When Run returns every C is closed, including those of subscribers not yet
 // greeted; later subscriptions are born closed and Run cannot start again.
 func TestRunReturnReleasesEverySubscriber(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble(t, func(t *testing.T) {
 		st := newStore()
 		st.failNext("never", 1<<30) // its subscribers are never greeted
 		h := newTestHub(st, 0)
 		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
 		done := make(chan error, 1)
 		go func() { done <- h.Run(ctx) }()
 
@@ -309,12 +311,11 @@ func TestRunReturnReleasesEverySubscriber(t *testing.T) {
 		}
 		time.Sleep(3 * tick)
 		cancel()
-		if err := <-done; err != nil {
+		if err := within(t, done, realSlack, "Run returning after cancel"); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 		for _, s := range subs {
-			for range s.C() { // drain the greeting, if any
-			}
+			drain(t, s) // the greeting, if any
 		}
 		if n := h.Subscribers(); n != 0 {
 			t.Fatalf("Subscribers() = %d after Run returned", n)
@@ -323,7 +324,12 @@ func TestRunReturnReleasesEverySubscriber(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Subscribe after Run: %v", err)
 		}
-		if _, ok := <-s.C(); ok {
+		select {
+		case _, ok := <-s.C():
+			if ok {
+				t.Fatal("subscription after Run returned has an event")
+			}
+		default:
 			t.Fatal("subscription after Run returned has an open C")
 		}
 		s.Close()
@@ -334,29 +340,84 @@ func TestRunReturnReleasesEverySubscriber(t *testing.T) {
 	})
 }
 
-// Notify never blocks, with or without Run, subscribers or readers.
+// Notify never blocks: not before Run, not while Run is stuck in an Encode, not
+// while Run delivers to a subscriber that never reads. Neither do Subscribe,
+// Subscribers and Close wait for Run. On the real clock: a goroutine waiting for a
+// lock is not durably blocked, so in a bubble it would stop the fake clock rather
+// than miss a deadline. Encode is held until the checks are done, so a call that
+// waited for Run would wait for ever: the generous deadline tells it apart from a
+// slow machine.
 func TestNotifyNeverBlocks(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := newTestHub(newStore(), 0)
-		s := subscribe(t, h, "a") // never greeted, never read
-		for i := range 100_000 {
-			h.Notify("a", "b", fmt.Sprint(i%10))
+	st := newStore()
+	entered := make(chan string, 1)
+	release := make(chan struct{})
+	h := NewHub(Config{Interval: time.Millisecond, Logger: quietLogger(), Encode: func(item string) ([]byte, error) {
+		select {
+		case entered <- item:
+		default:
 		}
-		defer runHub(t, h)()
-		for range 1000 {
-			h.Notify("a")
-			time.Sleep(time.Millisecond)
+		<-release
+		return st.encode(item)
+	}})
+	s := subscribe(t, h, "a") // never read until the end
+	notifyMany := func(when string) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range 10_000 {
+				h.Notify("a", "b", strconv.Itoa(i%10))
+			}
+		}()
+		within(t, done, realSlack, "10,000 Notify calls "+when)
+	}
+
+	notifyMany("before Run")
+	stopHub := runHub(t, h)
+	var releaseOnce sync.Once
+	releaseEncode := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseEncode) // runs before runHub's cleanup: Run must leave Encode to stop
+	if item := within(t, entered, realSlack, "Run calling Encode to greet"); item != "a" {
+		t.Fatalf("Encode(%q), want Encode(\"a\")", item)
+	}
+
+	// Run now waits in Encode, until release.
+	st.set("a", 7)
+	notifyMany("while Run is in Encode")
+	others := make(chan struct{})
+	go func() {
+		defer close(others)
+		s2, err := h.Subscribe("a")
+		if err != nil {
+			t.Errorf("Subscribe: %v", err)
+			return
 		}
-		if got := valueOf(t, recvNow(t, s)); got != 0 {
-			t.Fatalf("got v=%d", got)
+		if n := h.Subscribers(); n != 2 {
+			t.Errorf("Subscribers() = %d, want 2", n)
 		}
+		s2.Close()
+	}()
+	within(t, others, realSlack, "Subscribe, Subscribers and Close while Run is in Encode")
+
+	releaseEncode()
+	notifyMany("while Run delivers to a subscriber that never reads")
+	// s, unread all along, ends up with the latest state.
+	last := -1
+	waitFor(t, func() bool {
+		select {
+		case b := <-s.C():
+			last = valueOf(t, b)
+		default:
+		}
+		return last == 7
 	})
+	stopHub()
 }
 
 // An Encode error is logged and the item retried at the next tick, for both a
 // greeting and a change.
 func TestEncodeErrorRetried(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble(t, func(t *testing.T) {
 		st := newStore()
 		var logs syncBuffer
 		h := NewHub(Config{Interval: tick, Encode: st.encode, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
