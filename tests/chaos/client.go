@@ -1,0 +1,202 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Client calls the frontend API of a mesh's peers and classifies each answer as
+// ok, failed or unknown. It is safe for concurrent use.
+type Client struct {
+	// HTTP sends the requests. Its Timeout (or the context) bounds each call.
+	HTTP *http.Client
+	// Token is the bearer token ("" for an open API).
+	Token string
+	// Timeout bounds one request. Default 3 s.
+	Timeout time.Duration
+}
+
+// NewClient returns a client with its own connection pool.
+func NewClient(token string) *Client {
+	return &Client{
+		HTTP:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 5 * time.Second}},
+		Token: token,
+	}
+}
+
+// Close drops the client's idle connections.
+func (c *Client) Close() { c.HTTP.CloseIdleConnections() }
+
+// itemBody is the API's Item, as a black-box client decodes it.
+type itemBody struct {
+	Item      string           `json:"item"`
+	Counters  map[string]int64 `json:"counters"`
+	Reactions map[string]int64 `json:"reactions"`
+	User      *struct {
+		ID       string  `json:"id"`
+		Reaction *string `json:"reaction"`
+	} `json:"user"`
+	Token string `json:"token"`
+}
+
+// Answer is what one call returned.
+type Answer struct {
+	Outcome Outcome
+	Err     string     // why it failed or is unknown
+	State   *ItemState // the item as answered (ok only)
+	Token   string     // the causal token answered (ok only)
+	Stale   bool       // the peer answered before catching up with the token sent
+}
+
+// Increment sends POST /v1/items/{item}/counters/{name} with an idempotency key.
+func (c *Client) Increment(ctx context.Context, base, item, name string, by int64, key string) Answer {
+	body := fmt.Sprintf(`{"by":%d}`, by)
+	h := http.Header{"Idempotency-Key": {key}}
+	return c.do(ctx, http.MethodPost, base+"/v1/items/"+url.PathEscape(item)+"/counters/"+url.PathEscape(name), body, h)
+}
+
+// React sets user's reaction to item ("" clears it), observing the causal token
+// when one is given.
+func (c *Client) React(ctx context.Context, base, item, user, reaction, token string) Answer {
+	u := base + "/v1/items/" + url.PathEscape(item) + "/reactions/" + url.PathEscape(user)
+	h := http.Header{}
+	if token != "" {
+		h.Set("X-Causal-Token", token)
+	}
+	if reaction == "" {
+		return c.do(ctx, http.MethodDelete, u, "", h)
+	}
+	return c.do(ctx, http.MethodPut, u, fmt.Sprintf(`{"reaction":%q}`, reaction), h)
+}
+
+// Read reads an item, with user's reaction when user is set, waiting for the
+// causal token when one is given.
+func (c *Client) Read(ctx context.Context, base, item, user, token string) Answer {
+	u := base + "/v1/items/" + url.PathEscape(item)
+	if user != "" {
+		u += "?user=" + url.QueryEscape(user)
+	}
+	h := http.Header{}
+	if token != "" {
+		h.Set("X-Causal-Token", token)
+	}
+	return c.do(ctx, http.MethodGet, u, "", h)
+}
+
+// ReadMany reads items (at most 100) in one call and returns their states.
+func (c *Client) ReadMany(ctx context.Context, base string, items []string) (PeerState, error) {
+	u := base + "/v1/items?ids=" + url.QueryEscape(strings.Join(items, ","))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.authorize(req)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, bytes.TrimSpace(data))
+	}
+	var body struct {
+		Items []itemBody `json:"items"`
+	}
+	if err := json.Unmarshal(data, &body); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	st := PeerState{}
+	for _, it := range body.Items {
+		st[it.Item] = ItemState{Counters: it.Counters, Tallies: it.Reactions}
+	}
+	return st, nil
+}
+
+func (c *Client) authorize(req *http.Request) {
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+}
+
+func (c *Client) do(ctx context.Context, method, u, body string, h http.Header) Answer {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return Answer{Outcome: Failed, Err: err.Error()}
+	}
+	req.Header = h
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c.authorize(req)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return Answer{Outcome: transportOutcome(err), Err: err.Error()}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	switch {
+	case err != nil:
+		return Answer{Outcome: unknownUnlessRead(method), Err: "reading the answer: " + err.Error()}
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		var it itemBody
+		if err := json.Unmarshal(data, &it); err != nil {
+			return Answer{Outcome: unknownUnlessRead(method), Err: fmt.Sprintf("%s answered %s with an undecodable item: %v", u, resp.Status, err)}
+		}
+		return Answer{
+			Outcome: OK,
+			State:   &ItemState{Counters: it.Counters, Tallies: it.Reactions},
+			Token:   it.Token,
+			Stale:   resp.Header.Get("X-Causal-Stale") == "true",
+		}
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode >= 500:
+		// 503 covers a write not durable in time: it may still be applied.
+		return Answer{Outcome: unknownUnlessRead(method), Err: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))}
+	default:
+		return Answer{Outcome: Failed, Err: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))}
+	}
+}
+
+// unknownUnlessRead: a read that went wrong changed nothing.
+func unknownUnlessRead(method string) Outcome {
+	if method == http.MethodGet {
+		return Failed
+	}
+	return Unknown
+}
+
+// transportOutcome classifies an error from sending a request: refused before
+// anything was sent means failed; anything later may have been applied.
+func transportOutcome(err error) Outcome {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+		return Failed
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return Failed
+	}
+	return Unknown
+}
