@@ -165,6 +165,13 @@ func (n *Network) Isolate(host string) {
 	n.breakStreamsLocked(ErrLinkDown, func(a, b string) bool { return a != b && (a == host || b == host) })
 }
 
+// Rejoin undoes Isolate for one host; the faults of its links stay as they were.
+func (n *Network) Rejoin(host string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.mu.isolated, host)
+}
+
 // Heal clears every fault and isolation. Streams broken earlier stay broken.
 func (n *Network) Heal() {
 	n.mu.Lock()

@@ -281,6 +281,11 @@ func TestPartitionIsolateHeal(t *testing.T) {
 	if got, want := reachable(), []string{"ab", "ad", "ba", "bd", "da", "db"}; !slices.Equal(got, want) {
 		t.Errorf("c isolated: %v, want %v", got, want)
 	}
+	n.Partition([]string{"a"}, []string{"b"})
+	n.Rejoin("c")
+	if got, want := reachable(), []string{"ac", "ad", "bc", "bd", "ca", "cb", "cd", "da", "db", "dc"}; !slices.Equal(got, want) {
+		t.Errorf("c rejoined, a|b kept: %v, want %v", got, want)
+	}
 	n.Heal()
 	if got := reachable(); len(got) != 12 {
 		t.Errorf("healed: %v, want all 12 directions", got)

@@ -1,0 +1,285 @@
+// Package inprocess runs chaos against a mesh of real peers in one process —
+// real QUIC with mutual TLS, memberlist and Badger, each peer with its HTTP API on
+// a loopback port — over the in-memory fault network, which partitions, loses,
+// delays and flaps packets, and with a clock per region that can be skewed.
+package inprocess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/countermesh/countermesh/region"
+	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/region/regiontest"
+	"github.com/countermesh/countermesh/tests/chaos"
+)
+
+// token is the bearer token of every peer's API.
+const token = "chaos-token"
+
+// Cluster is a mesh of regiontest peers with their APIs, for chaos.Run.
+type Cluster struct {
+	t    testing.TB
+	mesh *regiontest.Mesh
+
+	mu      sync.Mutex
+	regions []string                 // in order of creation
+	skews   map[string]*atomic.Int64 // region → clock offset in ns
+	apis    map[string]*api          // running APIs, by peer
+	addrs   map[string]string        // peer → API address, kept across restarts
+	killed  map[string]bool          // peers killed and not restarted
+	added   int                      // regions added by the add-region fault
+	flap    context.CancelFunc       // stops the flapping link, if one flaps
+	flapped sync.WaitGroup
+}
+
+// api is one peer's running HTTP API.
+type api struct {
+	srv    *http.Server
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// New starts a mesh of len(regions) regions of perRegion peers, each with its
+// API. Everything stops when the test ends.
+func New(t testing.TB, regions []string, perRegion int) *Cluster {
+	t.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "1")
+	c := &Cluster{
+		t: t, regions: slices.Clone(regions),
+		skews: map[string]*atomic.Int64{}, apis: map[string]*api{}, addrs: map[string]string{}, killed: map[string]bool{},
+	}
+	for _, r := range regions {
+		c.skews[r] = &atomic.Int64{}
+	}
+	// The mesh is made with no region, so Tune is in place before any peer runs.
+	c.mesh = regiontest.NewMesh(t, nil, 0)
+	c.mesh.Tune = c.tune
+	t.Cleanup(c.stopAPIs)
+	for _, r := range regions {
+		c.mesh.AddRegion(r, perRegion)
+	}
+	c.mesh.WriteTopology()
+	for _, r := range regions {
+		for _, p := range c.mesh.PeersOf(r) {
+			c.start(p)
+		}
+	}
+	return c
+}
+
+// tune gives each peer its region's clock.
+func (c *Cluster) tune(cfg *region.Config) {
+	skew := c.skewOf(c.regionOf(cfg.PeerName))
+	cfg.WallClock = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+}
+
+func (c *Cluster) skewOf(r string) *atomic.Int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.skews[r] == nil {
+		c.skews[r] = &atomic.Int64{}
+	}
+	return c.skews[r]
+}
+
+func (c *Cluster) regionOf(peer string) string {
+	c.mu.Lock()
+	regions := slices.Clone(c.regions)
+	c.mu.Unlock()
+	for _, r := range regions {
+		if slices.Contains(c.mesh.PeersOf(r), peer) {
+			return r
+		}
+	}
+	return ""
+}
+
+// start starts a peer and its API, on the API address it had before if any.
+func (c *Cluster) start(peer string) {
+	n := c.mesh.Start(peer)
+	s, err := httpapi.New(httpapi.Config{
+		Backend: n.Peer, Tokens: map[string]string{token: "chaos"}, RateLimit: -1,
+		Logger: regiontest.Logger(), WriteTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		c.t.Fatalf("api of %s: %v", peer, err)
+	}
+	n.Peer.OnChange(func(items []string) { s.Notify(items...) })
+	c.mu.Lock()
+	addr := c.addrs[peer]
+	c.mu.Unlock()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := listen(addr)
+	if err != nil {
+		c.t.Fatalf("api of %s: %v", peer, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &api{srv: s.HTTPServer(ln.Addr().String()), cancel: cancel}
+	a.done.Go(func() { s.Run(ctx) })
+	a.done.Go(func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.t.Logf("api of %s: %v", peer, err)
+		}
+	})
+	c.mu.Lock()
+	c.apis[peer], c.addrs[peer] = a, ln.Addr().String()
+	delete(c.killed, peer)
+	c.mu.Unlock()
+}
+
+// listen listens on addr, retrying briefly while a closed listener's port is
+// still being released.
+func listen(addr string) (net.Listener, error) {
+	var err error
+	for range 50 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			return ln, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, err
+}
+
+// stopAPI closes a peer's API at once: listener and every connection.
+func (c *Cluster) stopAPI(peer string) {
+	c.mu.Lock()
+	a := c.apis[peer]
+	delete(c.apis, peer)
+	c.mu.Unlock()
+	if a == nil {
+		return
+	}
+	a.srv.Close()
+	a.cancel()
+	a.done.Wait()
+}
+
+func (c *Cluster) stopAPIs() {
+	c.stopFlap()
+	for _, p := range c.Peers() {
+		c.stopAPI(p)
+	}
+}
+
+// Describe implements chaos.Cluster.
+func (c *Cluster) Describe() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprintf("in process, %d regions, %d peers, real QUIC + memberlist + Badger over the fault network", len(c.regions), len(c.addrs))
+}
+
+// Peers implements chaos.Cluster.
+func (c *Cluster) Peers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var peers []string
+	for p := range c.addrs {
+		peers = append(peers, p)
+	}
+	slices.Sort(peers)
+	return peers
+}
+
+// API implements chaos.Cluster.
+func (c *Cluster) API(peer string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return "http://" + c.addrs[peer]
+}
+
+// Token implements chaos.Cluster.
+func (c *Cluster) Token() string { return token }
+
+// Kill implements chaos.Cluster: the peer is cut off the network at once (no
+// packet leaves it: nothing pending is shipped, no goodbye gossiped), its API
+// closes every connection, and then it stops.
+func (c *Cluster) Kill(peer string) error {
+	c.mu.Lock()
+	if c.killed[peer] {
+		c.mu.Unlock()
+		return fmt.Errorf("%s already killed", peer)
+	}
+	c.killed[peer] = true
+	c.mu.Unlock()
+	c.mesh.Net.Isolate(c.mesh.Host(peer))
+	c.stopAPI(peer)
+	c.mesh.Stop(peer)
+	return nil
+}
+
+// Restart implements chaos.Cluster.
+func (c *Cluster) Restart(ctx context.Context, peer string) error {
+	c.mesh.Net.Rejoin(c.mesh.Host(peer))
+	c.start(peer)
+	return waitHealthy(ctx, c.API(peer))
+}
+
+// waitHealthy waits until GET /healthz answers 200, for up to 30 s.
+func waitHealthy(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s/healthz: %w (last: %v)", base, ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Heal implements chaos.Cluster.
+func (c *Cluster) Heal(ctx context.Context) error {
+	c.stopFlap()
+	c.mesh.Net.Heal()
+	c.mu.Lock()
+	for _, s := range c.skews {
+		s.Store(0)
+	}
+	var dead []string
+	for p := range c.killed {
+		dead = append(dead, p)
+	}
+	c.mu.Unlock()
+	for _, p := range dead {
+		if err := c.Restart(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Final implements chaos.Cluster: it reads every running peer's store.
+func (c *Cluster) Final(ctx context.Context, items []string) (map[string]chaos.PeerState, error) {
+	out := map[string]chaos.PeerState{}
+	for _, p := range c.Peers() {
+		n := c.mesh.Node(p)
+		if n == nil {
+			return nil, fmt.Errorf("%s is not running", p)
+		}
+		st, err := chaos.StoreState(n.Peer.Store(), items)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		out[p] = st
+	}
+	return out, nil
+}
