@@ -354,7 +354,9 @@ func checkTallies(e Evidence) Verdict {
 }
 
 // checkDurable: a crashed peer, read right after its restart, holds at least the
-// increments it acknowledged before it was killed.
+// increments it acknowledged before it was killed. Only the counters that the
+// peer alone increments (the workload's "at-<peer>") can show a loss: on a
+// counter every peer increments, the others' shares, merged back, hide it.
 func checkDurable(e Evidence) Verdict {
 	v := Verdict{Invariant: InvDurable}
 	for _, pr := range e.Probes {

@@ -58,10 +58,14 @@ type Answer struct {
 	Stale   bool       // the peer answered before catching up with the token sent
 }
 
-// Increment sends POST /v1/items/{item}/counters/{name} with an idempotency key.
-func (c *Client) Increment(ctx context.Context, base, item, name string, by int64, key string) Answer {
+// Increment sends POST /v1/items/{item}/counters/{name} with an idempotency key,
+// passing the causal token along when one is given.
+func (c *Client) Increment(ctx context.Context, base, item, name string, by int64, key, token string) Answer {
 	body := fmt.Sprintf(`{"by":%d}`, by)
 	h := http.Header{"Idempotency-Key": {key}}
+	if token != "" {
+		h.Set("X-Causal-Token", token)
+	}
 	return c.do(ctx, http.MethodPost, base+"/v1/items/"+url.PathEscape(item)+"/counters/"+url.PathEscape(name), body, h)
 }
 

@@ -66,7 +66,9 @@ func (w Workload) ItemNames() []string {
 }
 
 // session is one client session: sequential calls, its own random source, and
-// the causal token of its last answer.
+// the causal token of its last answer, which it passes along with every call —
+// an answer's token carries what the call's token saw, so the session's token
+// never forgets its own writes.
 type session struct {
 	id      int
 	w       Workload
@@ -159,16 +161,23 @@ func (s *session) settle(call func() Answer) (Answer, int) {
 	return a, attempts
 }
 
+// increment adds to "claps", which every peer increments, or to the counter of
+// the peer called, which only that peer increments: after a crash, its value
+// is what the peer kept (and got back), not masked by the other peers' shares.
 func (s *session) increment(peer, item string) {
 	s.seq++
 	by := int64(1 + s.rng.IntN(5))
+	name := "claps"
+	if s.rng.IntN(2) == 0 {
+		name = "at-" + peer
+	}
 	key := fmt.Sprintf("s%d-%d", s.id, s.seq)
 	base := s.cl.API(peer)
-	op := Op{Session: s.id, Peer: peer, Kind: Increment, Item: item, Counter: "claps", By: by, Key: key, Start: time.Now()}
-	a, attempts := s.settle(func() Answer { return s.client.Increment(context.Background(), base, item, "claps", by, key) })
+	op := Op{Session: s.id, Peer: peer, Kind: Increment, Item: item, Counter: name, By: by, Key: key, Start: time.Now()}
+	a, attempts := s.settle(func() Answer { return s.client.Increment(context.Background(), base, item, name, by, key, s.token) })
 	if a.Outcome == OK && s.w.DuplicateEvery > 0 && s.seq%s.w.DuplicateEvery == 0 {
 		// The answer "was lost": send it again, as a client would.
-		again := s.client.Increment(context.Background(), base, item, "claps", by, key)
+		again := s.client.Increment(context.Background(), base, item, name, by, key, s.token)
 		attempts++
 		if again.Outcome == OK {
 			a.State = again.State
