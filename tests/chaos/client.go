@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -156,9 +158,20 @@ func (c *Client) do(ctx context.Context, method, u, body string, h http.Header) 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	c.authorize(req)
+	// The transport retries a request with an Idempotency-Key by itself when a
+	// reused connection breaks: a refused dial then follows a request that may
+	// have been applied.
+	var sent atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) },
+	}))
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return Answer{Outcome: transportOutcome(err), Err: err.Error()}
+		o := transportOutcome(err)
+		if sent.Load() {
+			o = Unknown
+		}
+		return Answer{Outcome: o, Err: err.Error()}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

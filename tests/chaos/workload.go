@@ -189,11 +189,9 @@ func (s *session) increment(peer, item string) {
 func (s *session) react(peer, item, user, reaction string, causal bool) {
 	base := s.cl.API(peer)
 	op := Op{Session: s.id, Peer: peer, Kind: React, Item: item, User: user, Reaction: reaction, Causal: causal, Start: time.Now()}
-	token := ""
-	if causal {
-		token = s.token
-	}
-	call := func() Answer { return s.client.React(context.Background(), base, item, user, reaction, token) }
+	// A shared user's reaction carries the token too: its answer's token
+	// replaces the session's, which must not forget the session's past writes.
+	call := func() Answer { return s.client.React(context.Background(), base, item, user, reaction, s.token) }
 	a, attempts := Answer{}, 1
 	if causal {
 		a, attempts = s.settle(call)
