@@ -11,19 +11,22 @@ import (
 
 // applier is the single goroutine that decides every mutation. It applies requests
 // to the batch being filled (cur), reading through to the batch being committed
-// (inflight) and then to Badger, so every decision sees every earlier one whether
-// or not it is durable yet. It seals cur and hands it to the committer whenever the
-// committer is idle.
+// (inflight), then to its cache of committed states and then to Badger, so every
+// decision sees every earlier one whether or not it is durable yet. It seals cur
+// and hands it to the committer whenever the committer is idle.
 type applier struct {
 	s        *Store
 	cur      *batch
-	inflight *batch        // handed to the committer, not yet reported back
-	pending  *request      // received, waiting for room in a batch
-	read     *badger.Txn   // snapshot for reads through; renewed after each commit
-	nextSeq  uint64        // next local sequence number
-	j        journal       // undo log of the request being applied
-	closing  bool          // the request queue is closed: drain and stop
-	sealed   chan<- *batch // to the committer
+	inflight *batch          // handed to the committer, not yet reported back
+	spare    *batch          // committed and emptied, ready to be the next cur
+	pending  *request        // received, waiting for room in a batch
+	cache    *committedCache // committed states of recently used keys
+	read     *badger.Txn     // snapshot for reads through; see renewRead
+	nextSeq  uint64          // next local sequence number
+	j        journal         // undo log of the request being applied
+	key      []byte          // scratch space for the key of a read
+	closing  bool            // the request queue is closed: drain and stop
+	sealed   chan<- *batch   // to the committer
 	results  <-chan commitResult
 }
 
@@ -32,11 +35,20 @@ type applier struct {
 func (a *applier) run() {
 	defer close(a.sealed)
 	defer a.discardRead()
+	a.renewRead()
 	for {
 		a.placePending()
 		a.seal()
 		if a.closing && a.pending == nil && a.inflight == nil && a.cur.empty() {
 			return
+		}
+		// A commit's outcome comes first: the sooner it is handled, the sooner
+		// the committer gets the next batch.
+		select {
+		case res := <-a.results:
+			a.committed(res)
+			continue
+		default:
 		}
 		queue := a.s.queue
 		if a.pending != nil || a.closing {
@@ -56,9 +68,10 @@ func (a *applier) run() {
 	}
 }
 
-// drainQueue applies requests already queued, without blocking, while they fit.
+// drainQueue applies requests already queued, without blocking, while they fit
+// and no commit outcome is waiting.
 func (a *applier) drainQueue() {
-	for a.pending != nil {
+	for a.pending != nil && len(a.results) == 0 {
 		if !a.placePending() {
 			return
 		}
@@ -113,7 +126,7 @@ func (a *applier) seal() {
 	}
 	b.hlc = a.s.clock.Last()
 	a.inflight = b
-	a.cur = newBatch()
+	a.cur = a.emptyBatch()
 	a.cur.firstSeq = a.nextSeq
 	a.sealed <- b
 }
@@ -122,14 +135,19 @@ func (a *applier) seal() {
 func (a *applier) committed(res commitResult) {
 	b := a.inflight
 	a.inflight = nil
-	a.discardRead()
 	if res.err == nil {
 		// Publish the batch (sequence, digest) before releasing its callers, so a
-		// caller sees its own write everywhere once Write returns.
+		// caller sees its own write everywhere once Write returns. Then take a
+		// snapshot that sees the batch, before the next batch is sealed; by then
+		// Badger has mostly finished marking the batch done, which the snapshot
+		// waits for.
+		a.cache.store(b)
 		a.s.committed(b)
 		for _, r := range b.reqs {
 			r.finish(nil)
 		}
+		a.recycle(b)
+		a.renewRead()
 		return
 	}
 	// Nothing of b is durable, and cur was decided on top of b: fail both and hand
@@ -142,9 +160,28 @@ func (a *applier) committed(res commitResult) {
 	for _, r := range a.cur.reqs {
 		r.finish(err)
 	}
+	// Badger may hold part of a batch that failed to commit; read it afresh.
+	a.cache.reset()
 	a.nextSeq = b.firstSeq
-	a.cur = newBatch()
+	a.recycle(b)
+	a.cur.reset()
 	a.cur.firstSeq = a.nextSeq
+	a.renewRead()
+}
+
+// emptyBatch returns the spare batch, or a new one.
+func (a *applier) emptyBatch() *batch {
+	if b := a.spare; b != nil {
+		a.spare = nil
+		return b
+	}
+	return newBatch()
+}
+
+// recycle keeps b, whose callers have all been released, as the spare batch.
+func (a *applier) recycle(b *batch) {
+	b.reset()
+	a.spare = b
 }
 
 // apply applies r to cur, entirely or (on error) not at all.
@@ -320,7 +357,8 @@ func (a *applier) applyAck(r *request) error {
 	return nil
 }
 
-// Reads through the overlay: cur, then inflight, then Badger.
+// Reads through the overlay: cur, then inflight, then (for counters, registers
+// and tallies) the cache of committed states, then Badger.
 
 func (a *applier) counter(k crdt.CounterKey) (crdt.PNCounter, error) {
 	if c, ok := a.cur.counters[k]; ok {
@@ -331,8 +369,12 @@ func (a *applier) counter(k crdt.CounterKey) (crdt.PNCounter, error) {
 			return c, nil
 		}
 	}
+	if c, ok := a.cache.counters.get(k); ok {
+		return c, nil
+	}
 	var c crdt.PNCounter
-	err := a.get(counterKey(k), func(v []byte) (err error) { c, err = wire.DecodeCounter(v); return })
+	key := a.itemKey(prefixCounter, k.Item, k.Name)
+	err := a.get(key, func(v []byte) (err error) { c, err = wire.DecodeCounter(v); return })
 	return c, err
 }
 
@@ -345,8 +387,12 @@ func (a *applier) register(k crdt.RegisterKey) (crdt.Register, error) {
 			return r, nil
 		}
 	}
+	if r, ok := a.cache.registers.get(k); ok {
+		return r, nil
+	}
 	var r crdt.Register
-	err := a.get(registerKey(k), func(v []byte) (err error) { r, err = wire.DecodeRegister(v); return })
+	key := a.itemKey(prefixRegister, k.Item, k.User)
+	err := a.get(key, func(v []byte) (err error) { r, err = wire.DecodeRegister(v); return })
 	return r, err
 }
 
@@ -359,8 +405,12 @@ func (a *applier) tally(t tallyRef) (int64, error) {
 			return v, nil
 		}
 	}
+	if v, ok := a.cache.tallies.get(t); ok {
+		return v, nil
+	}
 	var v int64
-	err := a.get(tallyKey(t.item, t.kind), func(b []byte) (err error) { v, err = decodeTally(b); return })
+	key := a.itemKey(prefixTally, t.item, t.kind)
+	err := a.get(key, func(b []byte) (err error) { v, err = decodeTally(b); return })
 	return v, err
 }
 
@@ -398,6 +448,13 @@ func (a *applier) idem(key string) (idemRecord, bool, error) {
 	return r, found && r.expires > now, err
 }
 
+// itemKey returns itemKey(prefix, item, sub) in a's scratch space, valid until
+// the next call.
+func (a *applier) itemKey(prefix byte, item, sub string) []byte {
+	a.key = appendItemKey(a.key[:0], prefix, item, sub)
+	return a.key
+}
+
 // get calls decode with the committed value at key; a missing key leaves the
 // caller's zero value.
 func (a *applier) get(key []byte, decode func([]byte) error) error {
@@ -405,6 +462,15 @@ func (a *applier) get(key []byte, decode func([]byte) error) error {
 		a.read = a.s.db.NewTransaction(false)
 	}
 	return getValue(a.read, key, decode)
+}
+
+// renewRead replaces the read snapshot with one that sees every committed batch.
+// It runs when no commit is in flight: Badger makes a snapshot opened during a
+// commit wait until that commit is done, which would stall the applier for the
+// whole commit of the previous batch.
+func (a *applier) renewRead() {
+	a.discardRead()
+	a.read = a.s.db.NewTransaction(false)
 }
 
 func (a *applier) discardRead() {

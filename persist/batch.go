@@ -41,6 +41,39 @@ func newBatch() *batch {
 	}
 }
 
+// reset empties b for reuse, keeping the room its maps grew unless they grew large.
+func (b *batch) reset() {
+	b.counters = emptied(b.counters)
+	b.registers = emptied(b.registers)
+	b.tallies = emptied(b.tallies)
+	b.idem = emptied(b.idem)
+	b.acks = emptied(b.acks)
+	b.changes.Counters = emptied(b.changes.Counters)
+	b.changes.Registers = emptied(b.changes.Registers)
+	b.digest = emptied(b.digest)
+	if cap(b.reqs) > maxKeptRoom {
+		b.reqs = nil
+	}
+	clear(b.reqs)
+	b.reqs = b.reqs[:0]
+	b.firstSeq, b.lastSeq, b.hlc = 0, 0, crdt.Timestamp{}
+	b.ops, b.count, b.bytes = 0, metaEntries, metaEntries*entryOverhead
+}
+
+// maxKeptRoom is the most entries a reused batch keeps room for in a map: clearing
+// a map takes time in proportion to its room, which one large batch (a big merge)
+// would otherwise make every later batch pay.
+const maxKeptRoom = 1024
+
+// emptied returns m emptied, or a new map if m is large.
+func emptied[K comparable, V any](m map[K]V) map[K]V {
+	if len(m) > maxKeptRoom {
+		return make(map[K]V)
+	}
+	clear(m)
+	return m
+}
+
 // Batch size accounting. Badger refuses a transaction past a count of entries or
 // a size (key + value + overhead per entry); a batch is sealed before either.
 const (

@@ -27,52 +27,91 @@ func (s *Store) commit(b *batch) error {
 	}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	set := func(key, value []byte) error { return txn.SetEntry(badger.NewEntry(key, value)) }
+	w := newBatchWriter(txn, b)
 	for k, c := range b.counters {
-		if err := set(counterKey(k), wire.EncodeCounter(c)); err != nil {
-			return err
-		}
+		w.set(w.itemKey(prefixCounter, k.Item, k.Name), wire.EncodeCounter(c))
 	}
 	for k, r := range b.registers {
-		if err := set(registerKey(k), wire.EncodeRegister(r)); err != nil {
-			return err
-		}
+		w.set(w.itemKey(prefixRegister, k.Item, k.User), wire.EncodeRegister(r))
 	}
 	for t, v := range b.tallies {
-		var err error
 		if v == 0 {
-			err = txn.Delete(tallyKey(t.item, t.kind))
+			w.delete(w.itemKey(prefixTally, t.item, t.kind))
 		} else {
-			err = set(tallyKey(t.item, t.kind), encodeTally(v))
-		}
-		if err != nil {
-			return err
+			w.set(w.itemKey(prefixTally, t.item, t.kind), encodeTally(v))
 		}
 	}
-	ttl := s.opts.IdempotencyTTL
+	ttl := s.opts.IdempotencyTTL + time.Second
 	for k, r := range b.idem {
-		e := badger.NewEntry(idempotencyKey(k), r.encode()).WithTTL(ttl + time.Second)
-		if err := txn.SetEntry(e); err != nil {
-			return err
-		}
+		w.setExpiring(idempotencyKey(k), r.encode(), ttl)
 	}
 	for peer, seq := range b.acks {
-		if err := set(ackKey(peer), wire.EncodeUint(seq)); err != nil {
-			return err
-		}
+		w.set(ackKey(peer), wire.EncodeUint(seq))
 	}
 	if b.lastSeq != 0 {
-		if err := set(logKey(b.lastSeq), wire.EncodeKeySet(b.changes)); err != nil {
-			return err
-		}
-		if err := set(keySeq, wire.EncodeUint(b.lastSeq)); err != nil {
-			return err
-		}
+		w.set(logKey(b.lastSeq), wire.EncodeKeySet(b.changes))
+		w.set(keySeq, wire.EncodeUint(b.lastSeq))
 	}
-	if err := set(keyHLC, wire.EncodeTimestamp(b.hlc)); err != nil {
-		return err
+	w.set(keyHLC, wire.EncodeTimestamp(b.hlc))
+	if w.err != nil {
+		return w.err
 	}
 	return txn.Commit()
+}
+
+// batchWriter adds a batch's entries to a write transaction, with every item key
+// built in one buffer and every entry in one slice.
+type batchWriter struct {
+	txn  *badger.Txn
+	keys []byte
+	ents []badger.Entry
+	err  error // the first error of the transaction
+}
+
+func newBatchWriter(txn *badger.Txn, b *batch) *batchWriter {
+	n, keys := 0, 0
+	for k := range b.counters {
+		n, keys = n+1, keys+itemKeyLen(k.Item, k.Name)
+	}
+	for k := range b.registers {
+		n, keys = n+1, keys+itemKeyLen(k.Item, k.User)
+	}
+	for t := range b.tallies {
+		n, keys = n+1, keys+itemKeyLen(t.item, t.kind)
+	}
+	n += len(b.idem) + len(b.acks) + metaEntries
+	return &batchWriter{txn: txn, keys: make([]byte, 0, keys), ents: make([]badger.Entry, 0, n)}
+}
+
+// itemKey returns itemKey(prefix, item, sub), built in w's buffer.
+func (w *batchWriter) itemKey(prefix byte, item, sub string) []byte {
+	start := len(w.keys)
+	w.keys = appendItemKey(w.keys, prefix, item, sub)
+	return w.keys[start:len(w.keys):len(w.keys)]
+}
+
+// set adds an entry setting key to value.
+func (w *batchWriter) set(key, value []byte) { w.add(badger.Entry{Key: key, Value: value}) }
+
+// setExpiring adds an entry setting key to value for ttl.
+func (w *batchWriter) setExpiring(key, value []byte, ttl time.Duration) {
+	w.add(*badger.NewEntry(key, value).WithTTL(ttl))
+}
+
+// add adds e. The transaction keeps a pointer to the copy in w.ents; should ents
+// grow past the count newBatchWriter made, earlier entries stay where they were.
+func (w *batchWriter) add(e badger.Entry) {
+	w.ents = append(w.ents, e)
+	if err := w.txn.SetEntry(&w.ents[len(w.ents)-1]); err != nil && w.err == nil {
+		w.err = err
+	}
+}
+
+// delete adds the deletion of key.
+func (w *batchWriter) delete(key []byte) {
+	if err := w.txn.Delete(key); err != nil && w.err == nil {
+		w.err = err
+	}
 }
 
 // runCommitter commits sealed batches one at a time and reports every outcome back

@@ -41,11 +41,23 @@ const formatVersion = 1
 
 // itemPrefix returns prefix | bucket(item) | uvarint(len(item)) | item.
 func itemPrefix(prefix byte, item string) []byte {
-	b := make([]byte, 0, 3+binary.MaxVarintLen64+len(item))
+	return appendItemPrefix(make([]byte, 0, 3+binary.MaxVarintLen64+len(item)), prefix, item)
+}
+
+// appendItemPrefix appends itemPrefix(prefix, item) to b.
+func appendItemPrefix(b []byte, prefix byte, item string) []byte {
 	b = bucketPrefix(b, prefix, BucketOf(item))
 	b = binary.AppendUvarint(b, uint64(len(item)))
 	return append(b, item...)
 }
+
+// appendItemKey appends itemKey(prefix, item, sub) to b.
+func appendItemKey(b []byte, prefix byte, item, sub string) []byte {
+	return append(appendItemPrefix(b, prefix, item), sub...)
+}
+
+// itemKeyLen is len(itemKey(prefix, item, sub)), an upper bound.
+func itemKeyLen(item, sub string) int { return 3 + binary.MaxVarintLen64 + len(item) + len(sub) }
 
 // bucketPrefix appends prefix | bucket to b.
 func bucketPrefix(b []byte, prefix byte, bucket int) []byte {
@@ -54,7 +66,7 @@ func bucketPrefix(b []byte, prefix byte, bucket int) []byte {
 
 // itemKey returns the key of sub (a counter name, user id or kind) within item.
 func itemKey(prefix byte, item, sub string) []byte {
-	return append(itemPrefix(prefix, item), sub...)
+	return appendItemKey(make([]byte, 0, itemKeyLen(item, sub)), prefix, item, sub)
 }
 
 // splitItemKey parses a key made by itemKey.
@@ -72,7 +84,6 @@ func splitItemKey(key []byte) (item, sub string, err error) {
 
 func counterKey(k crdt.CounterKey) []byte   { return itemKey(prefixCounter, k.Item, k.Name) }
 func registerKey(k crdt.RegisterKey) []byte { return itemKey(prefixRegister, k.Item, k.User) }
-func tallyKey(item, kind string) []byte     { return itemKey(prefixTally, item, kind) }
 
 // seqKey returns prefix | seq as 8 big-endian bytes, so keys sort by sequence.
 func seqKey(prefix byte, seq uint64) []byte {

@@ -11,12 +11,29 @@ import (
 
 // TestStoreMatchesInMemoryModel drives a store and crdt.State — the reference the
 // store's key-by-key rules must agree with — through the same random history of
-// local writes and merges from two other replicas, then compares everything.
+// local writes and merges from two other replicas, then compares everything; with
+// the small profile's cache, with a cache so small that most decisions read
+// Badger, and with none.
 func TestStoreMatchesInMemoryModel(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cacheKeys int // 0: the profile's
+	}{{"profile", 0}, {"tiny", 2}, {"none", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			testStoreMatchesInMemoryModel(t, func(o *persist.Options) {
+				if tc.cacheKeys != 0 {
+					o.CacheKeys = tc.cacheKeys
+				}
+			})
+		})
+	}
+}
+
+func testStoreMatchesInMemoryModel(t *testing.T, tweak func(*persist.Options)) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	s := openStore(t, t.TempDir())
+	s := openStore(t, t.TempDir(), tweak)
 	model := crdt.NewState(s.Replica())
 	remotes := []*crdt.State{crdt.NewState(101), crdt.NewState(102)}
 	remoteClock := crdt.NewClock(nil, 0)

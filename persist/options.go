@@ -30,6 +30,13 @@ type Options struct {
 	// NumCompactors is how many compaction goroutines Badger runs. Default 2.
 	NumCompactors int
 
+	// CacheKeys is about how many counters, how many registers and how many
+	// tallies (each) the store keeps in memory, as last committed, to decide
+	// writes on them without reading Badger; it is rounded up to a power of two,
+	// and those used least recently are dropped first. Default 32,768, about 15
+	// MiB when full; small profile 4,096. Negative keeps none.
+	CacheKeys int
+
 	// MaxBatchOps caps how many mutations share one commit. Default 10,000.
 	MaxBatchOps int
 	// QueueLength is how many calls may wait for the applier before Write blocks.
@@ -71,6 +78,7 @@ func DefaultOptions(dir string) Options {
 		BlockCacheSize: 256 << 20,
 		Compression:    true,
 		NumCompactors:  2,
+		CacheKeys:      1 << 15,
 		MaxBatchOps:    10_000,
 		QueueLength:    4096,
 		IdempotencyTTL: 24 * time.Hour,
@@ -87,6 +95,7 @@ func SmallOptions(dir string) Options {
 	o.BlockCacheSize = 0
 	o.IndexCacheSize = 4 << 20
 	o.Compression = false
+	o.CacheKeys = 1 << 12
 	o.MinFreeBytes = 64 << 20
 	return o
 }
@@ -111,6 +120,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.NumCompactors < 2 {
 		o.NumCompactors = d.NumCompactors
+	}
+	switch {
+	case o.CacheKeys == 0:
+		o.CacheKeys = d.CacheKeys
+	case o.CacheKeys < 0:
+		o.CacheKeys = 0
 	}
 	if o.MaxBatchOps <= 0 {
 		o.MaxBatchOps = d.MaxBatchOps

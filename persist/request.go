@@ -1,6 +1,10 @@
 package persist
 
-import "github.com/countermesh/countermesh/crdt"
+import (
+	"sync"
+
+	"github.com/countermesh/countermesh/crdt"
+)
 
 // requestKind says what a request asks of the applier.
 type requestKind uint8
@@ -24,13 +28,31 @@ type request struct {
 	changed crdt.Delta // requestMerge: the keys that changed, with their new states
 
 	err  error
-	done chan struct{} // closed once err and the results are final
+	done chan struct{} // receives once err and the results are final
 }
 
-// finish records err and releases the caller.
+// requests recycles requests with their done channels. A request goes back once
+// its caller has received its successful outcome; one that failed or whose caller
+// gave up is left to the garbage collector, as the applier may still hold it.
+var requests = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
+
+// newRequest returns an empty request of the given kind.
+func newRequest(kind requestKind) *request {
+	r := requests.Get().(*request)
+	r.kind = kind
+	return r
+}
+
+// release returns r, whose outcome its caller has read, to the pool.
+func (r *request) release() {
+	*r = request{done: r.done}
+	requests.Put(r)
+}
+
+// finish records err and releases the caller. It is the applier's last use of r.
 func (r *request) finish(err error) {
 	r.err = err
-	close(r.done)
+	r.done <- struct{}{}
 }
 
 // estimate bounds how many Badger entries and bytes applying r can add to a batch,

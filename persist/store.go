@@ -35,7 +35,8 @@ type Store struct {
 		notify chan struct{} // closed at the next commit
 	}
 
-	queue chan *request // to the applier
+	queue chan *request   // to the applier
+	cache *committedCache // the applier's; others may look only after Close
 
 	closeMu struct {
 		sync.RWMutex
@@ -86,7 +87,9 @@ func Open(opts Options) (*Store, error) {
 	s.digest.notify = make(chan struct{})
 	sealed := make(chan *batch, 1)
 	results := make(chan commitResult, 1)
-	a := &applier{s: s, cur: newBatch(), nextSeq: s.lastSeq.Load() + 1, sealed: sealed, results: results}
+	s.cache = newCommittedCache(opts.CacheKeys)
+	a := &applier{s: s, cur: newBatch(), cache: s.cache, nextSeq: s.lastSeq.Load() + 1,
+		sealed: sealed, results: results}
 	a.cur.firstSeq = a.nextSeq
 	s.wg.Go(a.run)
 	s.wg.Go(func() { s.runCommitter(sealed, results) })
@@ -211,11 +214,14 @@ func (s *Store) Write(ctx context.Context, ops ...Op) ([]Result, error) {
 			return nil, fmt.Errorf("op %d: %w", i, err)
 		}
 	}
-	r := &request{kind: requestWrite, ops: ops}
+	r := newRequest(requestWrite)
+	r.ops = ops
 	if err := s.submit(ctx, r); err != nil {
 		return nil, err
 	}
-	return r.results, nil
+	res := r.results
+	r.release()
+	return res, nil
 }
 
 // Merge joins a delta received from another replica, keeping tallies equal to the
@@ -237,11 +243,14 @@ func (s *Store) Merge(ctx context.Context, d crdt.Delta) (crdt.Delta, error) {
 	if err := s.clock.Observe(newest); err != nil {
 		return crdt.Delta{}, err
 	}
-	r := &request{kind: requestMerge, delta: d}
+	r := newRequest(requestMerge)
+	r.delta = d
 	if err := s.submit(ctx, r); err != nil {
 		return crdt.Delta{}, err
 	}
-	return r.changed, nil
+	changed := r.changed
+	r.release()
+	return changed, nil
 }
 
 func validateDelta(d crdt.Delta) error {
@@ -261,7 +270,13 @@ func validateDelta(d crdt.Delta) error {
 // SetAcked records durably that peer has acknowledged every local mutation up to
 // seq. Marks only move forward.
 func (s *Store) SetAcked(ctx context.Context, peer crdt.ReplicaID, seq uint64) error {
-	return s.submit(ctx, &request{kind: requestAck, peer: peer, peerSeq: seq})
+	r := newRequest(requestAck)
+	r.peer, r.peerSeq = peer, seq
+	if err := s.submit(ctx, r); err != nil {
+		return err
+	}
+	r.release()
+	return nil
 }
 
 // submit queues r for the applier and waits until it is durable or failed.
@@ -269,7 +284,6 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r.done = make(chan struct{})
 	s.closeMu.RLock()
 	if s.closeMu.closed {
 		s.closeMu.RUnlock()
