@@ -8,16 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/countermesh/countermesh/cmd/countermesh/meshfiles"
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
-	"github.com/countermesh/countermesh/sync/transport/pki"
 )
 
 // devRegion is one region of the demo mesh: one peer and its HTTP API.
@@ -86,39 +84,16 @@ func startDevMesh(ctx context.Context, dir string, names []string, logger *slog.
 
 // writeTopology writes the demo's topology file, CA, certificates and gossip key.
 func (m *devMesh) writeTopology() error {
-	ca, err := pki.NewCA("dev")
-	if err != nil {
-		return err
-	}
-	files := map[string][]byte{"ca.crt": ca.CertPEM(), "gossip.key": pki.EncodeGossipKey(pki.NewGossipKey())}
-	var b strings.Builder
-	b.WriteString("# The demo mesh of countermesh dev. Its HTTP API is open (no api_tokens).\n")
-	b.WriteString("mesh: dev\nreaction_kinds: [like, dislike]\nsecurity:\n  ca: ca.crt\n  gossip_key: gossip.key\nregions:\n")
+	var peers []meshfiles.Peer
 	for _, r := range m.regions {
-		peer := r.name + "-1"
-		cert, key, err := ca.Issue(pki.PeerIdentity{Mesh: "dev", Region: r.name, Name: peer, Hosts: []string{r.host}})
-		if err != nil {
-			return err
-		}
-		files[peer+".crt"], files[peer+".key"] = cert, key
-		fmt.Fprintf(&b, "  - name: %s\n    peers:\n      - name: %s\n        gossip: %s:7946\n        sync: %s:7000\n        api: %s\n        cert: %s.crt\n        key: %s.key\n",
-			r.name, peer, r.host, r.host, r.ln.Addr(), peer, peer)
+		peers = append(peers, meshfiles.Peer{Region: r.name, Name: r.name + "-1", Host: r.host, API: r.ln.Addr().String()})
 	}
-	files["topology.yaml"] = []byte(b.String())
-	if err := os.MkdirAll(m.dir, 0o700); err != nil {
-		return err
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(m.dir, name), data, 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
+	return meshfiles.Write(m.dir, "dev", "The demo mesh of countermesh dev. Its HTTP API is open (no api_tokens).", peers)
 }
 
 func (m *devMesh) startRegion(ctx context.Context, r *devRegion) error {
 	cfg := region.DefaultLocalConfig()
-	cfg.TopologyFile = filepath.Join(m.dir, "topology.yaml")
+	cfg.TopologyFile = filepath.Join(m.dir, meshfiles.Topology)
 	cfg.PeerName = r.name + "-1"
 	cfg.DataDir = filepath.Join(m.dir, "data", r.name)
 	cfg.Network = faultNetwork{m.net}

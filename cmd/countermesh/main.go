@@ -17,6 +17,8 @@
 //	                              write a backup of a stopped peer's data directory
 //	countermesh restore --in FILE --data DIR
 //	                              restore a backup into an empty directory, as a new replica
+//	countermesh bench [--quick] [--scenarios LIST] [--json FILE]
+//	                              measure peers beside Redis and PostgreSQL, against the targets
 //	countermesh version           print the version
 //
 // Exit codes: 0 success, 1 failure, 2 bad usage.
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runBackup(args[1:], stdout, stderr)
 	case "restore":
 		err = runRestore(args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "countermesh", version)
 	case "help", "-h", "-help", "--help":
@@ -109,8 +113,11 @@ Usage:
                             write a backup of a stopped peer's data directory
   countermesh restore --in FILE --data DIR
                             restore a backup into an empty directory, as a new replica
+  countermesh bench [--quick] [--scenarios LIST] [--json FILE]
+                            measure peers beside Redis and PostgreSQL, against the targets
   countermesh version       print the version
 
-Run "countermesh dev -h" for the flags of dev, "countermesh certs -h" for certs.
+Run "countermesh dev -h" for the flags of dev, "countermesh certs -h" for certs,
+"countermesh bench -h" for bench (start with "countermesh bench --quick").
 `)
 }

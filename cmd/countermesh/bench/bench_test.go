@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	// The peers run on an in-memory network: quic-go's warning about UDP
+	// buffer sizes does not apply.
+	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
+	os.Exit(m.Run())
+}
+
+// tinyConfig is a run of a few seconds: few clients, short phases, small sizes.
+func tinyConfig(t *testing.T, scenarios ...string) Config {
+	c := DefaultConfig(true)
+	c.Scenarios = scenarios
+	c.Clients, c.Repeat = 4, 1
+	c.Duration, c.Warmup = 300*time.Millisecond, 50*time.Millisecond
+	c.Items, c.Users, c.Preload = 1_000, 10_000, 500
+	c.ConvergenceWrites, c.WireDuration = 5, 300*time.Millisecond
+	c.ScaleItems, c.ScaleReactions = 300, 1_500
+	c.SkipRedis, c.SkipPostgres = true, true
+	c.Dir = t.TempDir()
+	return c
+}
+
+// runTiny runs cfg with a deadline, writes and reads back its JSON report, and
+// checks that the run left nothing behind: no goroutine, no temporary directory.
+func runTiny(t *testing.T, cfg Config) Report {
+	t.Helper()
+	goroutines := runtime.NumGoroutine()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "bench.json")
+	if err := rep.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(cfg.Dir); len(left) > 0 {
+		t.Errorf("the run left %s in its temporary directory", left[0].Name())
+	}
+	waitGoroutines(t, goroutines)
+	return readReport(t, path)
+}
+
+// waitGoroutines waits up to 10 s for the goroutines to come back to about n
+// (the HTTP client's and the runtime's may take a moment to end).
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > n+2 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines still running after the run, %d before:\n%s",
+				runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRunCountermeshScenarios(t *testing.T) {
+	rep := runTiny(t, tinyConfig(t, Scenarios...))
+	if rep.Machine.CPUs < 1 || rep.Machine.Go == "" || !rep.Settings.Quick || !rep.Settings.LoadInProcess {
+		t.Errorf("machine or settings missing: %+v %+v", rep.Machine, rep.Settings)
+	}
+	if !slices.ContainsFunc(rep.Skipped, func(s string) bool { return strings.HasPrefix(s, "redis: --skip-redis") }) {
+		t.Errorf("skipped %q: want redis named", rep.Skipped)
+	}
+	rows := map[string]*Row{}
+	for _, r := range rep.Rows {
+		if r.System != sysCountermesh {
+			t.Errorf("row of %s when only countermesh ran", r.System)
+		}
+		if r.Errors > 0 {
+			t.Errorf("%s / %s: %d errors, first: %s", r.Scenario, r.Case, r.Errors, r.FirstError)
+		}
+		rows[r.Case] = r
+	}
+	rows[caseSingle] = findRow(rep.Rows, scenWrites, caseSingle, sysCountermesh) // not the hot item's
+	if findRow(rep.Rows, scenHot, caseSingle, sysCountermesh) == nil {
+		t.Error("no row of the hot item")
+	}
+	for _, c := range []string{caseSingle, caseBatch, caseHalfWrites, casePage, caseHalfReads} {
+		r := rows[c]
+		if r == nil {
+			t.Errorf("no row %q", c)
+			continue
+		}
+		if r.OpsPerSec <= 0 || r.Ops <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.P99Ms > 60_000 || r.Runs != 1 {
+			t.Errorf("%s: implausible figures %+v", c, r)
+		}
+	}
+	if r := rows[caseHalfWrites]; r != nil && rows[caseSingle] != nil && r.OpsPerSec > rows[caseSingle].OpsPerSec*0.75 {
+		t.Errorf("half-peak phase ran at %.0f ops/s, peak %.0f", r.OpsPerSec, rows[caseSingle].OpsPerSec)
+	}
+	if r := rows[caseBatch]; r != nil && r.Ops%100 != 0 {
+		t.Errorf("batch phase counted %d ops: not whole batches of 100", r.Ops)
+	}
+	if r := rows[caseConvergence]; r == nil || r.Ops != 5 || r.P50Ms < 30 || r.P99Ms < r.P50Ms {
+		t.Errorf("convergence across a 30 ms delay: %+v", r)
+	}
+	for _, c := range []string{caseWireHot, caseWireUsers, caseResident, caseDisk, caseRestart} {
+		if r := rows[c]; r == nil || r.Value <= 0 || r.Unit == "" {
+			t.Errorf("%s: %+v", c, r)
+		}
+	}
+	if r := rows[caseWireHot]; r != nil && rows[caseWireUsers] != nil && r.Value >= rows[caseWireUsers].Value {
+		t.Errorf("a hot item took %.1f sync bytes/op, distinct users %.1f: the hot item did not coalesce",
+			r.Value, rows[caseWireUsers].Value)
+	}
+	if r := rows[caseLoad]; r == nil || r.Ops != 1_800 || r.OpsPerSec <= 0 {
+		t.Errorf("bulk load: %+v", r)
+	}
+	// Every target is held against its row; the half-peak write target at least
+	// has an answer.
+	if r := rows[caseHalfWrites]; r != nil && (len(r.Checks) != 1 || r.Checks[0].Met == nil) {
+		t.Errorf("half-peak writes: checks %+v", r.Checks)
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	cfg := tinyConfig(t, "nonsense")
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), `unknown scenario "nonsense"`) {
+		t.Errorf("Run with an unknown scenario: %v", err)
+	}
+}
+
+func TestRunStopsWhenCancelled(t *testing.T) {
+	cfg := tinyConfig(t, ScenarioWrites)
+	cfg.Duration = time.Minute
+	goroutines := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(time.Second, cancel)
+	start := time.Now()
+	rep, err := Run(ctx, cfg)
+	if err == nil || rep == nil {
+		t.Fatalf("cancelled Run: report %v, err %v; want a partial report and an error", rep != nil, err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("cancelled Run took %s to return", took)
+	}
+	waitGoroutines(t, goroutines)
+}

@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLatenciesPercentiles(t *testing.T) {
+	l := NewLatencies()
+	for i := 1; i <= 1000; i++ {
+		l.Record(time.Duration(i) * time.Millisecond)
+	}
+	if l.Count() != 1000 {
+		t.Fatalf("count %d, want 1000", l.Count())
+	}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 500 * time.Millisecond}, {99, 990 * time.Millisecond}, {100, time.Second}} {
+		got := l.Percentile(c.p)
+		if d := got - c.want; d < -c.want/500 || d > c.want/500 { // 3 significant digits
+			t.Errorf("p%v = %s, want %s ± 0.2%%", c.p, got, c.want)
+		}
+	}
+	o := NewLatencies()
+	o.Record(time.Hour)       // clamped to the top of the range
+	o.Record(time.Nanosecond) // clamped to the bottom
+	l.Merge(o)
+	if l.Count() != 1002 || l.Percentile(100) < maxLatency*999/1000 {
+		t.Errorf("after merge: count %d, max %s", l.Count(), l.Percentile(100))
+	}
+	if NewLatencies().Percentile(99) != 0 {
+		t.Error("empty histogram: percentile not 0")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestTargets(t *testing.T) {
+	rows := []*Row{
+		{Scenario: scenWrites, Case: caseSingle, System: sysCountermesh, OpsPerSec: 30_000},
+		{Scenario: scenWrites, Case: caseSingle, System: sysRedis, OpsPerSec: 10_000},
+		{Scenario: scenWrites, Case: caseBatch, System: sysCountermesh, OpsPerSec: 150_000},
+		{Scenario: scenWrites, Case: caseHalfWrites, System: sysCountermesh, P99Ms: 4},
+		{Scenario: scenHot, Case: caseSingle, System: sysCountermesh, OpsPerSec: 5_000},
+		{Scenario: scenScale, Case: caseDisk, System: sysCountermesh, Value: 64, Unit: "bytes/reaction"},
+	}
+	rep := &Report{Rows: rows}
+	rep.evaluate()
+	checks := func(r *Row) map[string]string {
+		m := map[string]string{}
+		for _, c := range r.Checks {
+			m[c.Target] = metText(c)
+		}
+		return m
+	}
+	want := []map[string]string{
+		{"≥ 1.5× redis": "yes (3.00× redis)", "≥ 5× postgres": "n/a (postgres not run)"},
+		{},
+		{"≥ 200,000 ops/s": "NO"},
+		{"p99 ≤ 10 ms": "yes"},
+		{"≥ 10× postgres": "n/a (postgres not run)"},
+		{"≤ 64 bytes/reaction": "yes"}, // the bound itself meets it
+	}
+	for i, r := range rows {
+		got := checks(r)
+		if len(got) != len(want[i]) {
+			t.Errorf("%s/%s/%s: checks %v, want %v", r.Scenario, r.Case, r.System, got, want[i])
+			continue
+		}
+		for k, v := range want[i] {
+			if got[k] != v {
+				t.Errorf("%s/%s/%s: %q = %q, want %q", r.Scenario, r.Case, r.System, k, got[k], v)
+			}
+		}
+	}
+	// Evaluating again replaces the checks rather than adding to them.
+	rep.evaluate()
+	if n := len(rows[0].Checks); n != 2 {
+		t.Errorf("after a second evaluate: %d checks, want 2", n)
+	}
+	// A latency of zero (nothing measured) never meets an upper bound.
+	zero := &Row{Scenario: scenWrites, Case: caseHalfWrites, System: sysCountermesh}
+	(&Report{Rows: []*Row{zero}}).evaluate()
+	if c := zero.Checks[0]; c.Met == nil || *c.Met {
+		t.Errorf("nothing measured: %+v, want not met", c)
+	}
+}
+
+func TestFormatNum(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 1.5: "1.50", 999: "999", 1000: "1,000",
+		1234567.8: "1,234,568", -20000: "-20,000"} {
+		if got := formatNum(in); got != want {
+			t.Errorf("formatNum(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestReportTableAndJSON(t *testing.T) {
+	rep := &Report{
+		Rows: []*Row{
+			{Scenario: scenWrites, Case: caseSingle, System: sysCountermesh, OpsPerSec: 12_345, P50Ms: 1.5, P99Ms: 12, Runs: 3},
+			{Scenario: scenWrites, Case: caseSingle, System: sysRedis, OpsPerSec: 10_000, P50Ms: 2, P99Ms: 9, Runs: 3},
+			{Scenario: scenScale, Case: caseRestart, System: sysCountermesh, Value: 1.25, Unit: "s", Errors: 2},
+		},
+		Skipped: []string{"postgres: --skip-postgres"},
+	}
+	rep.evaluate()
+	var b bytes.Buffer
+	rep.WriteTable(&b)
+	out := b.String()
+	for _, want := range []string{"target", "met?", "12,345", "NO (1.23× redis)", "n/a (postgres not run)",
+		"1.25 s (2 errors)", "≤ 10 s", "skipped: postgres: --skip-postgres"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, scenWrites) != 1 {
+		t.Errorf("scenario name repeated on every row:\n%s", out)
+	}
+	path := filepath.Join(t.TempDir(), "bench.json")
+	if err := rep.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	got := readReport(t, path)
+	if len(got.Rows) != 3 || got.Rows[0].OpsPerSec != 12_345 || len(got.Rows[0].Checks) != 2 ||
+		got.Rows[0].Checks[0].Met == nil || *got.Rows[0].Checks[0].Met || got.Rows[0].Checks[1].Met != nil {
+		t.Errorf("JSON round trip: %+v", got.Rows[0])
+	}
+}
+
+func readReport(t *testing.T, path string) Report {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rep
+}

@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/countermesh/countermesh/persist"
+)
+
+// scaleBatch is how many ops one store write of the bulk load carries.
+const scaleBatch = 1000
+
+// scale is scenario 5: load many items (a clap each) and reactions of distinct
+// users into one peer through its store, then measure the resident memory it
+// took per item, the disk per reaction once closed, and the time from reopening
+// the data directory to a ready peer serving a read.
+func (r *runner) scale(ctx context.Context) error {
+	dir, err := r.dataDir("scale")
+	if err != nil {
+		return err
+	}
+	c, err := startCluster(dir, []string{"scale"}, r.clusterOptions(0))
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	n := c.nodes[0]
+	items, reactions := r.cfg.ScaleItems, r.cfg.ScaleReactions
+	total := items + reactions
+	// op k: a clap for each item first, then reaction j of user j/items on item j%items.
+	opAt := func(k int) persist.Op {
+		if k < items {
+			return persist.Add(itemID(uint64(k)), clapCounter, 1)
+		}
+		j := k - items
+		return persist.React(itemID(uint64(j%items)), userID(uint64(j/items)), reactionKinds[j%2])
+	}
+	rssBefore, heapBefore := memoryInUse()
+	r.progress("%s / loading %d items and %d reactions", scenScale, items, reactions)
+	start := time.Now()
+	var (
+		next     atomic.Int64
+		firstErr error
+		once     sync.Once
+		wg       sync.WaitGroup
+	)
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				from := int(next.Add(scaleBatch)) - scaleBatch
+				if from >= total {
+					return
+				}
+				ops := make([]persist.Op, 0, scaleBatch)
+				for k := from; k < min(from+scaleBatch, total); k++ {
+					ops = append(ops, opAt(k))
+				}
+				if _, err := n.peer.Store().Write(ctx, ops...); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	r.add(&Row{Scenario: scenScale, Case: caseLoad, System: sysCountermesh, Ops: int64(total), Runs: 1,
+		OpsPerSec: float64(total) / took.Seconds(),
+		Note:      fmt.Sprintf("%s items, %s reactions in %.1f s (store, batches of %d)", formatNum(float64(items)), formatNum(float64(reactions)), took.Seconds(), scaleBatch)})
+
+	rssAfter, heapAfter := memoryInUse()
+	resident := &Row{Scenario: scenScale, Case: caseResident, System: sysCountermesh, Runs: 1, Unit: "bytes/item",
+		Note: fmt.Sprintf("RSS growth over the open empty store; Go heap %.0f bytes/item",
+			float64(heapAfter-heapBefore)/float64(items))}
+	if rssAfter > 0 {
+		resident.Value = float64(rssAfter-rssBefore) / float64(items)
+	} else {
+		resident.Value, resident.Note = float64(heapAfter-heapBefore)/float64(items), "Go heap growth (no RSS on this OS)"
+	}
+	r.add(resident)
+
+	r.progress("%s / closing and reopening the peer", scenScale)
+	if err := c.stop(n); err != nil {
+		return err
+	}
+	disk, err := diskUsage(n.dataDir)
+	if err != nil {
+		return err
+	}
+	r.add(&Row{Scenario: scenScale, Case: caseDisk, System: sysCountermesh, Runs: 1, Unit: "bytes/reaction",
+		Value: float64(disk) / float64(max(reactions, 1)),
+		Note:  fmt.Sprintf("%.1f MiB allocated in the data directory after close", float64(disk)/(1<<20))})
+
+	start = time.Now()
+	if err := c.start(n); err != nil {
+		return err
+	}
+	for n.peer.Ready() != nil {
+		if time.Since(start) > time.Minute {
+			return fmt.Errorf("peer not ready a minute after reopening: %v", n.peer.Ready())
+		}
+		if !sleepCtx(ctx, time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	v, err := n.peer.Store().ReadItem(itemID(0), "")
+	if err != nil {
+		return err
+	}
+	ready := time.Since(start)
+	if want := int64((reactions + items - 1) / items); v.Tallies["like"]+v.Tallies["dislike"] != want || v.Counters[clapCounter] != 1 {
+		return fmt.Errorf("after reopening, item 0 reads %v claps and tallies %v; want 1 clap and %d reactions",
+			v.Counters[clapCounter], v.Tallies, want)
+	}
+	r.add(&Row{Scenario: scenScale, Case: caseRestart, System: sysCountermesh, Runs: 1, Unit: "s",
+		Value: ready.Seconds(), Note: "open the data directory, join, answer a read"})
+	return nil
+}
+
+// memoryInUse returns, after a garbage collection, the process' resident set
+// (0 where /proc is missing) and the Go heap in use, in bytes.
+func memoryInUse() (rss, heap int64) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 1 {
+			pages, _ := strconv.ParseInt(f[1], 10, 64)
+			rss = pages * int64(os.Getpagesize())
+		}
+	}
+	return rss, int64(m.HeapAlloc)
+}
+
+// diskUsage returns the bytes allocated to the files under dir (sparse files
+// count what they hold, not their length).
+func diskUsage(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			total += st.Blocks * 512
+		} else {
+			total += info.Size()
+		}
+		return nil
+	})
+	return total, err
+}
