@@ -264,8 +264,24 @@ func (r *runner) systems() []starter {
 		return startCountermesh(dir, clients, r.clusterOptions(0))
 	}}}
 	skip := func(name, why string) { r.rep.Skipped = append(r.rep.Skipped, name+": "+why) }
-	skip(sysRedis, "not supported yet")
-	skip(sysPostgres, "not supported yet")
+	switch bin, version, err := findRedis(); {
+	case r.cfg.SkipRedis:
+		skip(sysRedis, "--skip-redis")
+	case err != nil:
+		skip(sysRedis, err.Error()+" (install it: apt-get install redis-server)")
+	default:
+		r.rep.Machine.Redis = version
+		list = append(list, starter{sysRedis, func(dir string) (system, error) { return startRedis(bin, dir, clients) }})
+	}
+	switch binDir, version, err := findPostgres(); {
+	case r.cfg.SkipPostgres:
+		skip(sysPostgres, "--skip-postgres")
+	case err != nil:
+		skip(sysPostgres, err.Error()+" (install it: apt-get install postgresql)")
+	default:
+		r.rep.Machine.Postgres = version
+		list = append(list, starter{sysPostgres, func(dir string) (system, error) { return startPostgres(binDir, dir, clients) }})
+	}
 	return list
 }
 

@@ -129,6 +129,41 @@ func TestRunCountermeshScenarios(t *testing.T) {
 	}
 }
 
+func TestRunComparisonSystems(t *testing.T) {
+	_, _, redisErr := findRedis()
+	_, _, pgErr := findPostgres()
+	if redisErr != nil && pgErr != nil {
+		t.Skipf("neither redis-server nor postgres is installed (apt-get install redis-server postgresql): %v; %v", redisErr, pgErr)
+	}
+	cfg := tinyConfig(t, ScenarioWrites, ScenarioHot, ScenarioReads)
+	cfg.SkipRedis, cfg.SkipPostgres = redisErr != nil, pgErr != nil
+	rep := runTiny(t, cfg)
+	for _, sys := range []string{sysRedis, sysPostgres} {
+		if (sys == sysRedis && redisErr != nil) || (sys == sysPostgres && pgErr != nil) {
+			t.Logf("%s not installed: not exercised", sys)
+			continue
+		}
+		for _, c := range []struct{ scenario, kase string }{{scenWrites, caseSingle}, {scenWrites, caseBatch},
+			{scenHot, caseSingle}, {scenReads, casePage}} {
+			r := findRow(rep.Rows, c.scenario, c.kase, sys)
+			switch {
+			case r == nil:
+				t.Errorf("%s: no row %s / %s (skipped: %q)", sys, c.scenario, c.kase, rep.Skipped)
+			case r.Errors > 0 || r.OpsPerSec <= 0 || r.P99Ms < r.P50Ms || r.P50Ms <= 0:
+				t.Errorf("%s / %s / %s: %+v", c.scenario, c.kase, sys, r)
+			}
+		}
+	}
+	// With a comparison system in the run, the relative targets have an answer.
+	me := findRow(rep.Rows, scenWrites, caseSingle, sysCountermesh)
+	if me == nil || len(me.Checks) != 2 {
+		t.Fatalf("single-op writes of countermesh: %+v", me)
+	}
+	if redisErr == nil && me.Checks[0].Met == nil {
+		t.Errorf("target against redis not evaluated: %+v", me.Checks[0])
+	}
+}
+
 func TestRunRefusesBadConfig(t *testing.T) {
 	cfg := tinyConfig(t, "nonsense")
 	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), `unknown scenario "nonsense"`) {
