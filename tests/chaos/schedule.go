@@ -18,12 +18,14 @@ type Step struct {
 // appears once, in a shuffled order, each lasting between minFor and 2×minFor
 // with a pause of up to minFor/2 between faults, until duration is filled. Each
 // fault runs at least once whatever the duration (a fault marked Once runs in
-// the first round only), so a short run still exercises them all.
+// the first round only), so a short run still exercises them all. With a
+// minFor of zero, every fault runs once.
 func Plan(seed uint64, faults []Fault, duration, minFor time.Duration) []Step {
 	rng := rand.New(rand.NewPCG(seed, 0x636861_6f73))
 	var steps []Step
 	var at time.Duration
 	for round := 0; round == 0 || at < duration; round++ {
+		roundStart := at
 		order := rng.Perm(len(faults))
 		added := 0
 		for _, f := range order {
@@ -39,8 +41,8 @@ func Plan(seed uint64, faults []Fault, duration, minFor time.Duration) []Step {
 				break
 			}
 		}
-		if added == 0 {
-			break
+		if added == 0 || at == roundStart {
+			break // nothing more to schedule, or no time passes (minFor 0)
 		}
 	}
 	return steps
