@@ -1,0 +1,202 @@
+package fakemesh
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/countermesh/countermesh/tests/chaos"
+)
+
+func start(t *testing.T, bugs Bug) (*Mesh, *chaos.Client) {
+	t.Helper()
+	m, err := New(Options{Bugs: bugs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := chaos.NewClient("")
+	t.Cleanup(func() { c.Close(); m.Close() })
+	return m, c
+}
+
+// eventually polls cond every 10 ms for up to 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5 s: %s", what)
+		}
+	}
+}
+
+func must(t *testing.T, a chaos.Answer) chaos.Answer {
+	t.Helper()
+	if a.Outcome != chaos.OK {
+		t.Fatalf("%s: %s", a.Outcome, a.Err)
+	}
+	return a
+}
+
+var ctx = context.Background()
+
+func TestItemShape(t *testing.T) {
+	m, _ := start(t, 0)
+	req, _ := http.NewRequest(http.MethodGet, m.API("r1-a")+"/v1/items/x?user=u1", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var it map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&it); err != nil {
+		t.Fatal(err)
+	}
+	reactions, _ := it["reactions"].(map[string]any)
+	user, _ := it["user"].(map[string]any)
+	if it["item"] != "x" || reactions["like"] != 0.0 || reactions["dislike"] != 0.0 || user["id"] != "u1" || user["reaction"] != nil || it["token"] == "" {
+		t.Errorf("item %v: want every kind with zeros, the user with a null reaction, a token", it)
+	}
+}
+
+func TestReactionsAndIncrements(t *testing.T) {
+	m, c := start(t, 0)
+	a := must(t, c.React(ctx, m.API("r1-a"), "x", "u1", "like", ""))
+	if a.State.Tallies["like"] != 1 || a.Token == "" {
+		t.Errorf("after a like: %v, token %q", a.State, a.Token)
+	}
+	must(t, c.React(ctx, m.API("r1-a"), "x", "u1", "like", ""))
+	a = must(t, c.React(ctx, m.API("r1-a"), "x", "u1", "", ""))
+	if a.State.Tallies["like"] != 0 {
+		t.Errorf("after a like twice, then none: %v", a.State)
+	}
+	must(t, c.Increment(ctx, m.API("r1-a"), "x", "claps", 3, "k1", ""))
+	a = must(t, c.Increment(ctx, m.API("r1-a"), "x", "claps", 3, "k1", ""))
+	if a.State.Counters["claps"] != 3 {
+		t.Errorf("an increment retried with its key counted %d", a.State.Counters["claps"])
+	}
+	if a := c.React(ctx, m.API("r1-a"), "x", "u1", "meh", ""); a.Outcome != chaos.Failed {
+		t.Errorf("unknown kind: %s", a.Outcome)
+	}
+	eventually(t, "every peer sees the claps", func() bool {
+		st, err := c.ReadMany(ctx, m.API("r3-b"), []string{"x", "y"})
+		return err == nil && st["x"].Counters["claps"] == 3 && len(st) == 2
+	})
+}
+
+func TestIgnoreIdempotencyKey(t *testing.T) {
+	m, c := start(t, IgnoreIdempotencyKey)
+	must(t, c.Increment(ctx, m.API("r1-a"), "x", "claps", 3, "k1", ""))
+	if a := must(t, c.Increment(ctx, m.API("r1-a"), "x", "claps", 3, "k1", "")); a.State.Counters["claps"] != 6 {
+		t.Errorf("the broken build counted a retry %d", a.State.Counters["claps"])
+	}
+}
+
+func TestPartition(t *testing.T) {
+	m, c := start(t, 0)
+	partition := m.Faults()[0]
+	what, err := partition.Inject(ctx, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cut, other string
+	for r := range m.isolated {
+		cut = r + "-a"
+	}
+	for _, p := range m.Peers() {
+		if p[:2] != cut[:2] {
+			other = p
+		}
+	}
+	must(t, c.Increment(ctx, m.API(cut), "x", "claps", 1, "k", ""))
+	time.Sleep(150 * time.Millisecond)
+	if a := must(t, c.Read(ctx, m.API(other), "x", "", "")); a.State.Counters["claps"] != 0 {
+		t.Fatalf("%s: %s saw a write of %s", what, other, cut)
+	}
+	partition.Repair(ctx)
+	eventually(t, "the write crosses the healed link", func() bool {
+		return c.Read(ctx, m.API(other), "x", "", "").State.Counters["claps"] == 1
+	})
+}
+
+func TestKillAndRestart(t *testing.T) {
+	for _, bugs := range []Bug{0, AckBeforeDurable} {
+		t.Run(bugs.String(), func(t *testing.T) {
+			m, c := start(t, bugs)
+			api := m.API("r1-a")
+			must(t, c.Increment(ctx, api, "x", "claps", 2, "k", ""))
+			if err := m.Kill("r1-a"); err != nil {
+				t.Fatal(err)
+			}
+			// Failed, or unknown when sent on a connection the kill broke.
+			if a := c.Increment(ctx, api, "x", "claps", 1, "k2", ""); a.Outcome == chaos.OK {
+				t.Errorf("a killed peer answered %s", a.Outcome)
+			}
+			if err := m.Restart(ctx, "r1-a"); err != nil {
+				t.Fatal(err)
+			}
+			if m.API("r1-a") != api {
+				t.Fatalf("restarted at %s, was %s", m.API("r1-a"), api)
+			}
+			want := int64(2)
+			if bugs != 0 {
+				want = 0 // acknowledged, never made durable
+			}
+			if got := must(t, c.Read(ctx, api, "x", "", "")).State.Counters["claps"]; got != want {
+				t.Errorf("after the restart claps = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestCausalTokenOverSkew: a reaction written with the token of an earlier one
+// wins over it even on a clock 60 s behind — unless the build stamps writes
+// with its wall clock.
+func TestCausalTokenOverSkew(t *testing.T) {
+	for _, bugs := range []Bug{0, WallClockLWW} {
+		t.Run(bugs.String(), func(t *testing.T) {
+			m, c := start(t, bugs)
+			if _, err := m.Faults()[1].Inject(ctx, rand.New(rand.NewPCG(1, 1))); err != nil {
+				t.Fatal(err)
+			}
+			var ahead, behind string
+			for r, d := range m.skew {
+				if d > 0 {
+					ahead = r + "-a"
+				} else {
+					behind = r + "-a"
+				}
+			}
+			a := must(t, c.React(ctx, m.API(ahead), "x", "u", "like", ""))
+			must(t, c.React(ctx, m.API(behind), "x", "u", "dislike", a.Token))
+			want := "dislike"
+			if bugs != 0 {
+				want = "like"
+			}
+			eventually(t, "the peers agree on "+want, func() bool {
+				final, _ := m.Final(ctx, []string{"x"})
+				for _, st := range final {
+					if st["x"].Registers["u"] != want {
+						return false
+					}
+				}
+				return true
+			})
+		})
+	}
+}
+
+func TestTallyAsCounterCountsAUserTwice(t *testing.T) {
+	m, c := start(t, TallyAsCounter)
+	m.mu.Lock()
+	m.isolated["r1"] = true
+	m.mu.Unlock()
+	must(t, c.React(ctx, m.API("r1-a"), "x", "u", "like", ""))
+	must(t, c.React(ctx, m.API("r2-a"), "x", "u", "like", ""))
+	m.Heal(ctx)
+	eventually(t, "a like counted for each region", func() bool {
+		return c.Read(ctx, m.API("r3-a"), "x", "", "").State.Tallies["like"] == 2
+	})
+}

@@ -1,0 +1,124 @@
+package chaos_test
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/countermesh/countermesh/tests/chaos"
+	"github.com/countermesh/countermesh/tests/chaos/fakemesh"
+)
+
+// invariants lists the five invariants in the checker's order.
+var invariants = []string{chaos.InvConvergence, chaos.InvCounters, chaos.InvCausal, chaos.InvTallies, chaos.InvDurable}
+
+// selfTestConfig is a short run: every fault once or twice in about 3 s. Seed
+// 7 plans add-region, clock-skew, crash, partition, crash, partition,
+// clock-skew: each fault after the sessions got going, crashes twice.
+func selfTestConfig(seed uint64) chaos.Config {
+	return chaos.Config{
+		Seed:            seed,
+		Duration:        3 * time.Second,
+		FaultLength:     300 * time.Millisecond,
+		ConvergeTimeout: 3 * time.Second,
+		Workload:        chaos.Workload{Pace: 5 * time.Millisecond},
+	}
+}
+
+// runFake runs cfg against a fake mesh and returns the report; the mesh and
+// its goroutines are gone once it returns.
+func runFake(t *testing.T, opts fakemesh.Options, cfg chaos.Config) *chaos.Report {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	m, err := fakemesh.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := chaos.Run(ctx, m, cfg)
+	m.Close()
+	if r != nil {
+		t.Logf("\n%s", r.Summary())
+	}
+	if err != nil {
+		t.Fatalf("run could not complete: %v", err)
+	}
+	checkGoroutines(t, before)
+	return r
+}
+
+// checkGoroutines fails if more goroutines run than before, once idle
+// connections had a moment to close.
+func checkGoroutines(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines left running, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSelfCorrectMeshPasses: the correct fake passes every invariant, and the
+// run exercises each of them.
+func TestSelfCorrectMeshPasses(t *testing.T) {
+	r := runFake(t, fakemesh.Options{}, selfTestConfig(7))
+	for _, inv := range invariants {
+		if v := r.Verdict(inv); v.Status != chaos.Pass {
+			t.Errorf("%s: %s, want PASS", inv, v.Status)
+		}
+	}
+}
+
+// Each deliberately broken build fails its invariant; the invariants the bug
+// implies may fail too, and every other one passes:
+//
+//   - no-replication-to-one-peer: 1 fails; the starved peer misses the others'
+//     acknowledged writes, so 2 fails and 3 may.
+//   - ignore-idempotency-key: 2 fails (the workload resends every 10th
+//     acknowledged increment with its key).
+//   - wall-clock-lww: 3 fails (the clock-skew fault puts one region 30 s ahead
+//     and another 30 s behind).
+//   - tally-as-counter: 4 fails (shared users react in every region at once).
+//   - ack-before-durable: 5 fails; the writes lost are lost for good, so 2
+//     fails, and 3 may.
+func TestSelfCatchesBugs(t *testing.T) {
+	for _, tc := range []struct {
+		bug     fakemesh.Bug
+		fails   string
+		mayFail []string
+	}{
+		{fakemesh.NoReplicationToOnePeer, chaos.InvConvergence, []string{chaos.InvCounters, chaos.InvCausal}},
+		{fakemesh.IgnoreIdempotencyKey, chaos.InvCounters, nil},
+		{fakemesh.WallClockLWW, chaos.InvCausal, nil},
+		{fakemesh.TallyAsCounter, chaos.InvTallies, nil},
+		{fakemesh.AckBeforeDurable, chaos.InvDurable, []string{chaos.InvCounters, chaos.InvCausal}},
+	} {
+		t.Run(tc.bug.String(), func(t *testing.T) {
+			cfg := selfTestConfig(7)
+			if tc.fails == chaos.InvConvergence {
+				cfg.ConvergeTimeout = time.Second // it never converges
+			}
+			r := runFake(t, fakemesh.Options{Bugs: tc.bug}, cfg)
+			for _, inv := range invariants {
+				v := r.Verdict(inv)
+				switch {
+				case inv == tc.fails:
+					if v.Status != chaos.Fail {
+						t.Errorf("%s: %s, want FAIL", inv, v.Status)
+					}
+				case slices.Contains(tc.mayFail, inv):
+				default:
+					if v.Status != chaos.Pass {
+						t.Errorf("%s: %s, want PASS: the bug should not break it", inv, v.Status)
+					}
+				}
+			}
+		})
+	}
+}
