@@ -23,7 +23,7 @@ func tinyConfig(t *testing.T, scenarios ...string) Config {
 	c := DefaultConfig(true)
 	c.Scenarios = scenarios
 	c.Clients, c.Repeat = 4, 1
-	c.Duration, c.Warmup = 300*time.Millisecond, 50*time.Millisecond
+	c.Duration, c.Warmup = time.Second, 100*time.Millisecond
 	c.Items, c.Users, c.Preload = 1_000, 10_000, 500
 	c.ConvergenceWrites, c.WireDuration = 5, 300*time.Millisecond
 	c.ScaleItems, c.ScaleReactions = 300, 1_500
