@@ -230,3 +230,33 @@ func BenchmarkBenchMerge1000(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "keys/s")
 }
+
+// BenchmarkReadItem measures ReadItem of one item with two counters, two
+// tallies and the asked-for user's register, in a store of benchItems items
+// with reactions of many users: the read behind every answer of the API.
+func BenchmarkReadItem(b *testing.B) {
+	s := benchOpenStore(b)
+	ctx := b.Context()
+	items, users := benchNames()
+	const n = 1000
+	for i := range n {
+		ops := []persist.Op{persist.Add(items[i], "claps", 1), persist.Add(items[i], "views", 1)}
+		for u := range 10 {
+			ops = append(ops, persist.React(items[i], users[u], benchKinds[u%2]))
+		}
+		if _, err := s.Write(ctx, ops...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		v, err := s.ReadItem(items[i%n], users[i%10])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if v.Counters["claps"] != 1 || v.Tallies["like"] != 5 {
+			b.Fatalf("read %v", v)
+		}
+	}
+}

@@ -37,10 +37,22 @@ func (s *Store) view(fn func(txn *badger.Txn) error) error {
 	return translate(s.db.View(fn))
 }
 
-// scanPrefix calls fn with the key and value of every entry under prefix.
+// scanPrefix calls fn with the key and value of every entry under prefix,
+// fetching values ahead: for scans over many keys.
 func scanPrefix(txn *badger.Txn, prefix []byte, fn func(key, value []byte) error) error {
+	return scan(txn, prefix, true, fn)
+}
+
+// scanItem calls fn with the key and value of every entry under one item's
+// prefix: a handful of keys, where fetching ahead costs more than it saves.
+func scanItem(txn *badger.Txn, prefix []byte, fn func(key, value []byte) error) error {
+	return scan(txn, prefix, false, fn)
+}
+
+func scan(txn *badger.Txn, prefix []byte, prefetch bool, fn func(key, value []byte) error) error {
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = prefix
+	opts.PrefetchValues = prefetch
 	it := txn.NewIterator(opts)
 	defer it.Close()
 	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
@@ -81,36 +93,57 @@ type ItemView struct {
 
 // ReadItem returns item's counters and tallies, and user's register when user is
 // not empty, from one consistent snapshot.
-func (s *Store) ReadItem(item, user string) (ItemView, error) {
-	v := ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
-	err := s.view(func(txn *badger.Txn) error {
-		err := scanPrefix(txn, itemPrefix(prefixCounter, item), func(key, val []byte) error {
-			_, name, err := splitItemKey(key)
-			if err != nil {
+func (s *Store) ReadItem(item, user string) (v ItemView, err error) {
+	err = s.view(func(txn *badger.Txn) error {
+		v, err = readItem(txn, item, user)
+		return err
+	})
+	return v, err
+}
+
+// ReadItems reads several items as ReadItem does, all from one snapshot: a page
+// of items.
+func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
+	views := make([]ItemView, len(items))
+	err := s.view(func(txn *badger.Txn) (err error) {
+		for i, item := range items {
+			if views[i], err = readItem(txn, item, user); err != nil {
 				return err
 			}
-			c, err := wire.DecodeCounter(val)
-			v.Counters[name] = c.Value()
-			return err
-		})
+		}
+		return nil
+	})
+	return views, err
+}
+
+func readItem(txn *badger.Txn, item, user string) (ItemView, error) {
+	v := ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
+	err := scanItem(txn, itemPrefix(prefixCounter, item), func(key, val []byte) error {
+		_, name, err := splitItemKey(key)
 		if err != nil {
 			return err
 		}
-		err = scanPrefix(txn, itemPrefix(prefixTally, item), func(key, val []byte) error {
-			_, kind, err := splitItemKey(key)
-			if err != nil {
-				return err
-			}
-			n, err := decodeTally(val)
-			v.Tallies[kind] = n
-			return err
-		})
-		if err != nil || user == "" {
+		c, err := wire.DecodeCounter(val)
+		v.Counters[name] = c.Value()
+		return err
+	})
+	if err != nil {
+		return v, err
+	}
+	err = scanItem(txn, itemPrefix(prefixTally, item), func(key, val []byte) error {
+		_, kind, err := splitItemKey(key)
+		if err != nil {
 			return err
 		}
-		return getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
-			func(b []byte) (err error) { v.User, err = wire.DecodeRegister(b); return })
+		n, err := decodeTally(val)
+		v.Tallies[kind] = n
+		return err
 	})
+	if err != nil || user == "" {
+		return v, err
+	}
+	err = getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
+		func(b []byte) (err error) { v.User, err = wire.DecodeRegister(b); return })
 	return v, err
 }
 

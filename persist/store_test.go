@@ -299,3 +299,35 @@ func TestWriteHonoursContext(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
+
+// TestReadItemsIsReadItemOfEach: a page read from one snapshot answers each item
+// as ReadItem does, unknown items and prefix-sharing ids included.
+func TestReadItemsIsReadItemOfEach(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	write(t, s,
+		persist.Add("video:abc", "claps", 3),
+		persist.Add("video:abc", "views", 7),
+		persist.React("video:abc", "u1", "like"),
+		persist.React("video:abc", "u2", "dislike"),
+		persist.React("video:abcd", "u1", "dislike"),
+	)
+	items := []string{"video:abc", "video:none", "video:abcd", "video:abc"}
+	for _, user := range []string{"", "u1"} {
+		views, err := s.ReadItems(items, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(views) != len(items) {
+			t.Fatalf("%d views for %d items", len(views), len(items))
+		}
+		for i, it := range items {
+			want := readItem(t, s, it, user)
+			if fmt.Sprint(views[i]) != fmt.Sprint(want) {
+				t.Errorf("user %q, %s: ReadItems gave %+v, ReadItem %+v", user, it, views[i], want)
+			}
+		}
+	}
+	if v, _ := s.ReadItems(items, "u1"); v[2].User.Kind != "dislike" || v[0].Counters["views"] != 7 {
+		t.Errorf("ReadItems = %+v", v)
+	}
+}

@@ -117,13 +117,13 @@ func (s *Server) getItems(w http.ResponseWriter, r *http.Request) error {
 	store := s.b.Store()
 	lastSeq := store.LastSeq()
 	kinds := s.b.ReactionKinds()
+	views, err := store.ReadItems(ids, user)
+	if err != nil {
+		return fmt.Errorf("read %d items: %w", len(ids), err)
+	}
 	list := ItemList{Items: make([]Item, 0, len(ids))}
-	for _, id := range ids {
-		v, err := store.ReadItem(id, user)
-		if err != nil {
-			return fmt.Errorf("read %q: %w", id, err)
-		}
-		list.Items = append(list.Items, itemOf(id, v, user, kinds))
+	for i, id := range ids {
+		list.Items = append(list.Items, itemOf(id, views[i], user, kinds))
 	}
 	token := s.answerToken(c, lastSeq)
 	for i := range list.Items {
