@@ -300,6 +300,7 @@ func (a *applier) mergeRegister(k crdt.RegisterKey, r crdt.Register) (crdt.Tally
 
 // setCounter stores c as the new state of the counter at k, replacing old.
 func (a *applier) setCounter(k crdt.CounterKey, old, c crdt.PNCounter) {
+	a.s.names.addCounter(k.Name)
 	a.cur.setCounter(&a.j, k, c)
 	a.cur.xorDigest(&a.j, BucketOf(k.Item), counterDigestChange(k, old, c))
 }
@@ -312,6 +313,7 @@ func (a *applier) addTally(t tallyRef, by int64) error {
 	if v+by < 0 {
 		return fmt.Errorf("%w: tally %s/%s would go below zero", ErrCorrupt, t.item, t.kind)
 	}
+	a.s.names.addKind(t.kind)
 	a.cur.setTally(&a.j, t, v+by)
 	return nil
 }

@@ -170,7 +170,7 @@ func loadAsNewReplica(db *badger.DB, r io.Reader) (old, replica crdt.ReplicaID, 
 			return err
 		case format == 0:
 			return fmt.Errorf("%w: no store in it", ErrBadBackup)
-		case format != formatVersion:
+		case format > formatVersion:
 			return fmt.Errorf("%w: %d (this build reads %d)", ErrNewerFormat, format, formatVersion)
 		}
 		err = getValue(txn, keyReplica, func(v []byte) error {

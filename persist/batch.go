@@ -77,7 +77,7 @@ func emptied[K comparable, V any](m map[K]V) map[K]V {
 // Batch size accounting. Badger refuses a transaction past a count of entries or
 // a size (key + value + overhead per entry); a batch is sealed before either.
 const (
-	metaEntries   = 3  // sequence, clock high-water mark, change-log record
+	metaEntries   = 5  // sequence, clock high-water mark, change-log record, names (when new)
 	entryOverhead = 24 // per-entry bytes Badger adds, rounded up
 	counterValue  = 24 // encoded counter, plus per replica entry below
 	counterEntry  = 20 //

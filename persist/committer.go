@@ -53,10 +53,20 @@ func (s *Store) commit(b *batch) error {
 		w.set(keySeq, wire.EncodeUint(b.lastSeq))
 	}
 	w.set(keyHLC, wire.EncodeTimestamp(b.hlc))
+	names := s.names.version()
+	if names != s.namesSaved {
+		// Names added since the last commit that saved them — by this batch, or
+		// by one that failed — go with this one, before anything using them.
+		s.names.save(func(key, value []byte) error { w.set(key, value); return nil })
+	}
 	if w.err != nil {
 		return w.err
 	}
-	return txn.Commit()
+	if err := txn.Commit(); err != nil {
+		return err
+	}
+	s.namesSaved = names
+	return nil
 }
 
 // batchWriter adds a batch's entries to a write transaction, with every item key

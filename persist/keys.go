@@ -29,6 +29,9 @@ var (
 	keySeq     = []byte("mseq")     // wire uint: last committed sequence
 	keyHLC     = []byte("mhlc")     // wire timestamp: clock high-water mark
 	keyTrimmed = []byte("mtrimmed") // wire uint: last sequence trimmed from the change log
+
+	keyCounterNames = []byte("mcounternames") // wire names: every counter name ever stored
+	keyTallyKinds   = []byte("mtallykinds")   // wire names: every reaction kind ever tallied
 )
 
 var (
@@ -37,7 +40,9 @@ var (
 )
 
 // formatVersion is the layout version of the keyspace written by this package.
-const formatVersion = 1
+// Version 2 added the counter names and tally kinds (keyCounterNames,
+// keyTallyKinds); Open adds them to a version 1 keyspace.
+const formatVersion = 2
 
 // itemPrefix returns prefix | bucket(item) | uvarint(len(item)) | item.
 func itemPrefix(prefix byte, item string) []byte {

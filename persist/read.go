@@ -95,7 +95,7 @@ type ItemView struct {
 // not empty, from one consistent snapshot.
 func (s *Store) ReadItem(item, user string) (v ItemView, err error) {
 	err = s.view(func(txn *badger.Txn) error {
-		v, err = readItem(txn, item, user)
+		v, err = s.readItem(txn, item, user)
 		return err
 	})
 	return v, err
@@ -107,7 +107,7 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 	views := make([]ItemView, len(items))
 	err := s.view(func(txn *badger.Txn) (err error) {
 		for i, item := range items {
-			if views[i], err = readItem(txn, item, user); err != nil {
+			if views[i], err = s.readItem(txn, item, user); err != nil {
 				return err
 			}
 		}
@@ -116,33 +116,52 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 	return views, err
 }
 
-func readItem(txn *badger.Txn, item, user string) (ItemView, error) {
+// readItem reads an item's counters and tallies by point reads of every name
+// the store knows, or by scanning the item's keys when it knows too many.
+func (s *Store) readItem(txn *badger.Txn, item, user string) (ItemView, error) {
 	v := ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
-	err := scanItem(txn, itemPrefix(prefixCounter, item), func(key, val []byte) error {
-		_, name, err := splitItemKey(key)
-		if err != nil {
-			return err
-		}
+	counters, kinds := s.names.lists()
+	decodeCounter := func(name string, val []byte) error {
 		c, err := wire.DecodeCounter(val)
 		v.Counters[name] = c.Value()
 		return err
-	})
-	if err != nil {
-		return v, err
 	}
-	err = scanItem(txn, itemPrefix(prefixTally, item), func(key, val []byte) error {
-		_, kind, err := splitItemKey(key)
-		if err != nil {
-			return err
-		}
-		n, err := decodeTally(val)
-		v.Tallies[kind] = n
+	decodeTallyOf := func(kind string, val []byte) (err error) {
+		v.Tallies[kind], err = decodeTally(val)
 		return err
-	})
-	if err != nil || user == "" {
-		return v, err
 	}
-	err = getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
+	for _, part := range []struct {
+		prefix byte
+		names  []string
+		decode func(name string, val []byte) error
+	}{{prefixCounter, counters, decodeCounter}, {prefixTally, kinds, decodeTallyOf}} {
+		var err error
+		if len(part.names) <= maxPointNames {
+			key := itemPrefix(part.prefix, item)
+			n := len(key)
+			for _, name := range part.names {
+				key = append(key[:n], name...)
+				if err = getValue(txn, key, func(val []byte) error { return part.decode(name, val) }); err != nil {
+					break
+				}
+			}
+		} else {
+			err = scanItem(txn, itemPrefix(part.prefix, item), func(key, val []byte) error {
+				_, name, err := splitItemKey(key)
+				if err != nil {
+					return err
+				}
+				return part.decode(name, val)
+			})
+		}
+		if err != nil {
+			return v, err
+		}
+	}
+	if user == "" {
+		return v, nil
+	}
+	err := getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
 		func(b []byte) (err error) { v.User, err = wire.DecodeRegister(b); return })
 	return v, err
 }

@@ -28,6 +28,9 @@ type Store struct {
 	maxCount, maxBytes int // per-batch limits under Badger's transaction limits
 
 	lastSeq atomic.Uint64 // last committed local sequence
+	names   *nameSet      // counter names and tally kinds ever stored
+
+	namesSaved uint64 // the names' version the last commit saved; committer's own
 
 	digest struct {
 		sync.Mutex
@@ -73,6 +76,7 @@ func Open(opts Options) (*Store, error) {
 		maxCount: int(db.MaxBatchCount() * 8 / 10),
 		maxBytes: int(db.MaxBatchSize() * 8 / 10),
 		queue:    make(chan *request, opts.QueueLength),
+		names:    newNameSet(),
 	}
 	if err := s.recover(); err != nil {
 		db.Close()
@@ -127,11 +131,24 @@ func (s *Store) recover() error {
 		switch {
 		case format > formatVersion:
 			return fmt.Errorf("%w: %d (this build reads %d)", ErrNewerFormat, format, formatVersion)
+		case format == 1:
+			// Version 1 kept no names: find them once, and keep them from now on.
+			if err := s.names.rebuild(txn); err != nil {
+				return err
+			}
+			if err := s.names.save(txn.Set); err != nil {
+				return err
+			}
+			fallthrough
 		case format == 0:
 			if err := txn.Set(keyFormat, wire.EncodeUint(formatVersion)); err != nil {
 				return err
 			}
 		}
+		if err := s.names.load(txn); err != nil {
+			return err
+		}
+		s.namesSaved = s.names.version()
 		if err := s.loadReplica(txn); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/countermesh/countermesh/crdt"
@@ -80,4 +81,9 @@ func FuzzDecodeTimestamp(f *testing.F) {
 func FuzzDecodeUint(f *testing.F) {
 	seeds := [][]byte{EncodeUint(0), EncodeUint(200), EncodeUint(1 << 40)}
 	fuzzDecoder(f, "uint", seeds, DecodeUint, EncodeUint, equalUint)
+}
+
+func FuzzDecodeNames(f *testing.F) {
+	seeds := [][]byte{EncodeNames(nil), EncodeNames([]string{"like", "dislike"}), EncodeNames([]string{"claps", "views", ""})}
+	fuzzDecoder(f, "names", seeds, DecodeNames, EncodeNames, slices.Equal[[]string])
 }

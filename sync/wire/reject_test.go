@@ -16,6 +16,7 @@ var decodeFuncs = map[string]func([]byte) error{
 	"uint":      func(b []byte) error { _, err := DecodeUint(b); return err },
 	"delta":     func(b []byte) error { _, err := DecodeDelta(b); return err },
 	"keyset":    func(b []byte) error { _, err := DecodeKeySet(b); return err },
+	"names":     func(b []byte) error { _, err := DecodeNames(b); return err },
 }
 
 // rejection is an input a decoder must refuse, with the error it must match and
@@ -109,6 +110,11 @@ var rejections = []rejection{
 	{"registers beyond input", "delta", mp(arr(2), 1, obj(1), "a", arr(2), obj(0), raw{0xde, 0xff, 0xff}, "u1"), ErrMalformed, `item "a": registers: map of 65535 entries in the 3 bytes left`},
 	{"items beyond input", "delta", mp(arr(2), 1, raw{0xde, 0xff, 0xff}, "a"), ErrMalformed, "map of 65535 entries in the 2 bytes left"},
 
+	// names
+	{"duplicate name", "names", mp(arr(2), 1, arr(2), "like", "like"), ErrMalformed, `name "like": duplicate key`},
+	{"names out of order", "names", mp(arr(2), 1, arr(2), "like", "dislike"), ErrMalformed, `name "dislike": out of order after "like"`},
+	{"name not a string", "names", mp(arr(2), 1, arr(1), 7), ErrMalformed, "name 0: "},
+	{"name too long", "names", mp(arr(2), 1, arr(1), long), ErrMalformed, "name 0: "},
 	// keyset
 	{"duplicate item", "keyset", mp(arr(2), 1, obj(2), "a", arr(2), arr(1), "claps", arr(0), "a", arr(2), arr(0), arr(1), "u1"), ErrMalformed, `item "a": duplicate key`},
 	{"items out of order", "keyset", mp(arr(2), 1, obj(2), "b", arr(2), arr(1), "claps", arr(0), "a", arr(2), arr(0), arr(1), "u1"), ErrMalformed, `item "a": out of order after "b"`},
@@ -132,6 +138,7 @@ func valid() map[string][]byte {
 		"uint":      EncodeUint(1 << 40),
 		"delta":     EncodeDelta(sampleDelta()),
 		"keyset":    EncodeKeySet(sampleKeySet()),
+		"names":     EncodeNames([]string{"like", "dislike"}),
 	}
 }
 

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/hex"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,4 +180,14 @@ func TestRoundTripProperties(t *testing.T) {
 		s := genKeySet.Draw(t, "keyset")
 		checkCanonical(t, EncodeKeySet(s), s, DecodeKeySet, EncodeKeySet, equalKeySet)
 	}))
+}
+
+func TestNamesRoundTrip(t *testing.T) {
+	for _, names := range [][]string{nil, {"like"}, {"views", "claps", "views", ""}} {
+		got, err := DecodeNames(EncodeNames(names))
+		want := slices.Compact(slices.Sorted(slices.Values(names)))
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("round trip of %q: %q, %v; want %q", names, got, err, want)
+		}
+	}
 }
