@@ -208,7 +208,7 @@ func newReplicaID(old crdt.ReplicaID) crdt.ReplicaID {
 func renewIdentity(db *badger.DB, txn *badger.Txn, replica crdt.ReplicaID) error {
 	wb := db.NewWriteBatch()
 	defer wb.Cancel()
-	for _, k := range [][]byte{keySeq, keyTrimmed} {
+	for _, k := range [][]byte{keySeq, keyTrimmed, keyDigest} {
 		if err := wb.Delete(k); err != nil {
 			return err
 		}

@@ -82,7 +82,7 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	d, err := s.RecomputeDigest()
+	d, err := s.openDigest()
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -330,6 +330,7 @@ func (s *Store) Close() error {
 		close(s.queue)
 		s.closeMu.Unlock()
 		s.wg.Wait()
+		s.saveDigest()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("persist: close: %w", translate(err))
 		}
