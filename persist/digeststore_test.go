@@ -64,17 +64,9 @@ func TestUnreadableSavedDigestIsRecomputed(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	opts, _ := testOptions(dir, 0).withDefaults()
-	db, err := badger.Open(badgerOptions(opts))
-	if err != nil {
-		t.Fatal(err)
-	}
 	bad := encodeSavedDigest(&Digest{1, 2, 3})
 	bad[0] = 9
-	if err := db.Update(func(txn *badger.Txn) error { return txn.Set(keyDigest, bad) }); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	updateClosedStore(t, dir, func(txn *badger.Txn) error { return txn.Set(keyDigest, bad) })
 	s = openNamesStore(t, dir)
 	defer s.Close()
 	checkDigestIsRecomputed(t, s)

@@ -20,6 +20,20 @@ func openNamesStore(t *testing.T, dir string) *Store {
 	return s
 }
 
+// updateClosedStore runs fn in one Badger transaction on the closed store in dir.
+func updateClosedStore(t *testing.T, dir string, fn func(*badger.Txn) error) {
+	t.Helper()
+	opts, _ := testOptions(dir, 0).withDefaults()
+	db, err := badger.Open(badgerOptions(opts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustWrite(t *testing.T, s *Store, ops ...Op) {
 	t.Helper()
 	if _, err := s.Write(context.Background(), ops...); err != nil {
@@ -92,12 +106,7 @@ func TestOpenAddsNamesToAVersion1Keyspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Make it what version 1 wrote: no names, format 1.
-	opts, _ := testOptions(dir, 0).withDefaults()
-	db, err := badger.Open(badgerOptions(opts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(txn *badger.Txn) error {
+	updateClosedStore(t, dir, func(txn *badger.Txn) error {
 		for _, k := range [][]byte{keyCounterNames, keyTallyKinds} {
 			if err := txn.Delete(k); err != nil {
 				return err
@@ -105,10 +114,6 @@ func TestOpenAddsNamesToAVersion1Keyspace(t *testing.T) {
 		}
 		return txn.Set(keyFormat, wire.EncodeUint(1))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 
 	for range 2 { // the first open upgrades, the second reads the upgrade
 		s = openNamesStore(t, dir)
