@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -50,8 +51,19 @@ func (d *gossipDelegate) MergeRemoteState(_ []byte, _ bool) {}
 
 // NotifyJoin, NotifyLeave and NotifyUpdate wake the link manager.
 func (d *gossipDelegate) NotifyJoin(*memberlist.Node)   { d.p.wake() }
-func (d *gossipDelegate) NotifyLeave(*memberlist.Node)  { d.p.wake() }
 func (d *gossipDelegate) NotifyUpdate(*memberlist.Node) { d.p.wake() }
+func (d *gossipDelegate) NotifyLeave(n *memberlist.Node) {
+	d.p.skew.forget(n.Name)
+	d.p.wake()
+}
+
+// AckPayload puts this peer's wall clock in its ping acks, and
+// NotifyPingComplete reads the other's: how the peer learns whether its clock
+// is beyond the max drift from most of the mesh (Ready).
+func (d *gossipDelegate) AckPayload() []byte { return d.p.skew.ackPayload() }
+func (d *gossipDelegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
+	d.p.skew.observe(other.Name, rtt, payload)
+}
 
 // NotifyAlive refuses nodes that are not peers of the topology, in the region the
 // topology gives them, of this mesh.
@@ -103,7 +115,7 @@ func (p *Peer) memberlistConfig(d *gossipDelegate, t memberlist.Transport, key [
 	mc.Name = p.cfg.PeerName
 	mc.Transport = t
 	mc.SecretKey = key
-	mc.Delegate, mc.Events, mc.Alive, mc.Merge = d, d, d, d
+	mc.Delegate, mc.Events, mc.Alive, mc.Merge, mc.Ping = d, d, d, d, d
 	mc.Logger = log.New(&memberlistLog{l: p.log}, "", 0)
 	return mc, nil
 }

@@ -34,6 +34,7 @@ type Peer struct {
 	tr     *transport.Transport
 	gossip *gossipTransport
 	ml     *memberlist.Memberlist
+	skew   *clockSkew // this peer's clock against its peers'
 
 	wakeCh   chan struct{} // membership or topology changed: reconcile links now
 	onChange atomic.Pointer[func(items []string)]
@@ -77,6 +78,7 @@ func New(cfg Config) (_ *Peer, err error) {
 	if p.store, err = persist.Open(opts); err != nil {
 		return nil, err
 	}
+	p.skew = newClockSkew(cfg.WallClock, p.store.Clock().MaxDrift())
 	xcfg := cfg.Exchange
 	xcfg.Mesh = topo.Mesh
 	xcfg.Logger = p.log

@@ -98,9 +98,14 @@ func membershipName(s memberlist.NodeStateType) string {
 // readable at this peer (this peer's own: its last committed sequence).
 func (p *Peer) Applied(replica crdt.ReplicaID) uint64 { return p.ex.Applied(replica) }
 
-// Ready returns nil once the peer serves: its store is open and it has joined the
-// pool (or is alone in the topology); else why not.
+// Ready returns nil once the peer serves: its store is open, it has joined the
+// pool (or is alone in the topology) and its clock is within the max drift of
+// most of its peers; else why not. A clock beyond it gives an error matching
+// ErrClockSkew, and the API then refuses writes.
 func (p *Peer) Ready() error {
+	if err := p.skew.check(); err != nil {
+		return err
+	}
 	if p.ml.NumMembers() > 1 || len(p.topo.Load().Peers()) == 1 {
 		return nil
 	}

@@ -71,11 +71,15 @@
 //	                                                   persist.ErrCommitFailed (1 s), persist.ErrClosed
 //	                                                   (5 s), too many writes in flight (1 s), a write not
 //	                                                   durable within Config.WriteTimeout (outcome unknown),
-//	                                                   too many live subscribers (5 s), /readyz not ready
+//	                                                   too many live subscribers (5 s), /readyz not ready,
+//	                                                   a write to a peer whose clock is skewed (30 s)
 //
 // Reads never depend on writes succeeding: a full or failing disk refuses writes
 // and keeps answering reads. Writes are not refused while /readyz fails: a peer
-// cut off from the mesh keeps taking writes, which is the point of a CRDT.
+// cut off from the mesh keeps taking writes, which is the point of a CRDT. The
+// one exception is a peer whose clock is beyond the max drift from most of the
+// mesh (region.ErrClockSkew): it answers writes 503 with Retry-After 30 until its
+// clock is fixed, and keeps answering reads.
 //
 // # Authentication and rate limits
 //

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/countermesh/countermesh/region"
 )
 
 func TestMeshShape(t *testing.T) {
@@ -55,6 +58,33 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatalf("/healthz while not ready: %d", r.code)
 	}
 	// A peer that is not ready (say, cut off from the mesh) still takes writes.
+	e.do("POST", "/v1/items/a/counters/claps", `{"by":1}`).item(t)
+}
+
+// TestSkewedPeerRefusesWritesAndServesReads: a peer whose clock is beyond the
+// max drift from most of the mesh takes no writes (DESIGN §2) — every kind of
+// write answers 503 and changes nothing — and keeps answering reads.
+func TestSkewedPeerRefusesWritesAndServesReads(t *testing.T) {
+	e := newEnv(t, nil)
+	e.do("POST", "/v1/items/a/counters/claps", `{"by":2}`).item(t)
+	e.b.setReady(fmt.Errorf("%w: 2 of 2 peers' clocks are more than 1m0s from ours", region.ErrClockSkew))
+	for _, w := range []struct{ method, path, body string }{
+		{"POST", "/v1/items/a/counters/claps", `{"by":1}`},
+		{"PUT", "/v1/items/a/reactions/u1", `{"reaction":"like"}`},
+		{"DELETE", "/v1/items/a/reactions/u1", ""},
+		{"POST", "/v1/ops", `{"ops":[{"op":"add","item":"a","counter":"claps","by":1}]}`},
+	} {
+		r := e.do(w.method, w.path, w.body)
+		p := r.problem(t, http.StatusServiceUnavailable)
+		if !strings.Contains(p.Detail, "clock") || r.header.Get("Retry-After") != "30" {
+			t.Errorf("%s %s: %q, Retry-After %q", w.method, w.path, p.Detail, r.header.Get("Retry-After"))
+		}
+	}
+	it := e.do("GET", "/v1/items/a", "").item(t)
+	if it.Counters["claps"] != 2 || it.Reactions["like"] != 0 {
+		t.Errorf("after refused writes: %+v", it)
+	}
+	e.b.setReady(nil) // the clock is fixed
 	e.do("POST", "/v1/items/a/counters/claps", `{"by":1}`).item(t)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/region"
 )
 
 // Kinds of write, the kind label of countermesh_api_writes_total.
@@ -164,6 +165,10 @@ func scopedKey(tokenName, key string) string { return tokenName + "\x00" + key }
 // and WriteTimeout, and counts their outcomes. The write goes on when the
 // client goes away: its outcome should not depend on when the client gave up.
 func (s *Server) write(ctx context.Context, ops ...persist.Op) ([]persist.Result, error) {
+	if err := s.b.Ready(); errors.Is(err, region.ErrClockSkew) {
+		s.countWrites(ops, nil, outcomeUnavailable)
+		return nil, unavailable(30, "this peer takes no writes: %v", err)
+	}
 	select {
 	case s.writes <- struct{}{}:
 		defer func() { <-s.writes }()
