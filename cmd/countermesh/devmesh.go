@@ -49,13 +49,6 @@ type devMesh struct {
 	wg      sync.WaitGroup // the peers' and APIs' goroutines
 }
 
-// faultNetwork adapts the in-memory network to the peer's Network.
-type faultNetwork struct{ *faultnet.Network }
-
-func (n faultNetwork) ResolvePacketAddr(addr string) (net.Addr, error) {
-	return faultnet.ParseAddr(addr)
-}
-
 // startDevMesh writes a topology and certificates under dir and starts one peer
 // with its API per region.
 func startDevMesh(ctx context.Context, dir string, names []string, logger *slog.Logger) (*devMesh, error) {
@@ -96,7 +89,7 @@ func (m *devMesh) startRegion(ctx context.Context, r *devRegion) error {
 	cfg.TopologyFile = filepath.Join(m.dir, meshfiles.Topology)
 	cfg.PeerName = r.name + "-1"
 	cfg.DataDir = filepath.Join(m.dir, "data", r.name)
-	cfg.Network = faultNetwork{m.net}
+	cfg.Network = m.net
 	cfg.Logger = m.log.With("region", r.name)
 	p, err := region.New(cfg)
 	if err != nil {

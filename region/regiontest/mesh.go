@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +21,9 @@ import (
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
 	"github.com/countermesh/countermesh/sync/transport/pki"
 )
+
+// The fault network is a network a peer can run on.
+var _ region.Network = (*faultnet.Network)(nil)
 
 // Mesh is a mesh of peers in one process, over a fault network.
 type Mesh struct {
@@ -167,7 +169,7 @@ func (m *Mesh) Config(peer string) region.Config {
 	cfg.TopologyFile = m.File
 	cfg.PeerName = peer
 	cfg.DataDir = filepath.Join(m.Dir, "data", peer)
-	cfg.Network = Network{m.Net}
+	cfg.Network = m.Net
 	cfg.Logger = Logger()
 	if m.Tune != nil {
 		m.Tune(&cfg)
@@ -302,12 +304,6 @@ func (m *Mesh) WaitConverged(timeout time.Duration, peers ...string) time.Durati
 	}
 	return time.Since(start)
 }
-
-// Network adapts a fault network to region.Network.
-type Network struct{ *faultnet.Network }
-
-// ResolvePacketAddr parses a fault-network address.
-func (n Network) ResolvePacketAddr(addr string) (net.Addr, error) { return faultnet.ParseAddr(addr) }
 
 // Logger returns the logger of test peers: silent unless COUNTERMESH_TEST_LOG is
 // set (to debug, info, warn or error).

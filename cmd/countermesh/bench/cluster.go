@@ -49,13 +49,6 @@ type node struct {
 	wg                          sync.WaitGroup
 }
 
-// faultNetwork adapts the in-memory network to the peer's Network.
-type faultNetwork struct{ *faultnet.Network }
-
-func (n faultNetwork) ResolvePacketAddr(addr string) (net.Addr, error) {
-	return faultnet.ParseAddr(addr)
-}
-
 // startCluster writes a topology of the regions with certificates under dir and
 // starts one peer per region.
 func startCluster(dir string, regions []string, opts clusterOptions) (*cluster, error) {
@@ -99,7 +92,7 @@ func (c *cluster) config(n *node) region.Config {
 	cfg.TopologyFile = filepath.Join(c.dir, meshfiles.Topology)
 	cfg.PeerName = n.name
 	cfg.DataDir = n.dataDir
-	cfg.Network = faultNetwork{c.net}
+	cfg.Network = c.net
 	cfg.Logger = c.opts.log
 	cfg.StoreOptions = c.opts.store
 	cfg.Exchange.FlushInterval = region.DefaultConfig().Exchange.FlushInterval

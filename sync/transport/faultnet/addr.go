@@ -41,6 +41,10 @@ func ParseAddr(s string) (Addr, error) {
 	return Addr{Host: host, Port: p}, nil
 }
 
+// ResolvePacketAddr parses addr as ParseAddr does, as a net.Addr: with it, a
+// *Network is a network a peer can run on (region.Network).
+func (n *Network) ResolvePacketAddr(addr string) (net.Addr, error) { return ParseAddr(addr) }
+
 // toAddr returns the faultnet address a net.Addr names: an Addr, an *Addr, or
 // any address of network "faultnet" whose String parses.
 func toAddr(a net.Addr) (Addr, error) {
