@@ -13,6 +13,22 @@ func (s *Store) Digest() *Digest {
 	return d
 }
 
+// SameState reports whether the stores hold the same replicated state, by their
+// digests (up to 64-bit hash collisions): how tests and demos tell a mesh has
+// converged.
+func SameState(stores ...*Store) bool {
+	if len(stores) == 0 {
+		return true
+	}
+	first := stores[0].Digest()
+	for _, s := range stores[1:] {
+		if *s.Digest() != *first {
+			return false
+		}
+	}
+	return true
+}
+
 // DigestAt returns a copy of the digest of the committed state together with the
 // last committed local sequence it covers: every local change up to that sequence
 // is reflected in the digest.

@@ -1,6 +1,7 @@
 package persist_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -54,5 +55,23 @@ func TestDigestsFindExactlyTheDifferingBuckets(t *testing.T) {
 	merge(t, b, repair)
 	if diff := a.Digest().Differing(b.Digest()); len(diff) != 0 {
 		t.Errorf("after repair, buckets %v still differ", diff)
+	}
+}
+
+func TestSameState(t *testing.T) {
+	a, b := openStore(t, t.TempDir()), openStore(t, t.TempDir())
+	if !persist.SameState() || !persist.SameState(a, b) {
+		t.Fatal("empty stores differ")
+	}
+	write(t, a, persist.Add("x", "claps", 2), persist.React("x", "u1", "like"))
+	if persist.SameState(a, b) {
+		t.Fatal("a store with writes has the state of an empty one")
+	}
+	err := a.Snapshot(100, func(d crdt.Delta) error { _, err := b.Merge(context.Background(), d); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !persist.SameState(a, b, a) {
+		t.Error("a store and one that merged all of it differ")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/cmd/countermesh/meshfiles"
+	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
@@ -139,13 +140,11 @@ func (m *devMesh) partition(name string, cut bool) error {
 
 // converged reports whether every region holds the same state.
 func (m *devMesh) converged() bool {
-	first := m.regions[0].peer.Store().Digest()
-	for _, r := range m.regions[1:] {
-		if len(first.Differing(r.peer.Store().Digest())) > 0 {
-			return false
-		}
+	stores := make([]*persist.Store, len(m.regions))
+	for i, r := range m.regions {
+		stores[i] = r.peer.Store()
 	}
-	return true
+	return persist.SameState(stores...)
 }
 
 // close stops the APIs and peers and waits for them. The caller cancels the

@@ -275,20 +275,15 @@ func (m *Mesh) Converged(peers ...string) bool {
 	if len(peers) == 0 {
 		peers = m.Running()
 	}
-	var first *persist.Digest
-	for _, name := range peers {
+	stores := make([]*persist.Store, len(peers))
+	for i, name := range peers {
 		n := m.Node(name)
 		if n == nil {
 			return false
 		}
-		d := n.Peer.Store().Digest()
-		if first == nil {
-			first = d
-		} else if len(first.Differing(d)) > 0 {
-			return false
-		}
+		stores[i] = n.Peer.Store()
 	}
-	return true
+	return persist.SameState(stores...)
 }
 
 // WaitConverged waits until the peers converge, failing the test after timeout,

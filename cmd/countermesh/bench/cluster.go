@@ -173,13 +173,11 @@ func (c *cluster) waitLinked(ctx context.Context, timeout time.Duration) error {
 
 // converged reports whether every peer holds the same state.
 func (c *cluster) converged() bool {
-	first := c.nodes[0].peer.Store().Digest()
-	for _, n := range c.nodes[1:] {
-		if len(first.Differing(n.peer.Store().Digest())) > 0 {
-			return false
-		}
+	stores := make([]*persist.Store, len(c.nodes))
+	for i, n := range c.nodes {
+		stores[i] = n.peer.Store()
 	}
-	return true
+	return persist.SameState(stores...)
 }
 
 // close stops every node and the network.
