@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,10 @@ var ErrClockSkew = errors.New("region: this peer's clock is beyond the max drift
 // clockSampleTTL is how long a peer's clock sample counts.
 const clockSampleTTL = 2 * time.Minute
 
+// clockVerdictTTL is how long verdict reuses a check: the write path asks on
+// every write.
+const clockVerdictTTL = time.Second
+
 // clockSkew estimates how far this peer's wall clock is from its peers'. Each
 // peer puts its wall clock in the acks of memberlist's pings (8 bytes, Unix
 // milliseconds); the pinging peer compares it with its own clock at the middle
@@ -29,6 +34,14 @@ type clockSkew struct {
 
 	mu      sync.Mutex
 	samples map[string]clockSample // by peer name
+
+	last atomic.Pointer[clockVerdict] // the latest check
+}
+
+// clockVerdict is the outcome of one check.
+type clockVerdict struct {
+	err error
+	at  time.Time
 }
 
 // clockSample is one estimate of a peer's clock minus ours.
@@ -64,6 +77,18 @@ func (c *clockSkew) forget(peer string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.samples, peer)
+}
+
+// verdict returns what check returned at most clockVerdictTTL ago, checking
+// again when that is older: an atomic load on most calls.
+func (c *clockSkew) verdict() error {
+	now := c.wall()
+	if v := c.last.Load(); v != nil && now.Sub(v.at) < clockVerdictTTL && now.Sub(v.at) >= 0 {
+		return v.err
+	}
+	err := c.check()
+	c.last.Store(&clockVerdict{err: err, at: now})
+	return err
 }
 
 // check returns an error matching ErrClockSkew when most of the peers with a

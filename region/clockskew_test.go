@@ -72,3 +72,19 @@ func TestClockSkewSamplesExpireAndForget(t *testing.T) {
 		t.Error("a payload of the wrong size was recorded")
 	}
 }
+
+func TestClockVerdictIsReusedForASecond(t *testing.T) {
+	f := newSkewFixture()
+	if err := f.c.verdict(); err != nil {
+		t.Fatal(err)
+	}
+	f.ack("a", 2*time.Minute)
+	f.ack("b", 2*time.Minute)
+	if err := f.c.verdict(); err != nil {
+		t.Errorf("within a second of the last check: %v, want the reused verdict", err)
+	}
+	f.now = f.now.Add(clockVerdictTTL)
+	if err := f.c.verdict(); !errors.Is(err, ErrClockSkew) {
+		t.Errorf("a second later: %v, want ErrClockSkew", err)
+	}
+}

@@ -103,7 +103,7 @@ func (p *Peer) Applied(replica crdt.ReplicaID) uint64 { return p.ex.Applied(repl
 // most of its peers; else why not. A clock beyond it gives an error matching
 // ErrClockSkew, and the API then refuses writes.
 func (p *Peer) Ready() error {
-	if err := p.skew.check(); err != nil {
+	if err := p.Writable(); err != nil {
 		return err
 	}
 	if p.ml.NumMembers() > 1 || len(p.topo.Load().Peers()) == 1 {
@@ -111,6 +111,11 @@ func (p *Peer) Ready() error {
 	}
 	return errors.New("not yet joined the mesh")
 }
+
+// Writable returns nil when the peer takes writes, else an error matching
+// ErrClockSkew: its clock is beyond the max drift from most of the mesh. It is
+// cheap enough to ask on every write (the check is redone at most every second).
+func (p *Peer) Writable() error { return p.skew.verdict() }
 
 // ReactionKinds returns the reaction kinds of the topology in force.
 func (p *Peer) ReactionKinds() []string { return slices.Clone(p.topo.Load().ReactionKinds) }

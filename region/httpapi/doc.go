@@ -77,9 +77,9 @@
 // Reads never depend on writes succeeding: a full or failing disk refuses writes
 // and keeps answering reads. Writes are not refused while /readyz fails: a peer
 // cut off from the mesh keeps taking writes, which is the point of a CRDT. The
-// one exception is a peer whose clock is beyond the max drift from most of the
-// mesh (region.ErrClockSkew): it answers writes 503 with Retry-After 30 until its
-// clock is fixed, and keeps answering reads.
+// one exception is Backend.Writable: a peer whose clock is beyond the max drift
+// from most of the mesh (region.ErrClockSkew) answers writes 503 with
+// Retry-After 30 until its clock is fixed, and keeps answering reads.
 //
 // # Authentication and rate limits
 //

@@ -33,6 +33,7 @@ type backend struct {
 
 	mu      sync.Mutex
 	ready   error
+	refuse  error // what Writable returns
 	applied map[crdt.ReplicaID]uint64
 }
 
@@ -43,6 +44,18 @@ func (b *backend) Ready() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.ready
+}
+
+func (b *backend) Writable() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.refuse
+}
+
+func (b *backend) setWritable(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refuse = err
 }
 
 func (b *backend) setReady(err error) {

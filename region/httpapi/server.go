@@ -27,6 +27,9 @@ type Backend interface {
 	Status() region.MeshStatus
 	// Ready returns nil when the peer serves, else why not (/readyz).
 	Ready() error
+	// Writable returns nil when the peer takes writes, else why not; the API
+	// answers writes 503 then. It is called on every write and must be cheap.
+	Writable() error
 	// Applied returns the highest sequence of replica's own changes readable at
 	// this peer: what a causal token waits for.
 	Applied(replica crdt.ReplicaID) uint64

@@ -7,7 +7,6 @@ import (
 
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
-	"github.com/countermesh/countermesh/region"
 )
 
 // Kinds of write, the kind label of countermesh_api_writes_total.
@@ -165,7 +164,7 @@ func scopedKey(tokenName, key string) string { return tokenName + "\x00" + key }
 // and WriteTimeout, and counts their outcomes. The write goes on when the
 // client goes away: its outcome should not depend on when the client gave up.
 func (s *Server) write(ctx context.Context, ops ...persist.Op) ([]persist.Result, error) {
-	if err := s.b.Ready(); errors.Is(err, region.ErrClockSkew) {
+	if err := s.b.Writable(); err != nil {
 		s.countWrites(ops, nil, outcomeUnavailable)
 		return nil, unavailable(30, "this peer takes no writes: %v", err)
 	}
