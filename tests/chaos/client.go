@@ -217,3 +217,34 @@ func transportOutcome(err error) Outcome {
 	}
 	return Unknown
 }
+
+// ErrGaveUp is returned by WaitHealthy when its stop channel closed first.
+var ErrGaveUp = errors.New("chaos: stopped waiting for the API")
+
+// WaitHealthy waits until base's GET /healthz answers 200, for up to 30 s or
+// until stop (which may be nil) is closed — say, when the peer's process exits.
+func WaitHealthy(ctx context.Context, base string, stop <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = errors.New(resp.Status)
+		}
+		last = err
+		select {
+		case <-stop:
+			return ErrGaveUp
+		case <-ctx.Done():
+			return fmt.Errorf("GET %s/healthz did not answer 200: %w (last: %v)", base, ctx.Err(), last)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -17,8 +17,6 @@ type Report struct {
 	Convergence   time.Duration // from the heal until every peer answered the same
 	ConvergeErr   error         // why the mesh did not converge, if it did not
 	Verdicts      []Verdict
-
-	ops []Op
 }
 
 // OK reports whether no invariant failed.
@@ -40,9 +38,6 @@ func (r *Report) Verdict(invariant string) Verdict {
 	}
 	return Verdict{Invariant: invariant, Status: NotExercised}
 }
-
-// Ops returns the run's history.
-func (r *Report) Ops() []Op { return r.ops }
 
 // Summary prints the run: operations, faults, convergence and each verdict, and
 // the seed that replays it.

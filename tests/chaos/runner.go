@@ -103,7 +103,6 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (*Report, error) {
 			}
 		}
 	}
-	r.ops = ops
 	return r, nil
 }
 

@@ -56,9 +56,6 @@ func New(t testing.TB, regions []string, perRegion int) *Cluster {
 		t: t, regions: slices.Clone(regions),
 		skews: map[string]*atomic.Int64{}, apis: map[string]*api{}, addrs: map[string]string{}, killed: map[string]bool{},
 	}
-	for _, r := range regions {
-		c.skews[r] = &atomic.Int64{}
-	}
 	// The mesh is made with no region, so Tune is in place before any peer runs.
 	c.mesh = regiontest.NewMesh(t, nil, 0)
 	c.mesh.Tune = c.tune
@@ -222,38 +219,15 @@ func (c *Cluster) Kill(peer string) error {
 func (c *Cluster) Restart(ctx context.Context, peer string) error {
 	c.mesh.Net.Rejoin(c.mesh.Host(peer))
 	c.start(peer)
-	return waitHealthy(ctx, c.API(peer))
-}
-
-// waitHealthy waits until GET /healthz answers 200, for up to 30 s.
-func waitHealthy(ctx context.Context, base string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s/healthz: %w (last: %v)", base, ctx.Err(), err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return chaos.WaitHealthy(ctx, c.API(peer), nil)
 }
 
 // Heal implements chaos.Cluster.
 func (c *Cluster) Heal(ctx context.Context) error {
 	c.stopFlap()
 	c.mesh.Net.Heal()
+	c.unskew(ctx)
 	c.mu.Lock()
-	for _, s := range c.skews {
-		s.Store(0)
-	}
 	var dead []string
 	for p := range c.killed {
 		dead = append(dead, p)

@@ -163,7 +163,7 @@ func (c *Cluster) addRegion(ctx context.Context, _ *rand.Rand) (string, error) {
 	peers := c.mesh.PeersOf(name)
 	for _, p := range peers {
 		c.start(p)
-		if err := waitHealthy(ctx, c.API(p)); err != nil {
+		if err := chaos.WaitHealthy(ctx, c.API(p), nil); err != nil {
 			return "", err
 		}
 	}

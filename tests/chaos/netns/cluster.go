@@ -312,35 +312,20 @@ func (c *Cluster) peerRunning(name string, running bool) (*peer, error) {
 // waitHealthy waits until p's GET /healthz answers 200, for up to 30 s, and
 // fails at once if its process exits.
 func (c *Cluster) waitHealthy(ctx context.Context, p *peer) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	c.mu.Lock()
 	exited := p.exited
 	c.mu.Unlock()
-	client := &http.Client{Timeout: time.Second}
-	var last error
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.API(p.name)+"/healthz", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = errors.New(resp.Status)
-		}
-		last = err
-		select {
-		case <-exited:
-			c.mu.Lock()
-			err := p.err
-			c.mu.Unlock()
-			return fmt.Errorf("%s exited before its API answered: %v; its log:\n%s", p.name, err, tail(p.log, 20))
-		case <-ctx.Done():
-			return fmt.Errorf("%s: GET /healthz did not answer 200: %w (last: %v)", p.name, ctx.Err(), last)
-		case <-time.After(50 * time.Millisecond):
-		}
+	err := chaos.WaitHealthy(ctx, c.API(p.name), exited)
+	if errors.Is(err, chaos.ErrGaveUp) {
+		c.mu.Lock()
+		err := p.err
+		c.mu.Unlock()
+		return fmt.Errorf("%s exited before its API answered: %v; its log:\n%s", p.name, err, tail(p.log, 20))
 	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	return nil
 }
 
 // waitLinked waits until every peer has a link to every other: proof that the
