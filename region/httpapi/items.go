@@ -61,18 +61,32 @@ func itemOf(id string, v persist.ItemView, user string, kinds []string) Item {
 	return it
 }
 
-// readItem reads item (with user's reaction when user is not empty) and stamps
-// it with the answer's causal token.
-func (s *Server) readItem(c causal, item, user string) (Item, error) {
+// readItems reads items (with user's reaction when user is not empty) from one
+// snapshot and stamps them with the answer's causal token, which it returns too.
+func (s *Server) readItems(c causal, items []string, user string) ([]Item, string, error) {
 	store := s.b.Store()
 	lastSeq := store.LastSeq() // before the read: the read sees all of it
-	v, err := store.ReadItem(item, user)
+	views, err := store.ReadItems(items, user)
 	if err != nil {
-		return Item{}, fmt.Errorf("read %q: %w", item, err)
+		return nil, "", fmt.Errorf("read %q: %w", items, err)
 	}
-	it := itemOf(item, v, user, s.b.ReactionKinds())
-	it.Token = s.answerToken(c, lastSeq)
-	return it, nil
+	token := s.answerToken(c, lastSeq)
+	kinds := s.b.ReactionKinds()
+	out := make([]Item, len(items))
+	for i, id := range items {
+		out[i] = itemOf(id, views[i], user, kinds)
+		out[i].Token = token
+	}
+	return out, token, nil
+}
+
+// readItem reads one item as readItems does.
+func (s *Server) readItem(c causal, item, user string) (Item, error) {
+	its, _, err := s.readItems(c, []string{item}, user)
+	if err != nil {
+		return Item{}, err
+	}
+	return its[0], nil
 }
 
 // getItem serves GET /v1/items/{item}[?user=U].
@@ -114,23 +128,12 @@ func (s *Server) getItems(w http.ResponseWriter, r *http.Request) error {
 	if p != nil {
 		return p
 	}
-	store := s.b.Store()
-	lastSeq := store.LastSeq()
-	kinds := s.b.ReactionKinds()
-	views, err := store.ReadItems(ids, user)
+	items, token, err := s.readItems(c, ids, user)
 	if err != nil {
-		return fmt.Errorf("read %d items: %w", len(ids), err)
-	}
-	list := ItemList{Items: make([]Item, 0, len(ids))}
-	for i, id := range ids {
-		list.Items = append(list.Items, itemOf(id, views[i], user, kinds))
-	}
-	token := s.answerToken(c, lastSeq)
-	for i := range list.Items {
-		list.Items[i].Token = token
+		return err
 	}
 	setCausalHeaders(w, c, token)
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, ItemList{Items: items})
 	return nil
 }
 
