@@ -101,7 +101,6 @@ func (m *devMesh) startRegion(ctx context.Context, r *devRegion) error {
 		p.Close()
 		return err
 	}
-	p.OnChange(func(items []string) { api.Notify(items...) })
 	r.peer, r.api = p, api
 	r.srv = api.HTTPServer(r.ln.Addr().String())
 	m.wg.Go(func() { p.Run(ctx) })

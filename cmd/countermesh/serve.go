@@ -126,7 +126,6 @@ func startAPI(p *region.Peer, logger *slog.Logger) (*httpapi.Server, net.Listene
 	if err != nil {
 		return nil, nil, err
 	}
-	p.OnChange(func(items []string) { api.Notify(items...) })
 	self, _ := topo.Peer(p.Name())
 	ln, err := net.Listen("tcp", self.API)
 	if err != nil {

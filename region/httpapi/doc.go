@@ -141,8 +141,7 @@
 // Config.LiveInterval (100 ms) while the item changes (a slow client skips
 // intermediate states), and a ": heartbeat" comment every Config.Heartbeat
 // (15 s). The API notifies the hub of its own writes; changes merged from other
-// peers reach it through Server.Notify, wired with
-// peer.OnChange(func(items []string) { api.Notify(items...) }). Past
+// peers reach it through Backend.OnChange, which New wires to Server.Notify. Past
 // Config.MaxSubscribers streams the answer is 503. Streams end when Run's context
 // ends.
 //

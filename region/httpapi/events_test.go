@@ -107,7 +107,7 @@ func TestLiveEvents(t *testing.T) {
 	if _, err := e.b.store.Write(context.Background(), persist.Add("a", "claps", 2)); err != nil {
 		t.Fatal(err)
 	}
-	e.s.Notify("a")
+	e.b.changed("a")
 	if it := s.nextItem(t); it.Counters["claps"] != 7 {
 		t.Fatalf("after a notified change: %+v", it)
 	}

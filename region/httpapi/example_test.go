@@ -23,6 +23,7 @@ func (p lonePeer) Store() *persist.Store     { return p.store }
 func (p lonePeer) Status() region.MeshStatus { return region.MeshStatus{Mesh: "example"} }
 func (p lonePeer) Ready() error              { return nil }
 func (p lonePeer) Writable() error           { return nil }
+func (p lonePeer) OnChange(func([]string))   {}
 func (p lonePeer) Applied(r crdt.ReplicaID) uint64 {
 	if r == p.store.Replica() {
 		return p.store.LastSeq()

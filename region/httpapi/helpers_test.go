@@ -34,6 +34,7 @@ type backend struct {
 	mu      sync.Mutex
 	ready   error
 	refuse  error // what Writable returns
+	notify  func(items []string)
 	applied map[crdt.ReplicaID]uint64
 }
 
@@ -44,6 +45,20 @@ func (b *backend) Ready() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.ready
+}
+
+func (b *backend) OnChange(f func(items []string)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.notify = f
+}
+
+// changed reports items as changed by merges, as the peer would.
+func (b *backend) changed(items ...string) {
+	b.mu.Lock()
+	f := b.notify
+	b.mu.Unlock()
+	f(items)
 }
 
 func (b *backend) Writable() error {

@@ -13,14 +13,14 @@ import (
 )
 
 // serveAPI serves the API of a running peer of a mesh until the test ends and
-// returns its base URL. The peer notifies the API of its remote changes.
+// returns its base URL. The peer notifies the API of its remote changes (New
+// wires it).
 func serveAPI(t *testing.T, p *region.Peer, causalWait time.Duration) string {
 	t.Helper()
 	s, err := New(Config{Backend: p, CausalWait: causalWait, LiveInterval: 10 * time.Millisecond, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.OnChange(func(items []string) { s.Notify(items...) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

@@ -35,6 +35,9 @@ type Backend interface {
 	Applied(replica crdt.ReplicaID) uint64
 	// ReactionKinds returns the reaction kinds in force.
 	ReactionKinds() []string
+	// OnChange sets the function called with the items that changes merged
+	// from other peers touched; New sets it to notify the live streams.
+	OnChange(f func(items []string))
 }
 
 // Limits of one request that are not configurable.
@@ -151,7 +154,8 @@ type Server struct {
 	done    chan struct{} // closed when Run's context ends: live streams return
 }
 
-// New builds a Server. It registers the API's metrics on cfg.Registry.
+// New builds a Server. It registers the API's metrics on cfg.Registry and the
+// live streams' notification with cfg.Backend.OnChange.
 func New(cfg Config) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -178,6 +182,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.handler = s.routes()
+	s.b.OnChange(func(items []string) { s.Notify(items...) })
 	if s.auth.open() {
 		s.log.Warn("httpapi: no API tokens configured: the API is open to anyone who reaches it")
 	}

@@ -118,7 +118,6 @@ func (c *cluster) start(n *node) error {
 		c.stop(n)
 		return err
 	}
-	p.OnChange(func(items []string) { api.Notify(items...) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.stop(n)

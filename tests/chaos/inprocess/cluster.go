@@ -109,7 +109,6 @@ func (c *Cluster) start(peer string) {
 	if err != nil {
 		c.t.Fatalf("api of %s: %v", peer, err)
 	}
-	n.Peer.OnChange(func(items []string) { s.Notify(items...) })
 	c.mu.Lock()
 	addr := c.addrs[peer]
 	c.mu.Unlock()
