@@ -34,7 +34,9 @@ type peerState struct {
 	bytesSent     uint64
 	bytesReceived uint64
 	skew          string // last refusal for clock drift, from either side
-	linked        bool
+	// links counts the links being served: a newer link to a peer starts
+	// before the one it replaces has stopped.
+	links int
 }
 
 // New returns an Exchange over store.
@@ -69,8 +71,8 @@ func (e *Exchange) Serve(ctx context.Context, link Link) error {
 	// Serve owns the link while it runs: closing it on the way out unblocks every
 	// stream read and write.
 	defer func() { link.Close("sync stopped: " + context.Cause(ctx).Error()) }()
-	e.update(name, func(p *peerState) { p.linked = true })
-	defer e.update(name, func(p *peerState) { p.linked = false })
+	e.update(name, func(p *peerState) { p.links++ })
+	defer e.update(name, func(p *peerState) { p.links-- })
 
 	var wg sync.WaitGroup
 	fail := func(err error) {
@@ -274,7 +276,7 @@ func (e *Exchange) Stats() map[string]PeerStats {
 	defer e.mu.Unlock()
 	out := make(map[string]PeerStats, len(e.peers))
 	for name, p := range e.peers {
-		s := PeerStats{Name: name, Replica: p.replica, Linked: p.linked, Acked: p.acked,
+		s := PeerStats{Name: name, Replica: p.replica, Linked: p.links > 0, Acked: p.acked,
 			BytesSent: p.bytesSent, BytesReceived: p.bytesReceived, Skew: p.skew}
 		if last > p.acked {
 			s.LagSeqs = last - p.acked

@@ -298,3 +298,28 @@ func TestTrimPoint(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerStaysLinkedWhenANewerLinkReplacesAnOlder: the region replaces a link
+// with a newer one to the same peer, and the older one stops after the newer
+// started. The peer must still count as linked — the mesh's status, its drain
+// at shutdown and the chaos suite's settling all read it.
+func TestPeerStaysLinkedWhenANewerLinkReplacesAnOlder(t *testing.T) {
+	a, b := newPeer(t, "a"), newPeer(t, "b")
+	linked := func() bool {
+		for _, s := range a.ex.Stats() {
+			if s.Name == "b" {
+				return s.Linked
+			}
+		}
+		return false
+	}
+	stopOld := connect(t, a, b)
+	eventually(t, "a linked to b", linked)
+	connect(t, a, b) // the newer link
+	stopOld()
+	if !linked() {
+		t.Fatal("b no longer counts as linked once the older of two links stopped")
+	}
+	writeSome(t, a, 5)
+	eventually(t, "b to have a's writes over the newer link", func() bool { return converged(a, b) })
+}
