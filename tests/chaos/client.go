@@ -132,6 +132,55 @@ func (c *Client) ReadMany(ctx context.Context, base string, items []string) (Pee
 	return st, nil
 }
 
+// Unsettled says, by base's GET /v1/mesh, which other peer the peer is not
+// linked to or has changes not yet acknowledged by, or "" if none: together
+// with equal views on every peer, the sign that registers — which no view
+// shows — agree too. An API without /v1/mesh (404) counts as settled.
+func (c *Client) Unsettled(ctx context.Context, base string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/mesh", nil)
+	if err != nil {
+		return "", err
+	}
+	c.authorize(req)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return "", nil
+	case http.StatusOK:
+	default:
+		return "", fmt.Errorf("GET %s/v1/mesh: %s", base, resp.Status)
+	}
+	var mesh struct {
+		Regions []struct {
+			Peers []struct {
+				Name    string `json:"name"`
+				Self    bool   `json:"self"`
+				Linked  bool   `json:"linked"`
+				LagSeqs uint64 `json:"lag_seqs"`
+			} `json:"peers"`
+		} `json:"regions"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&mesh); err != nil {
+		return "", fmt.Errorf("GET %s/v1/mesh: %w", base, err)
+	}
+	for _, r := range mesh.Regions {
+		for _, p := range r.Peers {
+			switch {
+			case p.Self:
+			case !p.Linked:
+				return "not linked to " + p.Name, nil
+			case p.LagSeqs > 0:
+				return fmt.Sprintf("%d changes not yet acknowledged by %s", p.LagSeqs, p.Name), nil
+			}
+		}
+	}
+	return "", nil
+}
+
 func (c *Client) authorize(req *http.Request) {
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)

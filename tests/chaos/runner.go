@@ -107,26 +107,19 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (*Report, error) {
 }
 
 // waitConverged polls every peer's API until all answer the same view of every
-// item, and returns how long that took from healed.
+// item and every peer has shipped all its changes to every other (Unsettled), and
+// returns how long that took from healed. Views alone would miss registers,
+// which the API does not list.
 func waitConverged(ctx context.Context, cl Cluster, client *Client, items []string, healed time.Time, timeout time.Duration) (time.Duration, error) {
 	deadline := time.Now().Add(timeout)
 	var last string
 	for {
-		states := map[string]PeerState{}
-		var err error
-		for _, p := range cl.Peers() {
-			if states[p], err = client.ReadMany(ctx, cl.API(p), items); err != nil {
-				break
-			}
-		}
-		if err == nil {
-			diffs := Differences(states, items)
-			if len(diffs) == 0 {
-				return time.Since(healed), nil
-			}
-			last = fmt.Sprintf("%d items differ, first %s", len(diffs), diffs[0])
-		} else {
+		if why, err := converged(ctx, cl, client, items); err != nil {
 			last = err.Error()
+		} else if why == "" {
+			return time.Since(healed), nil
+		} else {
+			last = why
 		}
 		if time.Now().After(deadline) {
 			return time.Since(healed), fmt.Errorf("not converged %s after the heal: %s", timeout, last)
@@ -137,6 +130,24 @@ func waitConverged(ctx context.Context, cl Cluster, client *Client, items []stri
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// converged says why the peers have not converged yet, or "" if they have.
+func converged(ctx context.Context, cl Cluster, client *Client, items []string) (string, error) {
+	states := map[string]PeerState{}
+	for _, p := range cl.Peers() {
+		why, err := client.Unsettled(ctx, cl.API(p))
+		if err != nil || why != "" {
+			return p + ": " + why, err
+		}
+		if states[p], err = client.ReadMany(ctx, cl.API(p), items); err != nil {
+			return "", err
+		}
+	}
+	if diffs := Differences(states, items); len(diffs) > 0 {
+		return fmt.Sprintf("%d items differ, first %s", len(diffs), diffs[0]), nil
+	}
+	return "", nil
 }
 
 // Injection is one fault as it was injected.
