@@ -18,7 +18,8 @@ type RegisterKey struct {
 	User string
 }
 
-// Delta is a join-semilattice value holding counter and register states by key.
+// Delta is a join-semilattice value holding counter, register and keyed-increment
+// states by key.
 // Every local mutation yields a Delta; joining deltas yields a Delta, so the deltas
 // of a hot item coalesce into one entry per key; applying a Delta (State.Apply) is
 // idempotent. A Delta sent between replicas usually holds the current full state of
@@ -26,10 +27,11 @@ type RegisterKey struct {
 type Delta struct {
 	Counters  map[CounterKey]PNCounter
 	Registers map[RegisterKey]Register
+	Idem      map[IdemKey]IdemRecord // records of keyed increments
 }
 
 // Len is the number of keys in d.
-func (d Delta) Len() int { return len(d.Counters) + len(d.Registers) }
+func (d Delta) Len() int { return len(d.Counters) + len(d.Registers) + len(d.Idem) }
 
 // JoinCounter joins c into d's entry for k and reports whether d changed. An
 // empty counter changes nothing and adds no key.
@@ -69,6 +71,25 @@ func (d *Delta) JoinRegister(k RegisterKey, r Register) bool {
 	return winner != cur
 }
 
+// JoinIdem joins rec into d's record for k and reports whether d changed. An
+// empty record changes nothing and adds no key.
+func (d *Delta) JoinIdem(k IdemKey, rec IdemRecord) bool {
+	if rec.Len() == 0 {
+		return false
+	}
+	if d.Idem == nil {
+		d.Idem = make(map[IdemKey]IdemRecord)
+	}
+	cur, ok := d.Idem[k]
+	if !ok {
+		d.Idem[k] = rec.Clone()
+		return true
+	}
+	changed := cur.Join(rec)
+	d.Idem[k] = cur
+	return changed
+}
+
 // Join joins o into d. Join is commutative, associative and idempotent.
 func (d *Delta) Join(o Delta) {
 	for k, c := range o.Counters {
@@ -76,6 +97,9 @@ func (d *Delta) Join(o Delta) {
 	}
 	for k, r := range o.Registers {
 		d.JoinRegister(k, r)
+	}
+	for k, rec := range o.Idem {
+		d.JoinIdem(k, rec)
 	}
 }
 
@@ -88,8 +112,14 @@ func (d Delta) Clone() Delta {
 
 // Equal reports whether d and o hold the same states. Empty and nil maps are equal.
 func (d Delta) Equal(o Delta) bool {
-	if len(d.Counters) != len(o.Counters) || len(d.Registers) != len(o.Registers) {
+	if len(d.Counters) != len(o.Counters) || len(d.Registers) != len(o.Registers) || len(d.Idem) != len(o.Idem) {
 		return false
+	}
+	for k, rec := range d.Idem {
+		orec, ok := o.Idem[k]
+		if !ok || !rec.Equal(orec) {
+			return false
+		}
 	}
 	for k, c := range d.Counters {
 		oc, ok := o.Counters[k]
@@ -107,6 +137,9 @@ func (d Delta) Items() []string {
 		seen[k.Item] = struct{}{}
 	}
 	for k := range d.Registers {
+		seen[k.Item] = struct{}{}
+	}
+	for k := range d.Idem {
 		seen[k.Item] = struct{}{}
 	}
 	return slices.Sorted(maps.Keys(seen))

@@ -5,15 +5,25 @@ import (
 	"slices"
 )
 
-// KeySet is a set of counter and register keys: what a batch of mutations changed,
-// as recorded in a peer's change log. The zero KeySet is empty and ready to use.
+// KeySet is a set of counter, register and keyed-increment keys: what a batch of
+// mutations changed, as recorded in a peer's change log. The zero KeySet is empty
+// and ready to use.
 type KeySet struct {
 	Counters  map[CounterKey]struct{}
 	Registers map[RegisterKey]struct{}
+	Idem      map[IdemKey]struct{}
 }
 
 // Len is the number of keys in s.
-func (s KeySet) Len() int { return len(s.Counters) + len(s.Registers) }
+func (s KeySet) Len() int { return len(s.Counters) + len(s.Registers) + len(s.Idem) }
+
+// AddIdem adds k to s.
+func (s *KeySet) AddIdem(k IdemKey) {
+	if s.Idem == nil {
+		s.Idem = make(map[IdemKey]struct{})
+	}
+	s.Idem[k] = struct{}{}
+}
 
 // AddCounter adds k to s.
 func (s *KeySet) AddCounter(k CounterKey) {
@@ -39,6 +49,9 @@ func (s *KeySet) AddDelta(d Delta) {
 	for k := range d.Registers {
 		s.AddRegister(k)
 	}
+	for k := range d.Idem {
+		s.AddIdem(k)
+	}
 }
 
 // Union adds every key of o to s.
@@ -49,6 +62,14 @@ func (s *KeySet) Union(o KeySet) {
 	for k := range o.Registers {
 		s.AddRegister(k)
 	}
+	for k := range o.Idem {
+		s.AddIdem(k)
+	}
+}
+
+// SortedIdem returns the keyed-increment keys in ascending order.
+func (s KeySet) SortedIdem() []IdemKey {
+	return slices.SortedFunc(maps.Keys(s.Idem), CompareIdemKeys)
 }
 
 // SortedCounters returns the counter keys in ascending order.
@@ -63,5 +84,6 @@ func (s KeySet) SortedRegisters() []RegisterKey {
 
 // Equal reports whether s and o hold the same keys.
 func (s KeySet) Equal(o KeySet) bool {
-	return s.Len() == o.Len() && maps.Equal(s.Counters, o.Counters) && maps.Equal(s.Registers, o.Registers)
+	return s.Len() == o.Len() && maps.Equal(s.Counters, o.Counters) &&
+		maps.Equal(s.Registers, o.Registers) && maps.Equal(s.Idem, o.Idem)
 }

@@ -1,5 +1,7 @@
 package crdt
 
+import "errors"
+
 // State is the full replicated state of one replica held in memory: every item it
 // knows. The durable store of a peer keeps the same state on disk and applies the
 // same rules key by key; State is the reference those rules are tested against, and
@@ -7,12 +9,13 @@ package crdt
 type State struct {
 	replica ReplicaID
 	items   map[string]*Item
+	idem    map[IdemKey]IdemRecord
 }
 
 // NewState returns an empty state owned by replica r: the replica whose counter
 // entries Add raises and whose id SetReaction stamps on registers.
 func NewState(r ReplicaID) *State {
-	return &State{replica: r, items: make(map[string]*Item)}
+	return &State{replica: r, items: make(map[string]*Item), idem: make(map[IdemKey]IdemRecord)}
 }
 
 // Replica returns the owning replica.
@@ -49,6 +52,40 @@ func (s *State) Add(item, name string, by int64) (Delta, error) {
 	return out, nil
 }
 
+// ErrIdemConflict reports an idempotency key reused for another counter or
+// amount of its item.
+var ErrIdemConflict = errors.New("crdt: idempotency key reused for another increment")
+
+// AddOnce adds by to the counter name of item unless the increment keyed key is
+// already known to s (applied here, or learned from another replica): then it
+// changes nothing and reports replayed, or fails with ErrIdemConflict when the
+// key's winning application was of another counter or amount. ts is the
+// replica's clock reading. Expiry of records is the caller's business: State
+// keeps every record it learns.
+func (s *State) AddOnce(item, name string, by int64, key string, ts Timestamp) (d Delta, replayed bool, err error) {
+	k := IdemKey{Item: item, Key: key}
+	if rec, ok := s.idem[k]; ok {
+		if !rec.Matches(name, by) {
+			return Delta{}, false, ErrIdemConflict
+		}
+		return Delta{}, true, nil
+	}
+	if d, err = s.Add(item, name, by); err != nil {
+		return Delta{}, false, err
+	}
+	rec := NewIdemRecord(s.replica, Application{TS: ts, Counter: name, By: by})
+	s.idem[k] = rec
+	d.JoinIdem(k, rec)
+	return d, false, nil
+}
+
+// Idem returns the record of the keyed increment k, and whether s knows it. The
+// caller must not modify it.
+func (s *State) Idem(k IdemKey) (IdemRecord, bool) {
+	rec, ok := s.idem[k]
+	return rec, ok
+}
+
 // SetReaction writes user's reaction (None clears it) at timestamp ts, which the
 // caller takes from the replica's Clock, and returns the delta it produced.
 func (s *State) SetReaction(item, user, kind string, ts Timestamp) Delta {
@@ -63,7 +100,10 @@ func (s *State) SetReaction(item, user, kind string, ts Timestamp) Delta {
 
 // Apply joins d into s and returns the part of d that changed s, holding the new
 // states of the changed keys. Applying the same delta again changes nothing and
-// returns an empty delta.
+// returns an empty delta. When a joined keyed-increment record shows that s
+// applied the increment but another replica's application won, s compensates its
+// own application there and then (Compensate), and the returned delta holds the
+// compensation too.
 func (s *State) Apply(d Delta) Delta {
 	var changed Delta
 	for k, c := range d.Counters {
@@ -80,6 +120,25 @@ func (s *State) Apply(d Delta) Delta {
 			changed.JoinRegister(k, it.Registers[k.User])
 		}
 	}
+	for k, rec := range d.Idem {
+		cur := s.idem[k].Clone()
+		if !cur.Join(rec) {
+			continue
+		}
+		if a, owes := cur.Owes(s.replica); owes {
+			// An amount that cannot be compensated (its entry would pass 2^64-1)
+			// stays owed.
+			comp, err := Compensation(a.By)
+			if err == nil {
+				if cd, err := s.Add(k.Item, a.Counter, comp); err == nil {
+					changed.Join(cd)
+					cur.Compensate(s.replica)
+				}
+			}
+		}
+		s.idem[k] = cur
+		changed.JoinIdem(k, cur)
+	}
 	return changed
 }
 
@@ -93,6 +152,9 @@ func (s *State) Full() Delta {
 		for user, r := range it.Registers {
 			d.JoinRegister(RegisterKey{Item: id, User: user}, r)
 		}
+	}
+	for k, rec := range s.idem {
+		d.JoinIdem(k, rec)
 	}
 	return d
 }

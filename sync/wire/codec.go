@@ -71,6 +71,7 @@ type encoder struct {
 	enc       *msgpack.Encoder
 	counters  []counterEntry
 	registers []registerEntry
+	idem      []idemEntry
 }
 
 var encoders = sync.Pool{New: func() any {
@@ -89,12 +90,18 @@ func getEncoder() *encoder {
 // finish returns a copy of what e wrote and puts e back in the pool.
 func (e *encoder) finish() []byte {
 	out := bytes.Clone(e.buf.Bytes())
-	e.counters = clearEntries(e.counters)
-	e.registers = clearEntries(e.registers)
+	e.clearScratch()
 	if e.buf.Cap() <= maxPooledBuffer {
 		encoders.Put(e)
 	}
 	return out
+}
+
+// clearScratch empties e's scratch entries for reuse.
+func (e *encoder) clearScratch() {
+	e.counters = clearEntries(e.counters)
+	e.registers = clearEntries(e.registers)
+	e.idem = clearEntries(e.idem)
 }
 
 // header writes the start of a top-level encoding: [Version, followed by the body.
@@ -126,6 +133,7 @@ type decoder struct {
 	interned  map[string]string  // low-cardinality strings: kinds, counter names
 	counters  []counterEntry     // collected by the delta and keyset decoders
 	registers []registerEntry    // collected by the delta and keyset decoders
+	idem      []idemEntry        // collected by the delta and keyset decoders
 }
 
 var decoders = sync.Pool{New: func() any {
@@ -148,6 +156,7 @@ func putDecoder(d *decoder) {
 	d.r.Reset(nil)
 	d.counters = clearEntries(d.counters)
 	d.registers = clearEntries(d.registers)
+	d.idem = clearEntries(d.idem)
 	decoders.Put(d)
 }
 

@@ -21,7 +21,8 @@ const (
 
 // EncodeDelta returns the canonical encoding of d:
 // [Version, { item: [ { name: CounterBody }, { user: RegisterBody } ] }], items,
-// counter names, users and replicas in ascending order. Deltas holding the same
+// counter names, users and replicas in ascending order; an item with keyed
+// increments has a third element, { key: IdemBody }. Deltas holding the same
 // states have the same encoding, whatever order they were built in.
 func EncodeDelta(d crdt.Delta) []byte {
 	e := getEncoder()
@@ -30,7 +31,7 @@ func EncodeDelta(d crdt.Delta) []byte {
 	return e.finish()
 }
 
-// deltaBody writes { item: [ { name: CounterBody }, { user: RegisterBody } ] }.
+// deltaBody writes { item: [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ] }.
 func (e *encoder) deltaBody(d crdt.Delta) {
 	for k, c := range d.Counters {
 		e.counters = append(e.counters, counterEntry{key: k, c: c})
@@ -38,52 +39,45 @@ func (e *encoder) deltaBody(d crdt.Delta) {
 	for k, r := range d.Registers {
 		e.registers = append(e.registers, registerEntry{key: k, r: r})
 	}
-	slices.SortFunc(e.counters, compareCounterEntries)
-	slices.SortFunc(e.registers, compareRegisterEntries)
-
-	e.mapLen(countItems(e.counters, e.registers))
-	for cs, rs := e.counters, e.registers; len(cs) > 0 || len(rs) > 0; {
-		item, nc, nr := nextItem(cs, rs)
+	for k, rec := range d.Idem {
+		e.idem = append(e.idem, idemEntry{key: k, rec: rec})
+	}
+	e.sortEntries()
+	e.mapLen(e.countItems())
+	e.eachItem(func(item string, cs []counterEntry, rs []registerEntry, is []idemEntry) {
 		e.string(item)
-		e.arrayLen(2)
-		e.mapLen(nc)
-		for _, ce := range cs[:nc] {
+		e.arrayLen(itemTupleLen(is))
+		e.mapLen(len(cs))
+		for _, ce := range cs {
 			e.string(ce.key.Name)
 			e.counterBody(ce.c)
 		}
-		e.mapLen(nr)
-		for _, re := range rs[:nr] {
+		e.mapLen(len(rs))
+		for _, re := range rs {
 			e.string(re.key.User)
 			e.registerBody(re.r)
 		}
-		cs, rs = cs[nc:], rs[nr:]
-	}
-	e.counters = clearEntries(e.counters)
-	e.registers = clearEntries(e.registers)
+		if len(is) > 0 {
+			e.mapLen(len(is))
+			for _, ie := range is {
+				e.string(ie.key.Key)
+				e.idemBody(ie.rec)
+			}
+		}
+	})
+	e.clearScratch()
 }
 
-// DecodeDelta decodes what EncodeDelta wrote. The counters and registers of the
-// Delta it returns share nothing with any other value.
+// DecodeDelta decodes what EncodeDelta wrote. The counters, registers and records
+// of the Delta it returns share nothing with any other value.
 func DecodeDelta(b []byte) (crdt.Delta, error) {
 	return decodeTop(b, "delta", (*decoder).deltaBody)
 }
 
-// deltaBody reads { item: [ { name: CounterBody }, { user: RegisterBody } ] }.
+// deltaBody reads { item: [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ] }.
 func (d *decoder) deltaBody() (crdt.Delta, error) {
-	n, err := d.mapLen(minItem)
-	if err != nil {
+	if err := d.eachItem(d.itemStates); err != nil {
 		return crdt.Delta{}, err
-	}
-	var prev string
-	for i := range n {
-		item, err := d.item(i, prev)
-		if err != nil {
-			return crdt.Delta{}, err
-		}
-		prev = item
-		if err := d.itemStates(item); err != nil {
-			return crdt.Delta{}, fmt.Errorf("item %q: %w", item, err)
-		}
 	}
 	var out crdt.Delta
 	if len(d.counters) > 0 {
@@ -98,7 +92,34 @@ func (d *decoder) deltaBody() (crdt.Delta, error) {
 			out.Registers[re.key] = re.r
 		}
 	}
+	if len(d.idem) > 0 {
+		out.Idem = make(map[crdt.IdemKey]crdt.IdemRecord, len(d.idem))
+		for _, ie := range d.idem {
+			out.Idem[ie.key] = ie.rec
+		}
+	}
 	return out, nil
+}
+
+// eachItem reads the items of a Delta or KeySet: { item: ... }, calling body for
+// each item's value in turn, with the items in strictly ascending order.
+func (d *decoder) eachItem(body func(item string) error) error {
+	n, err := d.mapLen(minItem)
+	if err != nil {
+		return err
+	}
+	var prev string
+	for i := range n {
+		item, err := d.item(i, prev)
+		if err != nil {
+			return err
+		}
+		prev = item
+		if err := body(item); err != nil {
+			return fmt.Errorf("item %q: %w", item, err)
+		}
+	}
+	return nil
 }
 
 // item reads the id of the i-th item of a Delta or KeySet, which must order after
@@ -126,10 +147,24 @@ func checkOrder(i int, key []byte, prev string) error {
 	return fmt.Errorf("out of order after %q", prev)
 }
 
-// itemStates reads [ { name: CounterBody }, { user: RegisterBody } ] of item into
-// d.counters and d.registers.
+// itemTuple reads the header of an item's tuple, [counters, registers] or
+// [counters, registers, keyed increments], and returns its length.
+func (d *decoder) itemTuple() (int, error) {
+	n, err := d.arrayLen(1)
+	if err != nil {
+		return 0, err
+	}
+	if n != 2 && n != 3 {
+		return 0, fmt.Errorf("array of %d elements, want 2 or 3", n)
+	}
+	return n, nil
+}
+
+// itemStates reads [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ]
+// of item into d.counters, d.registers and d.idem.
 func (d *decoder) itemStates(item string) error {
-	if err := d.tuple(2); err != nil {
+	tuple, err := d.itemTuple()
+	if err != nil {
 		return err
 	}
 	nc, err := d.mapLen(minCounter)
@@ -156,9 +191,6 @@ func (d *decoder) itemStates(item string) error {
 	if err != nil {
 		return fmt.Errorf("registers: %w", err)
 	}
-	if nc == 0 && nr == 0 {
-		return errors.New("no counter and no register")
-	}
 	prev = ""
 	for i := range nr {
 		b, err := d.stringBytes()
@@ -175,36 +207,91 @@ func (d *decoder) itemStates(item string) error {
 		}
 		d.registers = append(d.registers, registerEntry{key: crdt.RegisterKey{Item: item, User: prev}, r: r})
 	}
+	ni := 0
+	if tuple == 3 {
+		if ni, err = d.mapLen(minIdemEntry); err != nil {
+			return fmt.Errorf("keyed increments: %w", err)
+		}
+		if ni == 0 {
+			return errors.New("keyed increments: empty, but present")
+		}
+		prev = ""
+		for i := range ni {
+			b, err := d.stringBytes()
+			if err != nil {
+				return fmt.Errorf("idempotency key: %w", err)
+			}
+			if err := checkOrder(i, b, prev); err != nil {
+				return fmt.Errorf("idempotency key %q: %w", b, err)
+			}
+			prev = string(b)
+			rec, err := d.idemBody()
+			if err != nil {
+				return fmt.Errorf("idempotency key %q: %w", prev, err)
+			}
+			d.idem = append(d.idem, idemEntry{key: crdt.IdemKey{Item: item, Key: prev}, rec: rec})
+		}
+	}
+	if nc == 0 && nr == 0 && ni == 0 {
+		return errors.New("no key")
+	}
 	return nil
 }
 
-// countItems returns how many items cs and rs, sorted, hold keys of.
-func countItems(cs []counterEntry, rs []registerEntry) int {
-	n := 0
-	for len(cs) > 0 || len(rs) > 0 {
-		_, nc, nr := nextItem(cs, rs)
-		cs, rs = cs[nc:], rs[nr:]
-		n++
+// itemTupleLen is the length of an item's tuple: 3 when it has keyed increments.
+func itemTupleLen(is []idemEntry) int {
+	if len(is) > 0 {
+		return 3
 	}
+	return 2
+}
+
+// sortEntries sorts the scratch entries by key, grouping them by item.
+func (e *encoder) sortEntries() {
+	slices.SortFunc(e.counters, compareCounterEntries)
+	slices.SortFunc(e.registers, compareRegisterEntries)
+	slices.SortFunc(e.idem, compareIdemEntries)
+}
+
+// countItems returns how many items the sorted scratch entries hold keys of.
+func (e *encoder) countItems() int {
+	n := 0
+	e.eachItem(func(string, []counterEntry, []registerEntry, []idemEntry) { n++ })
 	return n
 }
 
-// nextItem returns the first item of cs and rs, sorted and not both empty, and
-// how many of the first entries of each belong to it.
-func nextItem(cs []counterEntry, rs []registerEntry) (item string, nc, nr int) {
-	switch {
-	case len(cs) == 0:
-		item = rs[0].key.Item
-	case len(rs) == 0:
-		item = cs[0].key.Item
-	default:
-		item = min(cs[0].key.Item, rs[0].key.Item)
+// eachItem calls fn for every item of the sorted scratch entries, in ascending
+// order, with the item's entries of each kind.
+func (e *encoder) eachItem(fn func(item string, cs []counterEntry, rs []registerEntry, is []idemEntry)) {
+	cs, rs, is := e.counters, e.registers, e.idem
+	for len(cs) > 0 || len(rs) > 0 || len(is) > 0 {
+		var item string
+		first := true
+		pick := func(k string) {
+			if first || k < item {
+				item, first = k, false
+			}
+		}
+		if len(cs) > 0 {
+			pick(cs[0].key.Item)
+		}
+		if len(rs) > 0 {
+			pick(rs[0].key.Item)
+		}
+		if len(is) > 0 {
+			pick(is[0].key.Item)
+		}
+		nc, nr, ni := 0, 0, 0
+		for nc < len(cs) && cs[nc].key.Item == item {
+			nc++
+		}
+		for nr < len(rs) && rs[nr].key.Item == item {
+			nr++
+		}
+		for ni < len(is) && is[ni].key.Item == item {
+			ni++
+		}
+		fn(item, cs[:nc], rs[:nr], is[:ni])
+		cs, rs, is = cs[nc:], rs[nr:], is[ni:]
 	}
-	for nc < len(cs) && cs[nc].key.Item == item {
-		nc++
-	}
-	for nr < len(rs) && rs[nr].key.Item == item {
-		nr++
-	}
-	return item, nc, nr
 }

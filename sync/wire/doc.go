@@ -12,11 +12,19 @@
 //	Register  = [ Version, RegisterBody ]
 //	Timestamp = [ Version, [ wall, logical ] ]
 //	Uint      = [ Version, uint ]
-//	Delta     = [ Version, { item: [ { name: CounterBody }, { user: RegisterBody } ] } ]
-//	KeySet    = [ Version, { item: [ [ name ], [ user ] ] } ]
+//	Delta     = [ Version, { item: [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ] } ]
+//	KeySet    = [ Version, { item: [ [ name ], [ user ] (, [ key ]) ] } ]
+//	IdemRecord = [ Version, IdemBody ]
 //
 //	CounterBody  = { replica: [ p, n ] }
 //	RegisterBody = [ kind, wall, logical, replica ]
+//	IdemBody     = { replica: [ wall, logical, counter, sign, magnitude, compensated ] }
+//
+// An item of a Delta or KeySet has the third element only when it holds keyed
+// increments (the records of increments sent with an idempotency key), so that
+// everything written before keyed increments replicated still decodes, and a
+// delta without them is byte for byte what it was. In an IdemBody the amount is
+// sign (0 for +, 1 for −) and magnitude, and compensated is 0 or 1.
 //
 // where [ ... ] is a msgpack array, { k: v } a msgpack map, item, name, user and
 // kind are msgpack strings (item id, counter name, user id, reaction kind) and
@@ -42,6 +50,9 @@
 // longer than MaxStringLen, an item with no key, and values no replica produces:
 //
 //   - a counter entry of replica 0, or with p = n = 0;
+//   - a keyed increment with no application, an application of zero, of an
+//     amount beyond int64, with no counter name, or with a zero wall; a present
+//     but empty third element of an item;
 //   - a timestamp whose wall is above 2^63-1 or whose logical is above 2^32-1;
 //   - a register with a zero timestamp but a kind or a replica, or with a non-zero
 //     timestamp but replica 0 or wall 0.

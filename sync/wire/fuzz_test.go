@@ -43,6 +43,11 @@ func FuzzDecodeDelta(f *testing.F) {
 	fuzzDecoder(f, "delta", seeds, DecodeDelta, EncodeDelta, equalDelta)
 }
 
+func FuzzDecodeIdemRecord(f *testing.F) {
+	seeds := [][]byte{EncodeIdemRecord(sampleIdemRecord())}
+	fuzzDecoder(f, "idem", seeds, DecodeIdemRecord, EncodeIdemRecord, func(a, b crdt.IdemRecord) bool { return a.Equal(b) })
+}
+
 func FuzzDecodeKeySet(f *testing.F) {
 	var ks crdt.KeySet
 	ks.AddDelta(benchDelta(20))

@@ -81,7 +81,19 @@ func sampleDelta() crdt.Delta {
 	d.JoinRegister(crdt.RegisterKey{Item: "video:a", User: "u2"}, sampleRegister)
 	d.JoinRegister(crdt.RegisterKey{Item: "video:a", User: "u1"}, crdt.Register{TS: sampleTS, Replica: 9})
 	d.JoinRegister(crdt.RegisterKey{Item: "video:c", User: "u1"}, crdt.Register{Kind: "dislike", TS: sampleTS, Replica: 7})
+	d.JoinIdem(crdt.IdemKey{Item: "video:a", Key: "frontend\x00k1"}, sampleIdemRecord())
+	d.JoinIdem(crdt.IdemKey{Item: "video:d", Key: "k2"}, crdt.NewIdemRecord(7, crdt.Application{TS: sampleTS, Counter: "views", By: -2}))
 	return d
+}
+
+// sampleIdemRecord returns a record of a keyed increment applied by two
+// replicas, the later one compensated.
+func sampleIdemRecord() crdt.IdemRecord {
+	rec := crdt.NewIdemRecord(9, crdt.Application{TS: sampleTS, Counter: "claps", By: 3})
+	rec.JoinApplication(0x0123456789abcdef, crdt.Application{
+		TS: crdt.Timestamp{Wall: sampleTS.Wall + 5}, Counter: "claps", By: 3, Compensated: true,
+	})
+	return rec
 }
 
 // sampleKeySet returns the keys of sampleDelta.
@@ -152,6 +164,34 @@ var (
 		return crdt.Register{Kind: genKind.Draw(t, "kind"), TS: ts, Replica: genReplica.Draw(t, "replica")}
 	})
 
+	// genIdemRecord draws a record replicas could have written: at least one
+	// application, each with a positive wall, a counter and a non-zero amount.
+	genIdemRecord = rapid.Custom(func(t *rapid.T) crdt.IdemRecord {
+		var rec crdt.IdemRecord
+		for range rapid.IntRange(1, 4).Draw(t, "applications") {
+			ts := genTimestamp.Draw(t, "ts")
+			if ts.Wall == 0 {
+				ts.Wall = 1
+			}
+			by := rapid.OneOf(rapid.Int64Range(-3, 3), rapid.Just(int64(math.MinInt64)), rapid.Just(int64(math.MaxInt64))).Draw(t, "by")
+			if by == 0 {
+				by = 1
+			}
+			name := genName.Draw(t, "counter")
+			if name == "" {
+				name = "claps"
+			}
+			rec.JoinApplication(genReplica.Draw(t, "replica"), crdt.Application{
+				TS: ts, Counter: name, By: by, Compensated: rapid.Bool().Draw(t, "compensated"),
+			})
+		}
+		return rec
+	})
+
+	genIdemKey = rapid.Custom(func(t *rapid.T) crdt.IdemKey {
+		return crdt.IdemKey{Item: genItem.Draw(t, "item"), Key: genID("k1", "frontend\x00k2").Draw(t, "key")}
+	})
+
 	genCounterKey = rapid.Custom(func(t *rapid.T) crdt.CounterKey {
 		return crdt.CounterKey{Item: genItem.Draw(t, "item"), Name: genName.Draw(t, "name")}
 	})
@@ -168,6 +208,9 @@ var (
 		for range rapid.IntRange(0, 20).Draw(t, "registers") {
 			d.JoinRegister(genRegisterKey.Draw(t, "key"), genRegister.Draw(t, "register"))
 		}
+		for range rapid.IntRange(0, 5).Draw(t, "records") {
+			d.JoinIdem(genIdemKey.Draw(t, "key"), genIdemRecord.Draw(t, "record"))
+		}
 		return d
 	})
 
@@ -178,6 +221,9 @@ var (
 		}
 		for range rapid.IntRange(0, 20).Draw(t, "registers") {
 			s.AddRegister(genRegisterKey.Draw(t, "key"))
+		}
+		for range rapid.IntRange(0, 5).Draw(t, "records") {
+			s.AddIdem(genIdemKey.Draw(t, "key"))
 		}
 		return s
 	})

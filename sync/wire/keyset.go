@@ -3,14 +3,13 @@ package wire
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/countermesh/countermesh/crdt"
 )
 
 // EncodeKeySet returns the canonical encoding of s:
 // [Version, { item: [ [ name ], [ user ] ] }], items, counter names and users in
-// ascending order.
+// ascending order; an item with keyed increments has a third element, [ key ].
 func EncodeKeySet(s crdt.KeySet) []byte {
 	e := getEncoder()
 	for k := range s.Counters {
@@ -19,25 +18,30 @@ func EncodeKeySet(s crdt.KeySet) []byte {
 	for k := range s.Registers {
 		e.registers = append(e.registers, registerEntry{key: k})
 	}
-	slices.SortFunc(e.counters, compareCounterEntries)
-	slices.SortFunc(e.registers, compareRegisterEntries)
-
+	for k := range s.Idem {
+		e.idem = append(e.idem, idemEntry{key: k})
+	}
+	e.sortEntries()
 	e.header()
-	e.mapLen(countItems(e.counters, e.registers))
-	for cs, rs := e.counters, e.registers; len(cs) > 0 || len(rs) > 0; {
-		item, nc, nr := nextItem(cs, rs)
+	e.mapLen(e.countItems())
+	e.eachItem(func(item string, cs []counterEntry, rs []registerEntry, is []idemEntry) {
 		e.string(item)
-		e.arrayLen(2)
-		e.arrayLen(nc)
-		for _, ce := range cs[:nc] {
+		e.arrayLen(itemTupleLen(is))
+		e.arrayLen(len(cs))
+		for _, ce := range cs {
 			e.string(ce.key.Name)
 		}
-		e.arrayLen(nr)
-		for _, re := range rs[:nr] {
+		e.arrayLen(len(rs))
+		for _, re := range rs {
 			e.string(re.key.User)
 		}
-		cs, rs = cs[nc:], rs[nr:]
-	}
+		if len(is) > 0 {
+			e.arrayLen(len(is))
+			for _, ie := range is {
+				e.string(ie.key.Key)
+			}
+		}
+	})
 	return e.finish()
 }
 
@@ -46,78 +50,88 @@ func DecodeKeySet(b []byte) (crdt.KeySet, error) {
 	return decodeTop(b, "keyset", (*decoder).keySetBody)
 }
 
-// keySetBody reads { item: [ [ name ], [ user ] ] }.
+// keySetBody reads { item: [ [ name ], [ user ] (, [ key ]) ] }.
 func (d *decoder) keySetBody() (crdt.KeySet, error) {
-	n, err := d.mapLen(minItem)
-	if err != nil {
+	if err := d.eachItem(d.itemKeys); err != nil {
 		return crdt.KeySet{}, err
 	}
-	var prev string
-	for i := range n {
-		item, err := d.item(i, prev)
-		if err != nil {
-			return crdt.KeySet{}, err
-		}
-		prev = item
-		if err := d.itemKeys(item); err != nil {
-			return crdt.KeySet{}, fmt.Errorf("item %q: %w", item, err)
-		}
-	}
 	var out crdt.KeySet
-	if len(d.counters) > 0 {
-		out.Counters = make(map[crdt.CounterKey]struct{}, len(d.counters))
-		for _, ce := range d.counters {
-			out.Counters[ce.key] = struct{}{}
-		}
+	for _, ce := range d.counters {
+		out.AddCounter(ce.key)
 	}
-	if len(d.registers) > 0 {
-		out.Registers = make(map[crdt.RegisterKey]struct{}, len(d.registers))
-		for _, re := range d.registers {
-			out.Registers[re.key] = struct{}{}
-		}
+	for _, re := range d.registers {
+		out.AddRegister(re.key)
+	}
+	for _, ie := range d.idem {
+		out.AddIdem(ie.key)
 	}
 	return out, nil
 }
 
-// itemKeys reads [ [ name ], [ user ] ] of item into d.counters and d.registers.
+// itemKeys reads [ [ name ], [ user ] (, [ key ]) ] of item into d.counters,
+// d.registers and d.idem.
 func (d *decoder) itemKeys(item string) error {
-	if err := d.tuple(2); err != nil {
+	tuple, err := d.itemTuple()
+	if err != nil {
 		return err
 	}
-	nc, err := d.arrayLen(1)
+	names, err := d.sortedStrings("counter", "name", true)
 	if err != nil {
-		return fmt.Errorf("counter names: %w", err)
+		return err
 	}
-	var prev string
-	for i := range nc {
-		b, err := d.stringBytes()
-		if err != nil {
-			return fmt.Errorf("counter name: %w", err)
-		}
-		if err := checkOrder(i, b, prev); err != nil {
-			return fmt.Errorf("counter %q: %w", b, err)
-		}
-		prev = d.intern(b)
-		d.counters = append(d.counters, counterEntry{key: crdt.CounterKey{Item: item, Name: prev}})
+	for _, name := range names {
+		d.counters = append(d.counters, counterEntry{key: crdt.CounterKey{Item: item, Name: name}})
 	}
-	nr, err := d.arrayLen(1)
+	users, err := d.sortedStrings("register", "user", false)
 	if err != nil {
-		return fmt.Errorf("register users: %w", err)
+		return err
 	}
-	if nc == 0 && nr == 0 {
-		return errors.New("no counter and no register")
+	for _, user := range users {
+		d.registers = append(d.registers, registerEntry{key: crdt.RegisterKey{Item: item, User: user}})
 	}
-	prev = ""
-	for i := range nr {
-		b, err := d.stringBytes()
-		if err != nil {
-			return fmt.Errorf("register user: %w", err)
+	var keys []string
+	if tuple == 3 {
+		if keys, err = d.sortedStrings("idempotency", "key", false); err != nil {
+			return err
 		}
-		if err := checkOrder(i, b, prev); err != nil {
-			return fmt.Errorf("register %q: %w", b, err)
+		if len(keys) == 0 {
+			return errors.New("idempotency keys: empty, but present")
 		}
-		prev = string(b)
-		d.registers = append(d.registers, registerEntry{key: crdt.RegisterKey{Item: item, User: prev}})
+		for _, key := range keys {
+			d.idem = append(d.idem, idemEntry{key: crdt.IdemKey{Item: item, Key: key}})
+		}
+	}
+	if len(names) == 0 && len(users) == 0 && len(keys) == 0 {
+		return errors.New("no key")
 	}
 	return nil
+}
+
+// sortedStrings reads [ string ] whose strings are strictly ascending: the
+// noun's (counter's, register's) field (name, user) of each key, named so in
+// errors; intern asks for interned strings (low-cardinality names).
+func (d *decoder) sortedStrings(noun, field string, intern bool) ([]string, error) {
+	what := noun + " " + field
+	n, err := d.arrayLen(1)
+	if err != nil {
+		return nil, fmt.Errorf("%ss: %w", what, err)
+	}
+	out := make([]string, 0, n)
+	prev := ""
+	for i := range n {
+		b, err := d.stringBytes()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := checkOrder(i, b, prev); err != nil {
+			return nil, fmt.Errorf("%s %q: %w", noun, b, err)
+		}
+		if intern {
+			prev = d.intern(b)
+		} else {
+			prev = string(b)
+		}
+		out = append(out, prev)
+	}
+	return out, nil
 }
