@@ -51,6 +51,9 @@ func (s *Store) RecomputeDigest() (*Digest, error) {
 		for k, r := range delta.Registers {
 			d[BucketOf(k.Item)] ^= registerHash(k, r)
 		}
+		for k, rec := range delta.Idem {
+			d[BucketOf(k.Item)] ^= idemHash(k, rec)
+		}
 		return nil
 	})
 	return &d, err
@@ -63,7 +66,8 @@ func (s *Store) BucketStates(buckets []int, maxKeys int, fn func(crdt.Delta) err
 	return s.view(func(txn *badger.Txn) error {
 		c := &chunker{max: maxKeys, fn: fn}
 		for _, b := range sortedBuckets(buckets) {
-			if err := c.scan(txn, bucketPrefix(nil, prefixCounter, b), bucketPrefix(nil, prefixRegister, b)); err != nil {
+			if err := c.scan(txn, bucketPrefix(nil, prefixCounter, b), bucketPrefix(nil, prefixRegister, b),
+				bucketPrefix(nil, prefixKeyed, b)); err != nil {
 				return err
 			}
 		}

@@ -195,6 +195,8 @@ func (a *applier) apply(r *request) error {
 		err = a.applyMerge(r)
 	case requestAck:
 		err = a.applyAck(r)
+	case requestExpire:
+		err = a.applyExpire(r)
 	}
 	if err != nil {
 		a.cur.rollback(&a.j)
@@ -211,7 +213,11 @@ func (a *applier) applyWrite(r *request) error {
 		var err error
 		switch op.Kind {
 		case OpAdd:
-			r.results[i], err = a.applyAdd(op)
+			if op.IdempotencyKey != "" {
+				r.results[i], err = a.applyKeyedAdd(op)
+			} else {
+				r.results[i], err = a.applyAdd(op)
+			}
 		case OpReact:
 			r.results[i], err = a.applyReact(op)
 		}
@@ -222,20 +228,8 @@ func (a *applier) applyWrite(r *request) error {
 	return nil
 }
 
+// applyAdd applies op, an increment, on this replica's own counter entry.
 func (a *applier) applyAdd(op Op) (Result, error) {
-	if op.IdempotencyKey != "" {
-		rec, ok, err := a.idem(op.IdempotencyKey)
-		if err != nil {
-			return Result{}, err
-		}
-		if ok {
-			if !rec.matches(op) {
-				return Result{}, fmt.Errorf("%w: key %q was used for %+d on %s/%s",
-					ErrIdempotencyConflict, op.IdempotencyKey, rec.by, rec.item, rec.counter)
-			}
-			return Result{Seq: rec.seq, Value: rec.value, Replayed: true}, nil
-		}
-	}
 	k := crdt.CounterKey{Item: op.Item, Name: op.Counter}
 	old, err := a.counter(k)
 	if err != nil {
@@ -249,14 +243,7 @@ func (a *applier) applyAdd(op Op) (Result, error) {
 	a.nextSeq++
 	a.setCounter(k, old, c)
 	a.cur.logCounter(&a.j, k)
-	res := Result{Seq: seq, Value: c.Value()}
-	if op.IdempotencyKey != "" {
-		a.cur.setIdem(&a.j, op.IdempotencyKey, idemRecord{
-			item: op.Item, counter: op.Counter, by: op.By, seq: seq, value: res.Value,
-			expires: a.s.opts.WallClock().Add(a.s.opts.IdempotencyTTL).Unix(),
-		})
-	}
-	return res, nil
+	return Result{Seq: seq, Value: c.Value()}, nil
 }
 
 func (a *applier) applyReact(op Op) (Result, error) {
@@ -343,6 +330,13 @@ func (a *applier) applyMerge(r *request) error {
 		}
 		r.changed.JoinRegister(k, reg)
 	}
+	// After the counters: a compensation raises this replica's entry of the
+	// counter as merged.
+	for k, rec := range r.delta.Idem {
+		if err := a.mergeIdem(k, rec, &r.changed); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -428,26 +422,6 @@ func (a *applier) acked(peer crdt.ReplicaID) (uint64, error) {
 	var v uint64
 	err := a.get(ackKey(peer), func(b []byte) (err error) { v, err = wire.DecodeUint(b); return })
 	return v, err
-}
-
-func (a *applier) idem(key string) (idemRecord, bool, error) {
-	now := a.s.opts.WallClock().Unix()
-	if r, ok := a.cur.idem[key]; ok {
-		return r, r.expires > now, nil
-	}
-	if a.inflight != nil {
-		if r, ok := a.inflight.idem[key]; ok {
-			return r, r.expires > now, nil
-		}
-	}
-	var r idemRecord
-	found := false
-	err := a.get(idempotencyKey(key), func(v []byte) (err error) {
-		found = true
-		r, err = decodeIdemRecord(v)
-		return err
-	})
-	return r, found && r.expires > now, err
 }
 
 // itemKey returns itemKey(prefix, item, sub) in a's scratch space, valid until

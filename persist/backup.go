@@ -90,9 +90,11 @@ func HasStore(dir string) (bool, error) {
 // the max-join. So Restore gives the store a fresh random replica id and drops
 // what belonged to the old replica as a sender: its change log, last sequence,
 // trim mark and the acknowledgement marks of remote peers. Counters (the old
-// replica's entries included), registers, tallies, idempotency keys and the
-// clock's high-water mark are kept; a replayed idempotent increment reports
-// sequence 0, as its sequence was the old replica's. Restore then opens the
+// replica's entries included), registers, tallies, records of keyed increments
+// and the clock's high-water mark are kept. A keyed increment that the old
+// replica applied and that turns out, after the backup, to have been applied
+// first elsewhere is not compensated: the new replica compensates only its own
+// applications. Restore then opens the
 // result to check it, and closes it. On failure it removes what it wrote.
 func Restore(r io.Reader, opts Options) (err error) {
 	opts, err = opts.withDefaults()
@@ -202,9 +204,8 @@ func newReplicaID(old crdt.ReplicaID) crdt.ReplicaID {
 	}
 }
 
-// renewIdentity writes, in one batch over the snapshot txn, the new replica id,
-// the removal of everything of the old replica as a sender, and idempotency
-// records whose sequence (the old replica's) is cleared.
+// renewIdentity writes, in one batch over the snapshot txn, the new replica id
+// and the removal of everything of the old replica as a sender.
 func renewIdentity(db *badger.DB, txn *badger.Txn, replica crdt.ReplicaID) error {
 	wb := db.NewWriteBatch()
 	defer wb.Cancel()
@@ -221,20 +222,6 @@ func renewIdentity(db *badger.DB, txn *badger.Txn, replica crdt.ReplicaID) error
 		if err != nil {
 			return err
 		}
-	}
-	err := eachKey(txn, prefixIdempotency, func(item *badger.Item) error {
-		var rec idemRecord
-		err := item.Value(func(v []byte) (err error) { rec, err = decodeIdemRecord(v); return })
-		if err != nil {
-			return corrupt(item.KeyCopy(nil), err)
-		}
-		rec.seq = 0
-		e := badger.NewEntry(item.KeyCopy(nil), rec.encode())
-		e.ExpiresAt = item.ExpiresAt()
-		return wb.SetEntry(e)
-	})
-	if err != nil {
-		return err
 	}
 	return wb.Flush()
 }

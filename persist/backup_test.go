@@ -178,10 +178,10 @@ func TestBackupWhileWritingRestoresNewReplica(t *testing.T) {
 	}
 
 	// An increment acknowledged before the backup replays, reporting no sequence
-	// of the new replica; a new one is the new replica's first.
+	// and the counter's value; a new one is the new replica's first.
 	res := write(t, s, persist.AddOnce(writers[0].item, "n", 1, "w0-0"))
-	if !res[0].Replayed || res[0].Value != 1 || res[0].Seq != 0 {
-		t.Errorf("replayed increment = %+v, want replayed, value 1, seq 0", res[0])
+	if c, _ := s.Counter(writers[0].item, "n"); !res[0].Replayed || res[0].Value != c.Value() || res[0].Seq != 0 {
+		t.Errorf("replayed increment = %+v, want replayed, value %d, seq 0", res[0], c.Value())
 	}
 	res = write(t, s, persist.Add(writers[0].item, "n", 1))
 	if res[0].Seq != 1 || s.LastSeq() != 1 {

@@ -15,7 +15,7 @@ type batch struct {
 	counters  map[crdt.CounterKey]crdt.PNCounter
 	registers map[crdt.RegisterKey]crdt.Register
 	tallies   map[tallyRef]int64
-	idem      map[string]idemRecord
+	idem      map[crdt.IdemKey]crdt.IdemRecord // an empty record deletes
 	acks      map[crdt.ReplicaID]uint64
 	changes   crdt.KeySet    // keys changed by local ops: the batch's change-log record
 	digest    map[int]uint64 // bucket → XOR to apply to the digest once committed
@@ -33,7 +33,7 @@ func newBatch() *batch {
 		counters:  make(map[crdt.CounterKey]crdt.PNCounter),
 		registers: make(map[crdt.RegisterKey]crdt.Register),
 		tallies:   make(map[tallyRef]int64),
-		idem:      make(map[string]idemRecord),
+		idem:      make(map[crdt.IdemKey]crdt.IdemRecord),
 		acks:      make(map[crdt.ReplicaID]uint64),
 		digest:    make(map[int]uint64),
 		count:     metaEntries,
@@ -50,6 +50,7 @@ func (b *batch) reset() {
 	b.acks = emptied(b.acks)
 	b.changes.Counters = emptied(b.changes.Counters)
 	b.changes.Registers = emptied(b.changes.Registers)
+	b.changes.Idem = emptied(b.changes.Idem)
 	b.digest = emptied(b.digest)
 	if cap(b.reqs) > maxKeptRoom {
 		b.reqs = nil
@@ -82,7 +83,7 @@ const (
 	counterValue  = 24 // encoded counter, plus per replica entry below
 	counterEntry  = 20 //
 	registerValue = 40 // encoded register, plus the kind
-	idemValue     = 48 // encoded idempotency record, plus item and counter
+	idemValue     = 40 // encoded application of a keyed increment, plus its counter
 	keyOverhead   = 12 // prefix, length and sequence bytes of a key
 )
 
@@ -104,6 +105,7 @@ const (
 	undoIdem
 	undoChangeCounter
 	undoChangeRegister
+	undoChangeIdem
 	undoDigest
 )
 
@@ -115,11 +117,11 @@ type undo struct {
 	ck      crdt.CounterKey
 	rk      crdt.RegisterKey
 	tk      tallyRef
-	ik      string
+	ik      crdt.IdemKey
 	counter crdt.PNCounter
 	reg     crdt.Register
 	tally   int64
-	idem    idemRecord
+	idem    crdt.IdemRecord
 	bucket  int
 	xor     uint64
 }
@@ -159,6 +161,10 @@ func (b *batch) rollback(j *journal) {
 		case undoChangeRegister:
 			if !u.existed {
 				delete(b.changes.Registers, u.rk)
+			}
+		case undoChangeIdem:
+			if !u.existed {
+				delete(b.changes.Idem, u.ik)
 			}
 		case undoDigest:
 			b.digest[u.bucket] ^= u.xor
@@ -203,13 +209,13 @@ func (b *batch) setTally(j *journal, k tallyRef, v int64) {
 	b.tallies[k] = v
 }
 
-func (b *batch) setIdem(j *journal, k string, r idemRecord) {
+func (b *batch) setIdem(j *journal, k crdt.IdemKey, rec crdt.IdemRecord) {
 	old, ok := b.idem[k]
 	j.entries = append(j.entries, undo{kind: undoIdem, ik: k, idem: old, existed: ok})
 	if !ok {
-		b.grow(len(k), idemValue+len(r.item)+len(r.counter))
+		b.grow(len(k.Item)+len(k.Key), idemValue*max(rec.Len(), 1))
 	}
-	b.idem[k] = r
+	b.idem[k] = rec
 }
 
 func (b *batch) logCounter(j *journal, k crdt.CounterKey) {
@@ -228,6 +234,15 @@ func (b *batch) logRegister(j *journal, k crdt.RegisterKey) {
 		b.bytes += len(k.Item) + len(k.User) + keyOverhead
 	}
 	b.changes.AddRegister(k)
+}
+
+func (b *batch) logIdem(j *journal, k crdt.IdemKey) {
+	_, ok := b.changes.Idem[k]
+	j.entries = append(j.entries, undo{kind: undoChangeIdem, ik: k, existed: ok})
+	if !ok {
+		b.bytes += len(k.Item) + len(k.Key) + keyOverhead
+	}
+	b.changes.AddIdem(k)
 }
 
 // xorDigest records that the digest of bucket changes by x.

@@ -2,7 +2,6 @@ package persist
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -41,9 +40,12 @@ func (s *Store) commit(b *batch) error {
 			w.set(w.itemKey(prefixTally, t.item, t.kind), encodeTally(v))
 		}
 	}
-	ttl := s.opts.IdempotencyTTL + time.Second
-	for k, r := range b.idem {
-		w.setExpiring(idempotencyKey(k), r.encode(), ttl)
+	for k, rec := range b.idem {
+		if rec.Len() == 0 {
+			w.delete(w.itemKey(prefixKeyed, k.Item, k.Key))
+		} else {
+			w.set(w.itemKey(prefixKeyed, k.Item, k.Key), wire.EncodeIdemRecord(rec))
+		}
 	}
 	for peer, seq := range b.acks {
 		w.set(ackKey(peer), wire.EncodeUint(seq))
@@ -89,7 +91,10 @@ func newBatchWriter(txn *badger.Txn, b *batch) *batchWriter {
 	for t := range b.tallies {
 		n, keys = n+1, keys+itemKeyLen(t.item, t.kind)
 	}
-	n += len(b.idem) + len(b.acks) + metaEntries
+	for k := range b.idem {
+		n, keys = n+1, keys+itemKeyLen(k.Item, k.Key)
+	}
+	n += len(b.acks) + metaEntries
 	return &batchWriter{txn: txn, keys: make([]byte, 0, keys), ents: make([]badger.Entry, 0, n)}
 }
 
@@ -102,11 +107,6 @@ func (w *batchWriter) itemKey(prefix byte, item, sub string) []byte {
 
 // set adds an entry setting key to value.
 func (w *batchWriter) set(key, value []byte) { w.add(badger.Entry{Key: key, Value: value}) }
-
-// setExpiring adds an entry setting key to value for ttl.
-func (w *batchWriter) setExpiring(key, value []byte, ttl time.Duration) {
-	w.add(*badger.NewEntry(key, value).WithTTL(ttl))
-}
 
 // add adds e. The transaction keeps a pointer to the copy in w.ents; should ents
 // grow past the count newBatchWriter made, earlier entries stay where they were.

@@ -14,13 +14,13 @@ import (
 // so that a prefix scan of one item never strays into another whose id merely
 // starts alike.
 const (
-	prefixCounter     = 'c' // c item name           → wire counter
-	prefixRegister    = 'r' // r item user           → wire register
-	prefixTally       = 't' // t item kind           → wire uint
-	prefixLog         = 'l' // l seq(8, big-endian)  → wire key set: keys changed in the batch ending at seq
-	prefixAck         = 'a' // a replica(8, BE)      → wire uint: highest sequence that peer acknowledged
-	prefixIdempotency = 'i' // i key                 → idempotency record (TTL)
-	prefixMeta        = 'm' // m name                → meta values below
+	prefixCounter  = 'c' // c item name           → wire counter
+	prefixRegister = 'r' // r item user           → wire register
+	prefixTally    = 't' // t item kind           → wire uint
+	prefixLog      = 'l' // l seq(8, big-endian)  → wire key set: keys changed in the batch ending at seq
+	prefixAck      = 'a' // a replica(8, BE)      → wire uint: highest sequence that peer acknowledged
+	prefixKeyed    = 'k' // k item key            → wire idempotency record of a keyed increment
+	prefixMeta     = 'm' // m name                → meta values below
 )
 
 var (
@@ -42,8 +42,10 @@ var (
 
 // formatVersion is the layout version of the keyspace written by this package.
 // Version 2 added the counter names and tally kinds (keyCounterNames,
-// keyTallyKinds); Open adds them to a version 1 keyspace.
-const formatVersion = 2
+// keyTallyKinds); Open adds them to a version 1 keyspace. Version 3 replicates
+// keyed increments (prefixKeyed); the per-peer records of version 2, under the
+// prefix 'i', are no longer read and expire on their own (Badger TTL).
+const formatVersion = 3
 
 // itemPrefix returns prefix | bucket(item) | uvarint(len(item)) | item.
 func itemPrefix(prefix byte, item string) []byte {
@@ -98,7 +100,6 @@ func seqKey(prefix byte, seq uint64) []byte {
 
 func logKey(seq uint64) []byte          { return seqKey(prefixLog, seq) }
 func ackKey(peer crdt.ReplicaID) []byte { return seqKey(prefixAck, uint64(peer)) }
-func idempotencyKey(key string) []byte  { return append([]byte{prefixIdempotency}, key...) }
 func seqOfKey(key []byte) (uint64, bool) {
 	if len(key) != 9 {
 		return 0, false

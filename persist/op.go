@@ -23,7 +23,7 @@ type Op struct {
 
 	Counter        string // OpAdd: the counter's name
 	By             int64  // OpAdd: the amount, non-zero, negative to subtract
-	IdempotencyKey string // OpAdd, optional: a retry with the same key counts once
+	IdempotencyKey string // OpAdd, optional: retries with the same key, anywhere in the mesh, count once
 
 	User     string // OpReact: the user
 	Reaction string // OpReact: the reaction kind, or crdt.None to clear
@@ -72,17 +72,18 @@ func (op Op) validate() error {
 
 // Result is what one op did.
 type Result struct {
-	// Seq is the sequence number the op was logged at; for a replayed increment,
-	// the original's.
+	// Seq is the sequence number the op was logged at; 0 for a replayed
+	// increment, which logged nothing.
 	Seq uint64
 	// Value is, for OpAdd, the counter's value right after the op (for a replay,
-	// the value recorded by the original).
+	// the counter's value now).
 	Value int64
 	// Register is, for OpReact, the register as written.
 	Register crdt.Register
 	// Adjust is, for OpReact, the tally change the write implied.
 	Adjust crdt.TallyAdjust
-	// Replayed is true for an increment whose idempotency key was seen before:
-	// nothing changed.
+	// Replayed is true for an increment whose idempotency key this replica knows
+	// a live record of, applied here or anywhere else in the mesh: nothing
+	// changed.
 	Replayed bool
 }

@@ -42,8 +42,13 @@ type Options struct {
 	// QueueLength is how many calls may wait for the applier before Write blocks.
 	// Default 4,096.
 	QueueLength int
-	// IdempotencyTTL is how long an idempotency key is remembered. Default 24 h.
+	// IdempotencyTTL is how long the record of a keyed increment is kept, from
+	// its winning application's time: within it, retries anywhere in the mesh
+	// count once. Default 24 h.
 	IdempotencyTTL time.Duration
+	// IdempotencySweep is how often expired records of keyed increments are
+	// deleted. Default 5 min; negative never (ExpireIdempotency still does).
+	IdempotencySweep time.Duration
 
 	// MinFreeBytes is the free space the data directory's file system must keep:
 	// below it writes fail with ErrDiskFull (reads keep working), because Badger
@@ -72,17 +77,18 @@ type Options struct {
 // DefaultOptions returns production defaults for a store in dir.
 func DefaultOptions(dir string) Options {
 	return Options{
-		Dir:            dir,
-		MemTableSize:   64 << 20,
-		NumMemtables:   5,
-		BlockCacheSize: 256 << 20,
-		Compression:    true,
-		NumCompactors:  2,
-		CacheKeys:      1 << 15,
-		MaxBatchOps:    10_000,
-		QueueLength:    4096,
-		IdempotencyTTL: 24 * time.Hour,
-		MinFreeBytes:   1 << 30,
+		Dir:              dir,
+		MemTableSize:     64 << 20,
+		NumMemtables:     5,
+		BlockCacheSize:   256 << 20,
+		Compression:      true,
+		NumCompactors:    2,
+		CacheKeys:        1 << 15,
+		MaxBatchOps:      10_000,
+		QueueLength:      4096,
+		IdempotencyTTL:   24 * time.Hour,
+		IdempotencySweep: 5 * time.Minute,
+		MinFreeBytes:     1 << 30,
 	}
 }
 
@@ -135,6 +141,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.IdempotencyTTL <= 0 {
 		o.IdempotencyTTL = d.IdempotencyTTL
+	}
+	if o.IdempotencySweep == 0 {
+		o.IdempotencySweep = d.IdempotencySweep
 	}
 	switch {
 	case o.MinFreeBytes == 0:

@@ -192,6 +192,16 @@ func (s *Store) State(keys crdt.KeySet) (crdt.Delta, error) {
 				return err
 			}
 		}
+		for k := range keys.Idem {
+			err := getValue(txn, itemKey(prefixKeyed, k.Item, k.Key), func(v []byte) error {
+				rec, err := wire.DecodeIdemRecord(v)
+				d.JoinIdem(k, rec)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	return d, err
@@ -203,7 +213,7 @@ func (s *Store) State(keys crdt.KeySet) (crdt.Delta, error) {
 func (s *Store) Snapshot(batchKeys int, fn func(crdt.Delta) error) error {
 	return s.view(func(txn *badger.Txn) error {
 		c := &chunker{max: batchKeys, fn: fn}
-		if err := c.scan(txn, []byte{prefixCounter}, []byte{prefixRegister}); err != nil {
+		if err := c.scan(txn, []byte{prefixCounter}, []byte{prefixRegister}, []byte{prefixKeyed}); err != nil {
 			return err
 		}
 		return c.flush()
@@ -234,8 +244,9 @@ func (c *chunker) flushIfFull() error {
 	return nil
 }
 
-// scan adds every counter under counters and every register under registers.
-func (c *chunker) scan(txn *badger.Txn, counters, registers []byte) error {
+// scan adds every counter under counters, every register under registers and
+// every record of a keyed increment under keyed.
+func (c *chunker) scan(txn *badger.Txn, counters, registers, keyed []byte) error {
 	err := scanPrefix(txn, counters, func(key, val []byte) error {
 		item, name, err := splitItemKey(key)
 		if err != nil {
@@ -251,7 +262,7 @@ func (c *chunker) scan(txn *badger.Txn, counters, registers []byte) error {
 	if err != nil {
 		return err
 	}
-	return scanPrefix(txn, registers, func(key, val []byte) error {
+	err = scanPrefix(txn, registers, func(key, val []byte) error {
 		item, user, err := splitItemKey(key)
 		if err != nil {
 			return err
@@ -261,6 +272,21 @@ func (c *chunker) scan(txn *badger.Txn, counters, registers []byte) error {
 			return err
 		}
 		c.d.JoinRegister(crdt.RegisterKey{Item: item, User: user}, r)
+		return c.flushIfFull()
+	})
+	if err != nil {
+		return err
+	}
+	return scanPrefix(txn, keyed, func(key, val []byte) error {
+		item, k, err := splitItemKey(key)
+		if err != nil {
+			return err
+		}
+		rec, err := wire.DecodeIdemRecord(val)
+		if err != nil {
+			return err
+		}
+		c.d.JoinIdem(crdt.IdemKey{Item: item, Key: k}, rec)
 		return c.flushIfFull()
 	})
 }

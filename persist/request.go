@@ -10,9 +10,10 @@ import (
 type requestKind uint8
 
 const (
-	requestWrite requestKind = iota + 1 // local ops
-	requestMerge                        // a delta from another replica
-	requestAck                          // a remote peer's acknowledgement mark
+	requestWrite  requestKind = iota + 1 // local ops
+	requestMerge                         // a delta from another replica
+	requestAck                           // a remote peer's acknowledgement mark
+	requestExpire                        // expired keyed-increment records to delete
 )
 
 // request is one call waiting for the applier and then for its batch to commit.
@@ -23,6 +24,7 @@ type request struct {
 	delta   crdt.Delta     // requestMerge
 	peer    crdt.ReplicaID // requestAck
 	peerSeq uint64         // requestAck
+	expire  []crdt.IdemKey // requestExpire
 
 	results []Result   // requestWrite: one per op
 	changed crdt.Delta // requestMerge: the keys that changed, with their new states
@@ -69,7 +71,7 @@ func (r *request) estimate() (count, bytes int) {
 			case OpAdd:
 				add(len(op.Item)+len(op.Counter), counterValue+counterEntry)
 				if op.IdempotencyKey != "" {
-					add(len(op.IdempotencyKey), idemValue+len(op.Item)+len(op.Counter))
+					add(len(op.Item)+len(op.IdempotencyKey), idemValue+len(op.Counter))
 				}
 			case OpReact:
 				add(len(op.Item)+len(op.User), registerValue+len(op.Reaction))
@@ -86,6 +88,14 @@ func (r *request) estimate() (count, bytes int) {
 			add(len(k.Item)+len(reg.Kind), 8)
 			add(len(k.Item)+64, 8)
 		}
+		for k, rec := range r.delta.Idem {
+			add(len(k.Item)+len(k.Key), idemValue*rec.Len())
+			add(len(k.Item)+64, counterValue+counterEntry*4) // a compensation
+		}
+	case requestExpire:
+		for _, k := range r.expire {
+			add(len(k.Item)+len(k.Key), 0)
+		}
 	case requestAck:
 		add(8, 16)
 	}
@@ -99,6 +109,8 @@ func (r *request) size() int {
 		return len(r.ops)
 	case requestMerge:
 		return r.delta.Len()
+	case requestExpire:
+		return len(r.expire)
 	}
 	return 1
 }

@@ -45,9 +45,11 @@ type Store struct {
 		sync.RWMutex
 		closed bool
 	}
-	closeOnce sync.Once
-	closeErr  error
-	wg        sync.WaitGroup // applier and committer
+	closeOnce   sync.Once
+	closeErr    error
+	wg          sync.WaitGroup     // applier and committer
+	stopSweeper context.CancelFunc // stops the sweeper of expired records
+	sweeper     sync.WaitGroup
 }
 
 // Open opens (or creates) the store in opts.Dir. A directory with no store becomes
@@ -97,6 +99,11 @@ func Open(opts Options) (*Store, error) {
 	a.cur.firstSeq = a.nextSeq
 	s.wg.Go(a.run)
 	s.wg.Go(func() { s.runCommitter(sealed, results) })
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopSweeper = cancel
+	if opts.IdempotencySweep > 0 {
+		s.sweeper.Go(func() { s.runSweeper(ctx) })
+	}
 	return s, nil
 }
 
@@ -139,6 +146,8 @@ func (s *Store) recover() error {
 			if err := s.names.save(txn.Set); err != nil {
 				return err
 			}
+			fallthrough
+		case format == 2:
 			fallthrough
 		case format == 0:
 			if err := txn.Set(keyFormat, wire.EncodeUint(formatVersion)); err != nil {
@@ -281,6 +290,11 @@ func validateDelta(d crdt.Delta) error {
 			return fmt.Errorf("%w: register key %q/%q", ErrInvalidOp, k.Item, k.User)
 		}
 	}
+	for k := range d.Idem {
+		if k.Item == "" || k.Key == "" {
+			return fmt.Errorf("%w: idempotency key %q/%q", ErrInvalidOp, k.Item, k.Key)
+		}
+	}
 	return nil
 }
 
@@ -325,6 +339,8 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 // store's goroutines and closes Badger. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopSweeper()
+		s.sweeper.Wait()
 		s.closeMu.Lock()
 		s.closeMu.closed = true
 		close(s.queue)
