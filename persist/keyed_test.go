@@ -20,7 +20,7 @@ func newSettableWall() *settableWall {
 	return w
 }
 
-func (w *settableWall) now() time.Time     { return time.UnixMilli(w.ms.Load()) }
+func (w *settableWall) now() time.Time      { return time.UnixMilli(w.ms.Load()) }
 func (w *settableWall) add(d time.Duration) { w.ms.Add(d.Milliseconds()) }
 
 // ship merges into to what from's sender would ship: the current state of
