@@ -1,14 +1,22 @@
 package persist_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // settableWall is a wall clock a test moves by hand.
@@ -203,4 +211,114 @@ func mustCounter(t testing.TB, s *persist.Store, item, name string) crdt.PNCount
 		t.Fatal(err)
 	}
 	return c
+}
+
+const compensateEnvDir = "COUNTERMESH_COMPENSATE_CHILD" // set only in the child
+
+// A peer killed with SIGKILL while it compensates keyed increments, restarted
+// and handed the same records again, compensates each exactly once: the
+// compensation and its mark commit in one batch.
+func TestCompensationSurvivesKill(t *testing.T) {
+	if dir := os.Getenv(compensateEnvDir); dir != "" {
+		compensateChild(dir) // never returns: merges, then waits to be killed
+		return
+	}
+	if testing.Short() {
+		t.Skip("kills a child process")
+	}
+	const keys = 300
+	rng := rand.New(rand.NewPCG(20261207, 0))
+	for cycle := range 4 {
+		dir := t.TempDir()
+		earlier := func() time.Time { return time.Now().Add(-time.Second) }
+		a := openStore(t, filepath.Join(dir, "a"), func(o *persist.Options) { o.WallClock = earlier })
+		b := openStore(t, filepath.Join(dir, "b"))
+		for i := range keys {
+			op := persist.AddOnce(fmt.Sprintf("item%d", i%7), "claps", int64(i%5+1), fmt.Sprintf("k%d", i))
+			write(t, a, op)
+			write(t, b, op)
+		}
+		ks, _, err := a.Changes(0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromA, err := a.State(ks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		b.Close()
+		if err := os.WriteFile(filepath.Join(dir, "delta"), wire.EncodeDelta(fromA), 0o600); err != nil {
+			t.Fatal(err)
+		}
+
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCompensationSurvivesKill$")
+		cmd.Env = append(os.Environ(), compensateEnvDir+"="+dir)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := bufio.NewScanner(out)
+		if !lines.Scan() {
+			t.Fatalf("cycle %d: the child said nothing", cycle)
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(30 * time.Millisecond)))) // a random kill point, not a wait for a condition
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+
+		b = openStore(t, filepath.Join(dir, "b"))
+		merge(t, b, fromA)
+		want := map[string]int64{}
+		for i := range keys {
+			want[fmt.Sprintf("item%d", i%7)] += int64(i%5 + 1)
+		}
+		for item, n := range want {
+			if got := counterValue(t, b, item, "claps"); got != n {
+				t.Errorf("cycle %d: %s claps = %d, want %d (each key once)", cycle, item, got, n)
+			}
+		}
+		checkDigest(t, b)
+		b.Close()
+	}
+}
+
+// compensateChild merges the delta in dir key by key into the store dir/b,
+// saying "merging" first, then waits to be killed.
+func compensateChild(dir string) {
+	b, err := persist.Open(persist.SmallOptions(filepath.Join(dir, "b")))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "delta"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	d, err := wire.DecodeDelta(raw)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("merging")
+	for k, c := range d.Counters {
+		var one crdt.Delta
+		one.JoinCounter(k, c)
+		if _, err := b.Merge(context.Background(), one); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	for k, rec := range d.Idem {
+		var one crdt.Delta
+		one.JoinIdem(k, rec)
+		if _, err := b.Merge(context.Background(), one); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	select {}
 }
