@@ -111,6 +111,62 @@ func checkConvergence(e Evidence) Verdict {
 
 type counterRef struct{ item, name string }
 
+// increment is one logical increment: every op sent with its idempotency key
+// (an op without a key stands alone), and every try of them. Retried at several
+// peers, it still may count once only.
+type increment struct {
+	ref     counterRef
+	by      int64
+	first   int       // index of its first op, for messages
+	outcome Outcome   // the fold of every try
+	start   time.Time // of its first try
+	// acked is, per peer that acknowledged it, when the first of those answers
+	// arrived.
+	acked map[string]time.Time
+}
+
+// increments folds the increments of a history by idempotency key, in order of
+// their first op, and lists keys the workload reused for another counter or
+// amount: those cannot be told apart and break the check itself.
+func increments(ops []Op) ([]*increment, []string) {
+	var out []*increment
+	var misuse []string
+	byKey := map[string]*increment{}
+	tries := map[*increment][]Try{}
+	for _, op := range ops {
+		if op.Kind != Increment {
+			continue
+		}
+		ref := counterRef{op.Item, op.Counter}
+		in := byKey[op.Key]
+		switch {
+		case in == nil:
+			in = &increment{ref: ref, by: op.By, first: op.Index, start: op.Start, acked: map[string]time.Time{}}
+			out = append(out, in)
+			if op.Key != "" {
+				byKey[op.Key] = in
+			}
+		case in.ref != ref || in.by != op.By:
+			misuse = append(misuse, fmt.Sprintf("key %q sent for %s/%s by %d (op %d) and for %s/%s by %d (op %d)",
+				op.Key, in.ref.item, in.ref.name, in.by, in.first, op.Item, op.Counter, op.By, op.Index))
+			continue
+		}
+		for _, t := range op.Attempts() {
+			tries[in] = append(tries[in], t)
+			if t.Start.Before(in.start) {
+				in.start = t.Start
+			}
+			if at, ok := in.acked[t.Peer]; t.Outcome == OK && (!ok || t.End.Before(at)) {
+				in.acked[t.Peer] = t.End
+			}
+		}
+	}
+	for _, in := range out {
+		in.outcome = Fold(tries[in])
+	}
+	return out, misuse
+}
+
 // bounds is, per counter, the increments that may count: acknowledged ones and
 // those of unknown outcome, by start time (for reads during the run).
 type bounds struct {
@@ -119,30 +175,22 @@ type bounds struct {
 	prefix         []int64     // prefix[i] = sum of by of the first i of starts
 }
 
-func counterBounds(ops []Op) map[counterRef]*bounds {
-	type inc struct {
-		start time.Time
-		by    int64
-	}
-	all := map[counterRef][]inc{}
+func counterBounds(incs []*increment) map[counterRef]*bounds {
+	all := map[counterRef][]*increment{}
 	b := map[counterRef]*bounds{}
-	for _, op := range ops {
-		if op.Kind != Increment {
-			continue
+	for _, in := range incs {
+		if b[in.ref] == nil {
+			b[in.ref] = &bounds{}
 		}
-		ref := counterRef{op.Item, op.Counter}
-		if b[ref] == nil {
-			b[ref] = &bounds{}
-		}
-		switch op.Outcome {
+		switch in.outcome {
 		case OK:
-			b[ref].acked += op.By
+			b[in.ref].acked += in.by
 		case Unknown:
-			b[ref].unknown += op.By
+			b[in.ref].unknown += in.by
 		default:
 			continue
 		}
-		all[ref] = append(all[ref], inc{op.Start, op.By})
+		all[in.ref] = append(all[in.ref], in)
 	}
 	for ref, incs := range all {
 		sort.Slice(incs, func(i, j int) bool { return incs[i].start.Before(incs[j].start) })
@@ -164,17 +212,17 @@ func (b *bounds) startedBefore(t time.Time) int64 {
 }
 
 // checkCounters: every final counter lies between its acknowledged increments
-// and those plus the unknown ones; no read during the run saw more than had
-// been sent by then.
+// and those plus the unknown ones, each logical increment (one idempotency key,
+// however many peers its tries reached) counted once; no read during the run
+// saw more than had been sent by then.
 func checkCounters(e Evidence) Verdict {
 	v := Verdict{Invariant: InvCounters}
-	b := counterBounds(e.Ops)
-	refs := slices.SortedFunc(maps.Keys(b), func(x, y counterRef) int {
-		if x.item != y.item {
-			return compareStrings(x.item, y.item)
-		}
-		return compareStrings(x.name, y.name)
-	})
+	incs, misuse := increments(e.Ops)
+	for _, m := range misuse {
+		v.fail("%s: the workload must give each increment its own key", m)
+	}
+	b := counterBounds(incs)
+	refs := slices.SortedFunc(maps.Keys(b), compareRefs)
 	for _, p := range sortedPeers(e.Final) {
 		for _, ref := range refs {
 			bb := b[ref]
@@ -205,6 +253,13 @@ func checkCounters(e Evidence) Verdict {
 	return v.done()
 }
 
+func compareRefs(x, y counterRef) int {
+	if x.item != y.item {
+		return compareStrings(x.item, y.item)
+	}
+	return compareStrings(x.name, y.name)
+}
+
 func compareStrings(a, b string) int {
 	switch {
 	case a < b:
@@ -219,7 +274,7 @@ type registerRef struct{ item, user string }
 
 // checkCausal: for every user owned by one causal session, every peer's final
 // register holds the session's last acknowledged reaction, or the reaction of
-// one of its writes of unknown outcome (which no later write observed).
+// one of its tries of unknown outcome (which no later write observed).
 func checkCausal(e Evidence) Verdict {
 	v := Verdict{Invariant: InvCausal}
 	type owned struct {
@@ -241,14 +296,19 @@ func checkCausal(e Evidence) Verdict {
 			users[ref] = o
 		}
 		o.sessions[op.Session] = true
-		switch op.Outcome {
-		case OK:
+		if op.Outcome == OK {
 			// Sessions are sequential: the op that completed last was issued last.
 			if o.lastOK == nil || op.Start.After(o.lastOK.Start) {
 				o.lastOK = op
 			}
-		case Unknown:
-			o.unknown[op.Reaction] = true
+		}
+		// A try of unknown outcome may have been applied with a timestamp the
+		// session never saw — on a peer whose clock is ahead, later than the
+		// acknowledged retry and than the writes that passed its token along.
+		for _, t := range op.Attempts() {
+			if t.Outcome == Unknown {
+				o.unknown[op.Reaction] = true
+			}
 		}
 	}
 	refs := slices.SortedFunc(maps.Keys(users), func(x, y registerRef) int {
@@ -354,19 +414,22 @@ func checkTallies(e Evidence) Verdict {
 }
 
 // checkDurable: a crashed peer, read right after its restart, holds at least the
-// increments it acknowledged before it was killed. Only the counters that the
-// peer alone increments (the workload's "at-<peer>") can show a loss: on a
+// increments it acknowledged before it was killed, each logical increment once
+// however often the peer acknowledged it. Only the counters that the peer
+// mostly increments alone (the workload's "at-<peer>") can show a loss: on a
 // counter every peer increments, the others' shares, merged back, hide it.
 func checkDurable(e Evidence) Verdict {
 	v := Verdict{Invariant: InvDurable}
+	incs, _ := increments(e.Ops)
 	for _, pr := range e.Probes {
 		acked := map[counterRef]int64{}
-		for _, op := range e.Ops {
-			if op.Kind == Increment && op.Outcome == OK && op.Peer == pr.Peer && op.End.Before(pr.Killed) {
-				acked[counterRef{op.Item, op.Counter}] += op.By
+		for _, in := range incs {
+			if at, ok := in.acked[pr.Peer]; ok && at.Before(pr.Killed) {
+				acked[in.ref] += in.by
 			}
 		}
-		for ref, sum := range acked {
+		for _, ref := range slices.SortedFunc(maps.Keys(acked), compareRefs) {
+			sum := acked[ref]
 			st, ok := pr.State[ref.item]
 			v.Checked++
 			if !ok {

@@ -14,15 +14,15 @@ var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 
 func inc(peer, counter string, by int64, o Outcome, start, end int) Op {
-	return Op{Peer: peer, Kind: Increment, Item: "i", Counter: counter, By: by, Outcome: o, Start: at(start), End: at(end), Attempts: 1}
+	return Op{Peer: peer, Kind: Increment, Item: "i", Counter: counter, By: by, Outcome: o, Start: at(start), End: at(end)}
 }
 
 func react(session int, peer, user, reaction string, causal bool, o Outcome, start, end int) Op {
-	return Op{Session: session, Peer: peer, Kind: React, Item: "i", User: user, Reaction: reaction, Causal: causal, Outcome: o, Start: at(start), End: at(end), Attempts: 1}
+	return Op{Session: session, Peer: peer, Kind: React, Item: "i", User: user, Reaction: reaction, Causal: causal, Outcome: o, Start: at(start), End: at(end)}
 }
 
 func read(peer string, seen ItemState, start, end int) Op {
-	return Op{Peer: peer, Kind: Read, Item: "i", Outcome: OK, Start: at(start), End: at(end), Attempts: 1, Observed: &seen}
+	return Op{Peer: peer, Kind: Read, Item: "i", Outcome: OK, Start: at(start), End: at(end), Observed: &seen}
 }
 
 // baseOps is a small consistent history on item "i" of peers a and b:
@@ -188,6 +188,123 @@ func TestCheckCounters(t *testing.T) {
 	})
 }
 
+// try is one request of an op, at peer, from start to end ms.
+func try(peer string, o Outcome, start, end int) Try {
+	return Try{Peer: peer, Outcome: o, Start: at(start), End: at(end), Err: o.String()}
+}
+
+// retried is a keyed op sent as tries, as the client records it: the op's
+// span, first peer and outcome follow from them.
+func retried(op Op, key string, tries ...Try) Op {
+	op.Key, op.Tries = key, tries
+	op.Peer, op.Start, op.End = tries[0].Peer, tries[0].Start, tries[len(tries)-1].End
+	op.Outcome = Fold(tries)
+	return op
+}
+
+func TestFold(t *testing.T) {
+	for _, tc := range []struct {
+		tries []Outcome
+		want  Outcome
+	}{
+		{nil, Failed},
+		{[]Outcome{Failed, Failed}, Failed},
+		{[]Outcome{Unknown, Failed}, Unknown},
+		{[]Outcome{Failed, Unknown, Failed}, Unknown},
+		{[]Outcome{Unknown, Unknown, OK}, OK},
+		{[]Outcome{OK, Failed}, OK},
+	} {
+		var tries []Try
+		for _, o := range tc.tries {
+			tries = append(tries, Try{Outcome: o})
+		}
+		if got := Fold(tries); got != tc.want {
+			t.Errorf("Fold(%v) = %s, want %s", tc.tries, got, tc.want)
+		}
+	}
+}
+
+// TestCheckCountersRetriedAtSeveralPeers: an increment sent with one key to
+// several peers is one increment — acknowledged if any peer acknowledged it,
+// unknown if none did and some answer is unknown, failed only if every peer
+// refused it — whether the history holds it as one op or as an op per try.
+func TestCheckCountersRetriedAtSeveralPeers(t *testing.T) {
+	withClaps := func(n int64) map[string]ItemState {
+		st := good()
+		st.Counters = map[string]int64{"claps": n}
+		return both(st)
+	}
+	// baseOps: 5 acknowledged, 4 unknown.
+	t.Run("unknown at one peer, acknowledged at another, counts once", func(t *testing.T) {
+		ops := append(baseOps(), retried(inc("a", "claps", 6, OK, 0, 0), "k", try("a", Unknown, 100, 110), try("b", OK, 210, 220), try("c", OK, 230, 240)))
+		expect(t, evidence(ops, withClaps(11)), InvCounters, Pass)
+		expect(t, evidence(ops, withClaps(15)), InvCounters, Pass) // the base's unknown 4
+		expect(t, evidence(ops, withClaps(17)), InvCounters, Fail, "= 17, above the 11 acknowledged + 4 unknown: counted twice")
+		expect(t, evidence(ops, withClaps(10)), InvCounters, Fail, "= 10, but 11 was acknowledged")
+	})
+	t.Run("unknown everywhere may count once", func(t *testing.T) {
+		ops := append(baseOps(), retried(inc("a", "claps", 6, OK, 0, 0), "k", try("a", Unknown, 100, 110), try("b", Failed, 210, 220), try("c", Unknown, 230, 240)))
+		expect(t, evidence(ops, withClaps(15)), InvCounters, Pass)
+		expect(t, evidence(ops, withClaps(21)), InvCounters, Fail, "above the 5 acknowledged + 10 unknown")
+	})
+	t.Run("refused everywhere never counts", func(t *testing.T) {
+		ops := append(baseOps(), retried(inc("a", "claps", 6, OK, 0, 0), "k", try("a", Failed, 100, 110), try("b", Failed, 210, 220)))
+		expect(t, evidence(ops, withClaps(9)), InvCounters, Pass)
+		expect(t, evidence(ops, withClaps(15)), InvCounters, Fail, "counted twice")
+	})
+	t.Run("an op per try, one key", func(t *testing.T) {
+		ops := append(baseOps(),
+			retried(inc("a", "claps", 6, OK, 0, 0), "k", try("a", Unknown, 100, 110)),
+			retried(inc("b", "claps", 6, OK, 0, 0), "k", try("b", OK, 210, 220)),
+			retried(inc("b", "claps", 6, OK, 0, 0), "k", try("b", OK, 230, 240)))
+		expect(t, evidence(ops, withClaps(15)), InvCounters, Pass)
+		expect(t, evidence(ops, withClaps(17)), InvCounters, Fail, "above the 11 acknowledged + 4 unknown")
+	})
+	t.Run("a read may see it from its first try on", func(t *testing.T) {
+		ops := append(baseOps(),
+			retried(inc("a", "claps", 6, OK, 0, 0), "k", try("a", Unknown, 100, 110), try("b", OK, 210, 220)),
+			read("c", ItemState{Counters: map[string]int64{"claps": 15}}, 101, 105))
+		expect(t, evidence(ops, withClaps(11)), InvCounters, Pass)
+		ops[len(ops)-1] = read("c", ItemState{Counters: map[string]int64{"claps": 15}}, 95, 99)
+		expect(t, evidence(ops, withClaps(11)), InvCounters, Fail, "read i/claps = 15, but only 9 had been sent")
+	})
+	t.Run("a key reused for another increment", func(t *testing.T) {
+		ops := append(baseOps(),
+			retried(inc("a", "claps", 6, OK, 0, 0), "k", try("a", OK, 100, 110)),
+			retried(inc("b", "claps", 2, OK, 0, 0), "k", try("b", OK, 210, 220)))
+		expect(t, evidence(ops, withClaps(11)), InvCounters, Fail, `key "k" sent for i/claps by 6`, "its own key")
+	})
+}
+
+// TestCheckDurableRetriedAtSeveralPeers: a crashed peer owes the increments
+// it acknowledged itself, once each, not those other peers acknowledged.
+func TestCheckDurableRetriedAtSeveralPeers(t *testing.T) {
+	probe := func(peer string, claps int64) CrashProbe {
+		return CrashProbe{Peer: peer, Killed: at(300), State: PeerState{"i": {Counters: map[string]int64{"claps": claps}}}}
+	}
+	// baseOps: a acknowledged 3, b acknowledged 2.
+	ops := append(baseOps(), retried(inc("a", "claps", 6, OK, 0, 0), "k", try("a", Unknown, 100, 110), try("b", OK, 210, 220), try("b", OK, 230, 240)))
+	expect(t, evidence(ops, both(good()), probe("a", 3)), InvDurable, Pass)
+	expect(t, evidence(ops, both(good()), probe("b", 8)), InvDurable, Pass)
+	expect(t, evidence(ops, both(good()), probe("b", 7)), InvDurable, Fail, "b after restart: i/claps = 7, but it had acknowledged 8")
+}
+
+func TestCountOpsSpread(t *testing.T) {
+	ops := []Op{
+		retried(inc("a", "claps", 1, OK, 0, 0), "k1", try("a", Unknown, 0, 1), try("a", OK, 2, 3)),
+		retried(inc("a", "claps", 1, OK, 0, 0), "k2", try("a", Unknown, 0, 1), try("b", Unknown, 2, 3), try("c", Failed, 4, 5)),
+		inc("b", "claps", 1, Failed, 0, 1),
+		read("a", ItemState{}, 0, 1),
+	}
+	writes, reads := CountOps(ops)
+	if want := (Counts{Attempted: 3, OK: 1, Failed: 1, Unknown: 1, Requests: 6, Spread: 1}); writes != want {
+		t.Errorf("writes %+v, want %+v", writes, want)
+	}
+	if want := (Counts{Attempted: 1, OK: 1, Requests: 1}); reads != want {
+		t.Errorf("reads %+v, want %+v", reads, want)
+	}
+}
+
 func TestCheckCausal(t *testing.T) {
 	withC := func(kind string) ItemState {
 		st := good()
@@ -209,6 +326,17 @@ func TestCheckCausal(t *testing.T) {
 	t.Run("a write of unknown outcome may win", func(t *testing.T) {
 		ops := append(baseOps(), react(0, "a", "c", "like", true, Unknown, 90, 95))
 		expect(t, evidence(ops, both(withC("like"))), InvCausal, Pass)
+	})
+	t.Run("an unknown try of an acknowledged write may win", func(t *testing.T) {
+		// Applied at a (clock ahead) unanswered, then acknowledged at b: the
+		// session's token never covered a's timestamp, so its later dislike
+		// may lose to it.
+		like := retried(react(0, "a", "c", "like", true, OK, 0, 0), "", try("a", Unknown, 70, 80), try("b", OK, 180, 190))
+		ops := append(baseOps(), like, react(0, "b", "c", "dislike", true, OK, 200, 210))
+		expect(t, evidence(ops, both(withC("like"))), InvCausal, Pass)
+		like.Tries[0].Outcome = Failed
+		ops[len(ops)-2] = like
+		expect(t, evidence(ops, both(withC("like"))), InvCausal, Fail, "i/c")
 	})
 	t.Run("a failed write may not", func(t *testing.T) {
 		ops := append(baseOps(), react(0, "a", "c", "like", true, Failed, 90, 95))
@@ -375,7 +503,7 @@ func report(vs ...Verdict) *Report {
 		Seed:     42,
 		Cluster:  "test mesh",
 		Duration: 3 * time.Second,
-		Writes:   Counts{Attempted: 10, OK: 7, Failed: 2, Unknown: 1, Requests: 12},
+		Writes:   Counts{Attempted: 10, OK: 7, Failed: 2, Unknown: 1, Requests: 12, Spread: 2},
 		Reads:    Counts{Attempted: 4, OK: 3, Failed: 1},
 		Faults: []Injection{
 			{Fault: "partition", What: "r1 cut off", At: time.Second, For: 300 * time.Millisecond},
@@ -401,7 +529,7 @@ func TestSummary(t *testing.T) {
 	s := r.Summary()
 	for _, want := range []string{
 		"chaos run PASS — seed 42 — test mesh",
-		"10 attempted: 7 ok, 2 failed, 1 unknown (12 requests with retries)",
+		"10 attempted: 7 ok, 2 failed, 1 unknown (12 requests with retries; 2 sent to several peers)",
 		"4 attempted: 3 ok, 1 failed",
 		"2 injected: partition×2",
 		"r1 cut off", "ERROR repair: boom",

@@ -54,6 +54,7 @@ type itemBody struct {
 // Answer is what one call returned.
 type Answer struct {
 	Outcome Outcome
+	Status  int        // the HTTP status answered; 0 when no answer came
 	Err     string     // why it failed or is unknown
 	State   *ItemState // the item as answered (ok only)
 	Token   string     // the causal token answered (ok only)
@@ -226,23 +227,24 @@ func (c *Client) do(ctx context.Context, method, u, body string, h http.Header) 
 	data, err := io.ReadAll(resp.Body)
 	switch {
 	case err != nil:
-		return Answer{Outcome: unknownUnlessRead(method), Err: "reading the answer: " + err.Error()}
+		return Answer{Outcome: unknownUnlessRead(method), Status: resp.StatusCode, Err: "reading the answer: " + err.Error()}
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		var it itemBody
 		if err := json.Unmarshal(data, &it); err != nil {
-			return Answer{Outcome: unknownUnlessRead(method), Err: fmt.Sprintf("%s answered %s with an undecodable item: %v", u, resp.Status, err)}
+			return Answer{Outcome: unknownUnlessRead(method), Status: resp.StatusCode, Err: fmt.Sprintf("%s answered %s with an undecodable item: %v", u, resp.Status, err)}
 		}
 		return Answer{
 			Outcome: OK,
+			Status:  resp.StatusCode,
 			State:   &ItemState{Counters: it.Counters, Tallies: it.Reactions},
 			Token:   it.Token,
 			Stale:   resp.Header.Get("X-Causal-Stale") == "true",
 		}
 	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode >= 500:
 		// 503 covers a write not durable in time: it may still be applied.
-		return Answer{Outcome: unknownUnlessRead(method), Err: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))}
+		return Answer{Outcome: unknownUnlessRead(method), Status: resp.StatusCode, Err: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))}
 	default:
-		return Answer{Outcome: Failed, Err: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))}
+		return Answer{Outcome: Failed, Status: resp.StatusCode, Err: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))}
 	}
 }
 

@@ -6,13 +6,15 @@ import (
 )
 
 // Cluster is a mesh under test. Its methods are called from one goroutine at a
-// time, except Peers, API and Token, which sessions call concurrently.
+// time, except Peers, Region, API and Token, which sessions call concurrently.
 type Cluster interface {
 	// Describe says what the cluster is, for the summary.
 	Describe() string
 	// Peers returns every peer clients may call, running or not, sorted. It may
 	// grow during a run (a region added).
 	Peers() []string
+	// Region returns the region of a peer Peers listed.
+	Region(peer string) string
 	// API returns the base URL of a peer's HTTP API ("http://host:port").
 	API(peer string) string
 	// Token returns the bearer token clients send ("" for an open API).

@@ -47,14 +47,24 @@ func (k Kind) String() string {
 	return [...]string{"increment", "react", "read"}[k]
 }
 
-// Op is one client call as the history records it. For an increment retried
-// after an unknown outcome, Op is the logical operation: its Outcome is OK if
-// any attempt was answered 2xx, else Unknown if any attempt's outcome was
-// unknown, else Failed; Attempts counts the requests sent.
+// Try is one request of an operation: where it went and what came of it.
+type Try struct {
+	Peer    string
+	Outcome Outcome
+	Err     string // why it failed or is unknown
+	Start   time.Time
+	End     time.Time
+}
+
+// Op is one logical client operation as the history records it. A write of
+// unknown outcome that the client sent again — with the same idempotency key,
+// at the same peer or at others — is one Op with a Try per request; so is an
+// acknowledged increment the client sent again as if its answer had been lost.
+// Its Outcome is the fold of its tries (see Fold).
 type Op struct {
 	Index    int    // position in the history, in order of completion
 	Session  int    // the client session that made the call
-	Peer     string // the peer called
+	Peer     string // the peer of the first try
 	Kind     Kind
 	Item     string
 	Counter  string // Increment: the counter's name
@@ -64,15 +74,43 @@ type Op struct {
 	Reaction string // React: the reaction written ("" for none)
 	// Causal marks a reaction written by a session that owns the user and passes
 	// its causal token along; invariant 4 of the design applies to such users.
-	Causal   bool
-	Start    time.Time
-	End      time.Time
-	Outcome  Outcome
-	Attempts int
-	Err      string // why the call failed or is unknown
+	Causal  bool
+	Start   time.Time // of the first try
+	End     time.Time // of the last try
+	Outcome Outcome
+	Err     string // why the last try that was not acknowledged failed or is unknown
+	// Tries are the requests sent, in order. An Op built without them stands
+	// for one request at Peer with the Op's outcome (see Attempts).
+	Tries []Try
 
-	// Observed is what a Read returned (and what a write's answer showed).
+	// Observed is what a Read returned (and what a write's last acknowledged
+	// answer showed).
 	Observed *ItemState
+}
+
+// Attempts returns the op's tries, or for an op recorded without them, one try
+// at Peer with the op's outcome.
+func (op Op) Attempts() []Try {
+	if len(op.Tries) > 0 {
+		return op.Tries
+	}
+	return []Try{{Peer: op.Peer, Outcome: op.Outcome, Err: op.Err, Start: op.Start, End: op.End}}
+}
+
+// Fold is the outcome of one logical operation from its tries: OK if any try
+// was acknowledged, else Unknown if any try's outcome is unknown, else Failed
+// (every try definitely not applied). No tries is Failed: nothing was sent.
+func Fold(tries []Try) Outcome {
+	o := Failed
+	for _, t := range tries {
+		switch t.Outcome {
+		case OK:
+			return OK
+		case Unknown:
+			o = Unknown
+		}
+	}
+	return o
 }
 
 // History is the record of every client call of a run. It is safe for
@@ -116,6 +154,7 @@ func Items(ops []Op) []string {
 type Counts struct {
 	Attempted, OK, Failed, Unknown int
 	Requests                       int // HTTP requests sent, retries included
+	Spread                         int // operations whose tries reached more than one peer
 }
 
 // CountOps counts the writes (and reads) of a history by outcome.
@@ -126,7 +165,14 @@ func CountOps(ops []Op) (writes, reads Counts) {
 			c = &reads
 		}
 		c.Attempted++
-		c.Requests += op.Attempts
+		tries := op.Attempts()
+		c.Requests += len(tries)
+		for _, t := range tries[1:] {
+			if t.Peer != tries[0].Peer {
+				c.Spread++
+				break
+			}
+		}
 		switch op.Outcome {
 		case OK:
 			c.OK++

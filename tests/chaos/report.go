@@ -49,8 +49,8 @@ func (r *Report) Summary() string {
 	}
 	fmt.Fprintf(&b, "chaos run %s — seed %d — %s\n", verdict, r.Seed, r.Cluster)
 	fmt.Fprintf(&b, "  duration     %s\n", r.Duration.Round(time.Millisecond))
-	fmt.Fprintf(&b, "  writes       %d attempted: %d ok, %d failed, %d unknown (%d requests with retries)\n",
-		r.Writes.Attempted, r.Writes.OK, r.Writes.Failed, r.Writes.Unknown, r.Writes.Requests)
+	fmt.Fprintf(&b, "  writes       %d attempted: %d ok, %d failed, %d unknown (%d requests with retries; %d sent to several peers)\n",
+		r.Writes.Attempted, r.Writes.OK, r.Writes.Failed, r.Writes.Unknown, r.Writes.Requests, r.Writes.Spread)
 	fmt.Fprintf(&b, "  reads        %d attempted: %d ok, %d failed\n", r.Reads.Attempted, r.Reads.OK, r.Reads.Failed+r.Reads.Unknown)
 	counts := map[string]int{}
 	var names []string

@@ -15,8 +15,8 @@ import (
 var invariants = []string{chaos.InvConvergence, chaos.InvCounters, chaos.InvCausal, chaos.InvTallies, chaos.InvDurable}
 
 // selfTestConfig is a short run: every fault once or twice in about 3 s. Seed
-// 7 plans add-region, clock-skew, crash, partition, crash, partition,
-// clock-skew: each fault after the sessions got going, crashes twice.
+// 7 plans add-region, clock-skew, crash, partition, lost-answers, crash: each
+// fault after the sessions got going, crashes twice.
 func selfTestConfig(seed uint64) chaos.Config {
 	return chaos.Config{
 		Seed:            seed,
@@ -84,6 +84,8 @@ func TestSelfCorrectMeshPasses(t *testing.T) {
 //     acknowledged writes, so 2 fails and 3 may.
 //   - ignore-idempotency-key: 2 fails (the workload resends every third
 //     acknowledged increment with its key).
+//   - idempotency-per-peer: 2 fails (half of those resends go to another
+//     peer, and writes whose answers were lost are retried at other peers).
 //   - wall-clock-lww: 3 fails (the clock-skew fault puts one region 30 s ahead
 //     and another 30 s behind).
 //   - tally-as-counter: 4 fails (shared users react in every region at once).
@@ -97,6 +99,7 @@ func TestSelfCatchesBugs(t *testing.T) {
 	}{
 		{fakemesh.NoReplicationToOnePeer, chaos.InvConvergence, []string{chaos.InvCounters, chaos.InvCausal}},
 		{fakemesh.IgnoreIdempotencyKey, chaos.InvCounters, nil},
+		{fakemesh.IdempotencyPerPeer, chaos.InvCounters, nil},
 		{fakemesh.WallClockLWW, chaos.InvCausal, nil},
 		{fakemesh.TallyAsCounter, chaos.InvTallies, nil},
 		{fakemesh.AckBeforeDurable, chaos.InvDurable, []string{chaos.InvCounters, chaos.InvCausal}},
@@ -119,6 +122,39 @@ func TestSelfCatchesBugs(t *testing.T) {
 					if v.Status != chaos.Pass {
 						t.Errorf("%s: %s, want PASS: the bug should not break it", inv, v.Status)
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestSelfCatchesIdempotencyPerPeerByFailover: with no acknowledged increment
+// resent, only the client's retries after an unknown outcome — at another peer,
+// as a frontend fails over — can count an increment twice. Keys remembered per
+// peer then break invariant 2, and the correct mesh, under the same run, does
+// not.
+func TestSelfCatchesIdempotencyPerPeerByFailover(t *testing.T) {
+	cfg := selfTestConfig(7)
+	cfg.Workload.DuplicateEvery = -1
+	for _, tc := range []struct {
+		bugs fakemesh.Bug
+		want chaos.Status
+	}{
+		{fakemesh.IdempotencyPerPeer, chaos.Fail},
+		{0, chaos.Pass},
+	} {
+		t.Run(tc.bugs.String(), func(t *testing.T) {
+			r := runFake(t, fakemesh.Options{Bugs: tc.bugs}, cfg)
+			if r.Writes.Spread == 0 {
+				t.Fatal("no write was sent to more than one peer: the run proves nothing")
+			}
+			for _, inv := range invariants {
+				want := chaos.Pass
+				if inv == chaos.InvCounters {
+					want = tc.want
+				}
+				if v := r.Verdict(inv); v.Status != want {
+					t.Errorf("%s: %s, want %s", inv, v.Status, want)
 				}
 			}
 		})

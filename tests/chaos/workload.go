@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -25,13 +26,22 @@ type Workload struct {
 	Kinds []string
 	// Pace is the pause between a session's calls. Default 10 ms.
 	Pace time.Duration
-	// Retries is how many times an increment or causal reaction of unknown
-	// outcome is retried at the same peer (with the same idempotency key).
-	// Default 3.
+	// Retries is how many times a session sends a write again after it got no
+	// answer it can trust — an unknown outcome, a refused connection, a 429 —
+	// each time at the next peer of a failover route drawn from the seed (the
+	// same idempotency key, the same causal token), and stays with the last
+	// peer it tried. Default 3; negative never.
 	Retries int
 	// DuplicateEvery sends every n-th acknowledged increment again with the same
-	// key, as a client whose answer was lost would. Default 10; negative never.
+	// key, as a client whose answer was lost would: half the time at the peer
+	// that acknowledged it, half the time at another one. Default 10; negative
+	// never.
 	DuplicateEvery int
+	// Roam is the percentage of calls a session makes at a peer drawn from the
+	// whole mesh rather than its own, which it then keeps: a global load
+	// balancer moving a frontend's traffic, a user travelling. Default 20;
+	// negative never.
+	Roam int
 }
 
 func (w Workload) withDefaults() Workload {
@@ -46,6 +56,7 @@ func (w Workload) withDefaults() Workload {
 	def(&w.CausalUsers, 2)
 	def(&w.Retries, 3)
 	def(&w.DuplicateEvery, 10)
+	def(&w.Roam, 20)
 	if len(w.Kinds) == 0 {
 		w.Kinds = []string{"like", "dislike"}
 	}
@@ -65,9 +76,11 @@ func (w Workload) ItemNames() []string {
 	return items
 }
 
-// session is one client session: sequential calls, its own random source, and
-// the causal token of its last answer, which it passes along with every call —
-// an answer's token carries what the call's token saw, so the session's token
+// session is one client session, as a regional frontend runs it: sequential
+// calls at its current peer, its own random source, and the causal token of its
+// last acknowledged answer, which it passes along with every call — to its own
+// peer, to the peers it fails over to, and into regions cut off from the rest.
+// An answer's token carries what the call's token saw, so the session's token
 // never forgets its own writes.
 type session struct {
 	id      int
@@ -76,33 +89,37 @@ type session struct {
 	client  *Client
 	history *History
 	rng     *rand.Rand
+	stop    <-chan struct{}
 	items   []string
+	peer    string // where the next call goes
 	token   string
 	seq     int
 }
 
 // runSessions runs the workload's sessions until stop is closed and waits for
-// their last calls to finish.
+// their last calls to finish. Session i starts at the i-th peer (round robin).
 func runSessions(seed uint64, w Workload, cl Cluster, client *Client, h *History, stop <-chan struct{}) {
 	w = w.withDefaults()
+	peers := cl.Peers()
 	var wg sync.WaitGroup
 	for i := range w.Sessions {
 		s := &session{
-			id: i, w: w, cl: cl, client: client, history: h,
+			id: i, w: w, cl: cl, client: client, history: h, stop: stop,
 			rng:   rand.New(rand.NewPCG(seed, uint64(i)+1)),
 			items: w.ItemNames(),
+			peer:  peers[i%len(peers)],
 		}
-		wg.Go(func() { s.run(stop) })
+		wg.Go(s.run)
 	}
 	wg.Wait()
 }
 
-func (s *session) run(stop <-chan struct{}) {
+func (s *session) run() {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-s.stop:
 			return
 		case <-t.C:
 		}
@@ -112,23 +129,69 @@ func (s *session) run(stop <-chan struct{}) {
 }
 
 // step makes one call, chosen at random: 40% increments, 30% reactions of
-// shared users, 25% causal reactions, 5% reads.
+// shared users, 25% causal reactions, 5% reads. Every step draws the same
+// numbers from the session's source whatever the answers, so a seed replays
+// the calls, their peers and their failover routes.
 func (s *session) step() {
 	peers := s.cl.Peers()
-	peer := peers[s.rng.IntN(len(peers))]
+	roll, elsewhere := s.rng.IntN(100), peers[s.rng.IntN(len(peers))]
+	if roll < s.w.Roam {
+		s.peer = elsewhere
+	}
+	route := s.route(peers)
 	item := s.items[s.rng.IntN(len(s.items))]
 	switch n := s.rng.IntN(100); {
 	case n < 40:
-		s.increment(peer, item)
+		s.increment(item, route)
 	case n < 70:
 		user := fmt.Sprintf("shared-%d", s.rng.IntN(s.w.SharedUsers))
-		s.react(peer, item, user, s.reaction(), false)
+		s.react(item, user, s.reaction(), false, route)
 	case n < 95:
 		user := fmt.Sprintf("s%d-u%d", s.id, s.rng.IntN(s.w.CausalUsers))
-		s.react(peer, item, user, s.reaction(), true)
+		s.react(item, user, s.reaction(), true, route)
 	default:
-		s.read(peer, item)
+		s.read(item)
 	}
+}
+
+// route draws where a write goes if it must be sent again: Retries peers, each
+// other than the one before it — half the time a peer of the same region (the
+// region's load balancer picking another backend), half the time a peer of
+// another region (the frontend failing over across regions). Either way falls
+// back to the other when it has no peer to offer.
+func (s *session) route(peers []string) []string {
+	if s.w.Retries <= 0 {
+		return nil
+	}
+	regions := make(map[string]string, len(peers))
+	for _, p := range peers {
+		regions[p] = s.cl.Region(p)
+	}
+	route := make([]string, 0, s.w.Retries)
+	prev := s.peer
+	for range s.w.Retries {
+		sameRegion, pick := s.rng.IntN(2) == 0, s.rng.Uint64()
+		var near, far []string
+		for _, p := range peers {
+			switch {
+			case p == prev:
+			case regions[p] == regions[prev]:
+				near = append(near, p)
+			default:
+				far = append(far, p)
+			}
+		}
+		from := far
+		if sameRegion && len(near) > 0 || len(far) == 0 {
+			from = near
+		}
+		if len(from) == 0 {
+			break // a mesh of one peer
+		}
+		prev = from[pick%uint64(len(from))]
+		route = append(route, prev)
+	}
+	return route
 }
 
 // reaction picks a reaction kind, or none.
@@ -140,80 +203,138 @@ func (s *session) reaction() string {
 	return s.w.Kinds[i]
 }
 
-// settle retries call while its outcome is unknown, up to the workload's
-// retries, and folds the attempts into one outcome.
-func (s *session) settle(call func() Answer) (Answer, int) {
-	a := call()
-	attempts := 1
-	for backoff := 100 * time.Millisecond; a.Outcome == Unknown && attempts <= s.w.Retries; backoff *= 2 {
-		time.Sleep(backoff)
-		again := call()
-		attempts++
-		if again.Outcome == OK || (again.Outcome == Unknown && a.Outcome != OK) {
-			a = again
-		}
-		if again.Outcome == Failed {
-			// Refused now says nothing of the earlier attempt: still unknown.
-			a.Err = again.Err
-			break
-		}
-	}
-	return a, attempts
+// retryable reports whether a frontend sends a write again after this answer:
+// it may not have been applied (unknown), no peer took it (refused before it
+// was sent), or the peer shed it (429). A 4xx about the request is final.
+func retryable(a Answer) bool {
+	return a.Outcome == Unknown || a.Outcome == Failed && (a.Status == 0 || a.Status == http.StatusTooManyRequests)
 }
 
-// increment adds to "claps", which every peer increments, or to the counter of
-// the peer called, which only that peer increments: after a crash, its value
-// is what the peer kept (and got back), not masked by the other peers' shares.
-func (s *session) increment(peer, item string) {
+// try sends one request at peer.
+func (s *session) try(peer string, call func(base string) Answer) (Try, Answer) {
+	start := time.Now()
+	a := call(s.cl.API(peer))
+	return Try{Peer: peer, Outcome: a.Outcome, Err: a.Err, Start: start, End: time.Now()}, a
+}
+
+// send sends a write at the session's peer and, while the answer is
+// retryable, again at each peer of route in turn after a growing backoff: the
+// session fails over and stays with the peer it tried last. It returns every
+// try and the last acknowledged answer, nil if none. Once the run stops, the
+// session gives up retrying: the write stays as it was.
+func (s *session) send(route []string, call func(base string) Answer) ([]Try, *Answer) {
+	var tries []Try
+	var ok *Answer
+	backoff := 100 * time.Millisecond
+	for i := 0; ; i++ {
+		t, a := s.try(s.peer, call)
+		tries = append(tries, t)
+		if a.Outcome == OK {
+			ok = &a
+		}
+		if !retryable(a) || i == len(route) || !s.pause(backoff) {
+			return tries, ok
+		}
+		backoff *= 2
+		s.peer = route[i]
+	}
+}
+
+// pause waits d, as a client backs off before a retry; false if the run
+// stopped first.
+func (s *session) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// increment adds to "claps", which every peer increments, or to the counter
+// named after the session's peer, which mostly that peer increments (the
+// session's retries elsewhere add to it too): after a crash, its value shows
+// what the peer kept (and got back), not masked by the other peers' shares.
+func (s *session) increment(item string, route []string) {
 	s.seq++
 	by := int64(1 + s.rng.IntN(5))
 	name := "claps"
 	if s.rng.IntN(2) == 0 {
-		name = "at-" + peer
+		name = "at-" + s.peer
 	}
+	resendHere := s.rng.IntN(2) == 0
 	key := fmt.Sprintf("s%d-%d", s.id, s.seq)
-	base := s.cl.API(peer)
-	op := Op{Session: s.id, Peer: peer, Kind: Increment, Item: item, Counter: name, By: by, Key: key, Start: time.Now()}
-	a, attempts := s.settle(func() Answer { return s.client.Increment(context.Background(), base, item, name, by, key, s.token) })
-	if a.Outcome == OK && s.w.DuplicateEvery > 0 && s.seq%s.w.DuplicateEvery == 0 {
-		// The answer "was lost": send it again, as a client would.
-		again := s.client.Increment(context.Background(), base, item, name, by, key, s.token)
-		attempts++
-		if again.Outcome == OK {
-			a.State = again.State
+	op := Op{Session: s.id, Peer: s.peer, Kind: Increment, Item: item, Counter: name, By: by, Key: key}
+	call := func(base string) Answer {
+		return s.client.Increment(context.Background(), base, item, name, by, key, s.token)
+	}
+	tries, ok := s.send(route, call)
+	if ok != nil && s.w.DuplicateEvery > 0 && s.seq%s.w.DuplicateEvery == 0 {
+		// The answer "was lost": send it again, as a client would — at the
+		// peer that took it, or at the next one it fails over to.
+		if !resendHere {
+			s.peer = otherThan(route, s.peer)
+		}
+		t, a := s.try(s.peer, call)
+		tries = append(tries, t)
+		if a.Outcome == OK {
+			ok = &a
 		}
 	}
-	s.record(op, a, attempts)
+	s.record(op, tries, ok)
 }
 
-func (s *session) react(peer, item, user, reaction string, causal bool) {
-	base := s.cl.API(peer)
-	op := Op{Session: s.id, Peer: peer, Kind: React, Item: item, User: user, Reaction: reaction, Causal: causal, Start: time.Now()}
-	// A shared user's reaction carries the token too: its answer's token
-	// replaces the session's, which must not forget the session's past writes.
-	call := func() Answer { return s.client.React(context.Background(), base, item, user, reaction, s.token) }
-	a, attempts := Answer{}, 1
-	if causal {
-		a, attempts = s.settle(call)
-	} else {
-		a = call()
+// otherThan returns the first peer of route that is not peer, or peer.
+func otherThan(route []string, peer string) string {
+	for _, p := range route {
+		if p != peer {
+			return p
+		}
 	}
-	s.record(op, a, attempts)
+	return peer
 }
 
-func (s *session) read(peer, item string) {
-	op := Op{Session: s.id, Peer: peer, Kind: Read, Item: item, Start: time.Now()}
-	a := s.client.Read(context.Background(), s.cl.API(peer), item, "", s.token)
-	s.record(op, a, 1)
+// react sets user's reaction. A shared user's reaction carries the token too:
+// its answer's token replaces the session's, which must not forget the
+// session's past writes.
+func (s *session) react(item, user, reaction string, causal bool, route []string) {
+	op := Op{Session: s.id, Peer: s.peer, Kind: React, Item: item, User: user, Reaction: reaction, Causal: causal}
+	tries, ok := s.send(route, func(base string) Answer {
+		return s.client.React(context.Background(), base, item, user, reaction, s.token)
+	})
+	s.record(op, tries, ok)
 }
 
-func (s *session) record(op Op, a Answer, attempts int) {
-	op.End = time.Now()
-	op.Outcome, op.Err, op.Attempts = a.Outcome, a.Err, attempts
+func (s *session) read(item string) {
+	op := Op{Session: s.id, Peer: s.peer, Kind: Read, Item: item}
+	t, a := s.try(s.peer, func(base string) Answer {
+		return s.client.Read(context.Background(), base, item, "", s.token)
+	})
+	var ok *Answer
 	if a.Outcome == OK {
-		op.Observed = a.State
-		if a.Token != "" {
-			s.token = a.Token
+		ok = &a
+	}
+	s.record(op, []Try{t}, ok)
+}
+
+// record adds op with its tries to the history, and keeps the token of its
+// last acknowledged answer — the only tokens a session ever sends are ones
+// peers gave it.
+func (s *session) record(op Op, tries []Try, ok *Answer) {
+	op.Tries = tries
+	op.Start, op.End = tries[0].Start, tries[len(tries)-1].End
+	op.Outcome = Fold(tries)
+	for _, t := range tries {
+		if t.Outcome != OK {
+			op.Err = t.Err
+		}
+	}
+	if ok != nil {
+		op.Observed = ok.State
+		if ok.Token != "" {
+			s.token = ok.Token
 		}
 	}
 	s.history.Add(op)

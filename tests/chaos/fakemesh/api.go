@@ -91,6 +91,13 @@ func (p *peer) answer(w http.ResponseWriter, r *http.Request, user string, write
 	}
 	it := p.itemJSON(r.PathValue("item"), user)
 	p.mu.Unlock()
+	if write != nil && p.m.losesAnswers(p.region) {
+		// Applied, but the client never hears of it.
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
 	reply(w, it)
 }
 

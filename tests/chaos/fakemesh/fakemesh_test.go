@@ -200,3 +200,84 @@ func TestTallyAsCounterCountsAUserTwice(t *testing.T) {
 		return c.Read(ctx, m.API("r3-a"), "x", "", "").State.Tallies["like"] == 2
 	})
 }
+
+// readClaps reads x's claps at peer.
+func readClaps(m *Mesh, c *chaos.Client, peer string) int64 {
+	a := c.Read(ctx, m.API(peer), "x", "", "")
+	if a.Outcome != chaos.OK {
+		return -1
+	}
+	return a.State.Counters["claps"]
+}
+
+// TestIdempotencyAcrossPeers: a keyed increment sent again at other peers —
+// in another region once the key reached it, and on both sides of a partition
+// before — counts once in the converged mesh; with IdempotencyPerPeer only a
+// retry at the same peer does.
+func TestIdempotencyAcrossPeers(t *testing.T) {
+	for _, tc := range []struct {
+		bugs Bug
+		want int64 // claps once converged
+	}{
+		{0, 3 + 4},
+		{IdempotencyPerPeer, 2*3 + 2*4},
+	} {
+		t.Run(tc.bugs.String(), func(t *testing.T) {
+			m, c := start(t, tc.bugs)
+			must(t, c.Increment(ctx, m.API("r1-a"), "x", "claps", 3, "k1", ""))
+			must(t, c.Increment(ctx, m.API("r1-a"), "x", "claps", 3, "k1", ""))
+			eventually(t, "k1 reaches r2-b", func() bool { return readClaps(m, c, "r2-b") == 3 })
+			must(t, c.Increment(ctx, m.API("r2-b"), "x", "claps", 3, "k1", ""))
+
+			m.mu.Lock()
+			m.isolated["r1"] = true
+			m.mu.Unlock()
+			must(t, c.Increment(ctx, m.API("r1-b"), "x", "claps", 4, "k2", ""))
+			must(t, c.Increment(ctx, m.API("r3-a"), "x", "claps", 4, "k2", ""))
+			if err := m.Heal(ctx); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "every peer converged", func() bool {
+				final, _ := m.Final(ctx, []string{"x"})
+				for _, st := range final {
+					if st["x"].Counters["claps"] != tc.want {
+						return false
+					}
+				}
+				return len(final) == 6
+			})
+		})
+	}
+}
+
+// TestLostAnswers: while a region loses its answers, a write there is applied
+// but the client hears nothing (unknown); reads are answered; once repaired,
+// writes are answered again.
+func TestLostAnswers(t *testing.T) {
+	m, c := start(t, 0)
+	var lost chaos.Fault
+	for _, f := range m.Faults() {
+		if f.Name == "lost-answers" {
+			lost = f
+		}
+	}
+	if _, err := lost.Inject(ctx, rand.New(rand.NewPCG(1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	var region string
+	for r := range m.lost {
+		region = r
+	}
+	if a := c.Increment(ctx, m.API(region+"-a"), "x", "claps", 2, "k", ""); a.Outcome != chaos.Unknown {
+		t.Fatalf("a write whose answer was lost: %s (%s), want unknown", a.Outcome, a.Err)
+	}
+	if got := must(t, c.Read(ctx, m.API(region+"-a"), "x", "", "")).State.Counters["claps"]; got != 2 {
+		t.Errorf("the write of the lost answer: claps = %d, want 2 (applied)", got)
+	}
+	if err := lost.Repair(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(t, c.Increment(ctx, m.API(region+"-a"), "x", "claps", 2, "k", "")).State.Counters["claps"]; got != 2 {
+		t.Errorf("its retry after the repair: claps = %d, want 2 (replayed)", got)
+	}
+}

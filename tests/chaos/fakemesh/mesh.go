@@ -44,9 +44,14 @@ const (
 	// NoReplicationToOnePeer drops everything shipped to one peer, for good.
 	// Breaks invariant 1 (and 2 and 3: that peer misses acknowledged writes).
 	NoReplicationToOnePeer
+	// IdempotencyPerPeer remembers an idempotency key only at the peer that
+	// received it, and counts the increment in that peer's own PN entry: a
+	// retry at the same peer counts once, but one at another peer — after an
+	// unknown outcome, or a lost answer — counts again. Breaks invariant 2.
+	IdempotencyPerPeer
 )
 
-var bugNames = []string{"tally-as-counter", "ack-before-durable", "ignore-idempotency-key", "wall-clock-lww", "no-replication-to-one-peer"}
+var bugNames = []string{"tally-as-counter", "ack-before-durable", "ignore-idempotency-key", "wall-clock-lww", "no-replication-to-one-peer", "idempotency-per-peer"}
 
 func (b Bug) String() string {
 	var names []string
@@ -115,6 +120,7 @@ type Mesh struct {
 	regions  []string
 	isolated map[string]bool          // regions cut off from the others
 	skew     map[string]time.Duration // clock offset per region
+	lost     map[string]bool          // regions whose answers to writes are lost
 	closed   bool
 
 	stop  chan struct{}
@@ -131,6 +137,7 @@ func New(opts Options) (*Mesh, error) {
 		peers:    map[string]*peer{},
 		isolated: map[string]bool{},
 		skew:     map[string]time.Duration{},
+		lost:     map[string]bool{},
 		stop:     make(chan struct{}),
 	}
 	if opts.Bugs&NoReplicationToOnePeer != 0 {
@@ -207,6 +214,14 @@ func (m *Mesh) Peers() []string {
 	return slices.Sorted(maps.Keys(m.peers))
 }
 
+// Region returns a peer's region.
+func (m *Mesh) Region(name string) string {
+	if p := m.peer(name); p != nil {
+		return p.region
+	}
+	return ""
+}
+
 // API returns a peer's base URL.
 func (m *Mesh) API(name string) string {
 	if p := m.peer(name); p != nil {
@@ -229,6 +244,13 @@ func (m *Mesh) now(region string) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return time.Now().Add(m.skew[region])
+}
+
+// losesAnswers reports whether a region's peers lose their answers to writes.
+func (m *Mesh) losesAnswers(region string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lost[region]
 }
 
 // linked reports whether replication flows from one peer to another.
@@ -255,7 +277,9 @@ func (m *Mesh) others(p *peer) []*peer {
 }
 
 // Faults offers a region partition, a clock skew of two regions (one ahead,
-// one behind) and a region added for good.
+// one behind), a region added for good, and a region whose peers apply writes
+// but lose the answers (as behind an overloaded link: the client times out on
+// a write that counted).
 func (m *Mesh) Faults() []chaos.Fault {
 	under := func(f func()) func(context.Context) error {
 		return func(context.Context) error {
@@ -265,18 +289,22 @@ func (m *Mesh) Faults() []chaos.Fault {
 			return nil
 		}
 	}
-	return []chaos.Fault{
-		{
-			Name: "partition",
+	// oneRegion marks a random region in set for the fault's time.
+	oneRegion := func(name string, set map[string]bool, what string) chaos.Fault {
+		return chaos.Fault{
+			Name: name,
 			Inject: func(_ context.Context, rng *rand.Rand) (string, error) {
 				m.mu.Lock()
 				defer m.mu.Unlock()
 				r := m.regions[rng.IntN(len(m.regions))]
-				m.isolated[r] = true
-				return r + " cut off from the other regions", nil
+				set[r] = true
+				return r + what, nil
 			},
-			Repair: under(func() { clear(m.isolated) }),
-		},
+			Repair: under(func() { clear(set) }),
+		}
+	}
+	return []chaos.Fault{
+		oneRegion("partition", m.isolated, " cut off from the other regions"),
 		{
 			Name: "clock-skew",
 			Inject: func(_ context.Context, rng *rand.Rand) (string, error) {
@@ -300,6 +328,7 @@ func (m *Mesh) Faults() []chaos.Fault {
 				return r + " added, empty", nil
 			},
 		},
+		oneRegion("lost-answers", m.lost, "'s peers apply writes, then drop the connection unanswered"),
 	}
 }
 
@@ -322,11 +351,13 @@ func (m *Mesh) Restart(ctx context.Context, name string) error {
 	return p.restart(ctx)
 }
 
-// Heal ends every partition and skew and restarts killed peers.
+// Heal ends every partition, skew and loss of answers, and restarts killed
+// peers.
 func (m *Mesh) Heal(ctx context.Context) error {
 	m.mu.Lock()
 	clear(m.isolated)
 	clear(m.skew)
+	clear(m.lost)
 	peers := slices.Collect(maps.Values(m.peers))
 	m.mu.Unlock()
 	for _, p := range peers {

@@ -18,7 +18,7 @@ import (
 type pending struct {
 	due   time.Time
 	delta *store
-	key   string
+	key   string // IdempotencyPerPeer: the key the write applied
 }
 
 // peer is one peer of the fake mesh.
@@ -217,13 +217,29 @@ func (p *peer) stamp(token uint64) uint64 {
 	return p.hlc
 }
 
-// increment adds by to a counter unless key was applied already.
+// increment adds by to a counter unless key was applied already. Keyed, the
+// increment joins the item's replicated keyed increments, so any peer that
+// has the key from anywhere answers a retry as replayed and the converged
+// mesh counts it once. With IdempotencyPerPeer (or IgnoreIdempotencyKey) it
+// raises the peer's own PN entry, and only the peer remembers the key.
 func (p *peer) increment(item, name string, by int64, key string) {
-	key = item + "/" + name + "/" + key
-	if p.live.keys[key] && !p.bug(IgnoreIdempotencyKey) {
+	it := p.live.item(item)
+	if key != "" && !p.bug(IdempotencyPerPeer|IgnoreIdempotencyKey) {
+		if _, replayed := it.keyed[name][key]; replayed {
+			return
+		}
+		delta := newStore()
+		keyedOf(delta.item(item), name)[key] = by
+		p.commit(delta, "")
 		return
 	}
-	e := p.live.item(item).counters[name][p.name]
+	if key != "" {
+		key = item + "/" + name + "/" + key
+		if p.live.keys[key] && !p.bug(IgnoreIdempotencyKey) {
+			return
+		}
+	}
+	e := it.counters[name][p.name]
 	if by > 0 {
 		e.p += by
 	} else {

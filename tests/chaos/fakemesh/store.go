@@ -55,11 +55,17 @@ type item struct {
 	regs     map[string]register  // user → register
 	tallies  map[string]int64     // kind → users holding it, derived from regs
 	tallyPN  map[string]pnCounter // kind → replicated tally (the TallyAsCounter bug)
+	// keyed holds the increments made with an idempotency key, counter name →
+	// key → amount: a grow-only map joined by union, so a key counts once in
+	// the converged mesh whichever peers applied it. A counter's value is its
+	// PN-counter's plus these.
+	keyed map[string]map[string]int64
 }
 
 func newItem() *item {
 	return &item{
 		counters: map[string]pnCounter{},
+		keyed:    map[string]map[string]int64{},
 		regs:     map[string]register{},
 		tallies:  map[string]int64{},
 		tallyPN:  map[string]pnCounter{},
@@ -69,7 +75,7 @@ func newItem() *item {
 // store is one copy of a peer's state: its volatile view or its durable one.
 type store struct {
 	items map[string]*item
-	keys  map[string]bool // idempotency keys applied (item/counter/key); not replicated
+	keys  map[string]bool // IdempotencyPerPeer: keys applied here (item/counter/key); not replicated
 	maxTS uint64          // the largest register timestamp held
 }
 
@@ -96,6 +102,16 @@ func counter(m map[string]pnCounter, name string) pnCounter {
 	return c
 }
 
+// keyedOf returns the keyed increments of a counter, made if missing.
+func keyedOf(it *item, name string) map[string]int64 {
+	k := it.keyed[name]
+	if k == nil {
+		k = map[string]int64{}
+		it.keyed[name] = k
+	}
+	return k
+}
+
 // setRegister applies r to user's register if it wins, keeping the derived
 // tallies in step (old kind −1, new kind +1). It returns the kind replaced and
 // whether r won.
@@ -117,13 +133,22 @@ func (s *store) setRegister(id, user string, r register) (string, bool) {
 }
 
 // join merges another state (shipped by a peer, or a local write's delta):
-// counters by max, registers by LWW. It reports whether anything changed.
+// counters by max, keyed increments by union, registers by LWW. It reports whether anything changed.
 func (s *store) join(o *store) bool {
 	changed := false
 	for id, oit := range o.items {
 		it := s.item(id)
 		for name, c := range oit.counters {
 			changed = counter(it.counters, name).join(c) || changed
+		}
+		for name, keyed := range oit.keyed {
+			mine := keyedOf(it, name)
+			for key, by := range keyed {
+				if _, had := mine[key]; !had {
+					mine[key] = by
+					changed = true
+				}
+			}
 		}
 		for user, r := range oit.regs {
 			_, won := s.setRegister(id, user, r)
@@ -147,6 +172,9 @@ func (s *store) clone(withKeys bool) *store {
 		ci := newItem()
 		for name, ctr := range it.counters {
 			ci.counters[name] = maps.Clone(ctr)
+		}
+		for name, keyed := range it.keyed {
+			ci.keyed[name] = maps.Clone(keyed)
 		}
 		for kind, ctr := range it.tallyPN {
 			ci.tallyPN[kind] = maps.Clone(ctr)
@@ -175,6 +203,11 @@ func (s *store) view(id string, kinds []string, withRegisters, tallyAsCounter bo
 	}
 	for name, c := range it.counters {
 		st.Counters[name] = c.value()
+	}
+	for name, keyed := range it.keyed {
+		for _, by := range keyed {
+			st.Counters[name] += by
+		}
 	}
 	for k, n := range it.tallies {
 		if !tallyAsCounter {

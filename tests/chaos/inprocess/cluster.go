@@ -187,6 +187,9 @@ func (c *Cluster) Peers() []string {
 	return peers
 }
 
+// Region implements chaos.Cluster.
+func (c *Cluster) Region(peer string) string { return c.regionOf(peer) }
+
 // API implements chaos.Cluster.
 func (c *Cluster) API(peer string) string {
 	c.mu.Lock()

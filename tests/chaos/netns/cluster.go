@@ -413,6 +413,16 @@ func (c *Cluster) Peers() []string {
 	})
 }
 
+// Region implements chaos.Cluster.
+func (c *Cluster) Region(peer string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.peers[peer]; p != nil {
+		return p.region
+	}
+	return ""
+}
+
 // API implements chaos.Cluster.
 func (c *Cluster) API(peer string) string {
 	c.mu.Lock()
