@@ -123,6 +123,11 @@ type increment struct {
 	// acked is, per peer that acknowledged it, when the first of those answers
 	// arrived.
 	acked map[string]time.Time
+	// reached is, per peer a try may have been applied at (acknowledged or
+	// unknown), when the first such try started: until the mesh converges, each
+	// of those peers may count it once (a later applier compensates its own
+	// application only once it learns of the earlier one).
+	reached map[string]time.Time
 }
 
 // increments folds the increments of a history by idempotency key, in order of
@@ -141,7 +146,8 @@ func increments(ops []Op) ([]*increment, []string) {
 		in := byKey[op.Key]
 		switch {
 		case in == nil:
-			in = &increment{ref: ref, by: op.By, first: op.Index, start: op.Start, acked: map[string]time.Time{}}
+			in = &increment{ref: ref, by: op.By, first: op.Index, start: op.Start,
+				acked: map[string]time.Time{}, reached: map[string]time.Time{}}
 			out = append(out, in)
 			if op.Key != "" {
 				byKey[op.Key] = in
@@ -159,6 +165,9 @@ func increments(ops []Op) ([]*increment, []string) {
 			if at, ok := in.acked[t.Peer]; t.Outcome == OK && (!ok || t.End.Before(at)) {
 				in.acked[t.Peer] = t.End
 			}
+			if at, ok := in.reached[t.Peer]; t.Outcome != Failed && (!ok || t.Start.Before(at)) {
+				in.reached[t.Peer] = t.Start
+			}
 		}
 	}
 	for _, in := range out {
@@ -168,15 +177,22 @@ func increments(ops []Op) ([]*increment, []string) {
 }
 
 // bounds is, per counter, the increments that may count: acknowledged ones and
-// those of unknown outcome, by start time (for reads during the run).
+// those of unknown outcome, once each in the converged mesh; and for reads during
+// the run, once per peer a try reached, by the start of that try.
 type bounds struct {
 	acked, unknown int64
-	starts         []time.Time // of every increment that may have been applied, sorted
+	starts         []time.Time // of every try that may have been applied at its peer, sorted
 	prefix         []int64     // prefix[i] = sum of by of the first i of starts
 }
 
+// reach is one peer's first try of an increment that may have been applied.
+type reach struct {
+	start time.Time
+	by    int64
+}
+
 func counterBounds(incs []*increment) map[counterRef]*bounds {
-	all := map[counterRef][]*increment{}
+	all := map[counterRef][]reach{}
 	b := map[counterRef]*bounds{}
 	for _, in := range incs {
 		if b[in.ref] == nil {
@@ -190,22 +206,24 @@ func counterBounds(incs []*increment) map[counterRef]*bounds {
 		default:
 			continue
 		}
-		all[in.ref] = append(all[in.ref], in)
+		for _, start := range in.reached {
+			all[in.ref] = append(all[in.ref], reach{start: start, by: in.by})
+		}
 	}
-	for ref, incs := range all {
-		sort.Slice(incs, func(i, j int) bool { return incs[i].start.Before(incs[j].start) })
+	for ref, reaches := range all {
+		sort.Slice(reaches, func(i, j int) bool { return reaches[i].start.Before(reaches[j].start) })
 		bb := b[ref]
 		bb.prefix = []int64{0}
-		for _, in := range incs {
-			bb.starts = append(bb.starts, in.start)
-			bb.prefix = append(bb.prefix, bb.prefix[len(bb.prefix)-1]+in.by)
+		for _, r := range reaches {
+			bb.starts = append(bb.starts, r.start)
+			bb.prefix = append(bb.prefix, bb.prefix[len(bb.prefix)-1]+r.by)
 		}
 	}
 	return b
 }
 
-// startedBefore is the sum of the increments that started before t: the most a
-// read that ended at t may see.
+// startedBefore is the sum of the tries that started before t, once per peer
+// each increment reached: the most a read that ended at t may see.
 func (b *bounds) startedBefore(t time.Time) int64 {
 	n := sort.Search(len(b.starts), func(i int) bool { return !b.starts[i].Before(t) })
 	return b.prefix[n]
@@ -214,7 +232,8 @@ func (b *bounds) startedBefore(t time.Time) int64 {
 // checkCounters: every final counter lies between its acknowledged increments
 // and those plus the unknown ones, each logical increment (one idempotency key,
 // however many peers its tries reached) counted once; no read during the run
-// saw more than had been sent by then.
+// saw more than had been sent by then, an increment counted at most once per
+// peer its tries had reached (the mesh settles duplicates as it converges).
 func checkCounters(e Evidence) Verdict {
 	v := Verdict{Invariant: InvCounters}
 	incs, misuse := increments(e.Ops)
