@@ -247,11 +247,17 @@ func (e *Exchange) noteApplied(replica crdt.ReplicaID, seq uint64) {
 
 // merge merges d into the store and reports the items it changed.
 func (e *Exchange) merge(ctx context.Context, d crdt.Delta) error {
-	changed, err := e.store.Merge(ctx, d)
-	if err == nil && e.cfg.OnChange != nil && changed.Len() > 0 {
-		e.cfg.OnChange(changed.Items())
+	res, err := e.store.Merge(ctx, d)
+	if err != nil {
+		return err
 	}
-	return err
+	if e.cfg.OnChange != nil && res.Changed.Len() > 0 {
+		e.cfg.OnChange(res.Changed.Items())
+	}
+	if res.Drift != nil {
+		return res.Drift
+	}
+	return nil
 }
 
 // PeerStats is what the exchange reports about one remote peer.
