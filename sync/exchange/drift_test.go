@@ -105,23 +105,32 @@ func TestRefusedKeyOutlivesTheSession(t *testing.T) {
 	})
 }
 
-// TestAntiEntropyRepairsRefusedKeysAfterARestart: a restarted sender has
-// forgotten which keys the peer refused, and the peer acknowledged their
-// sequence; anti-entropy brings them once within bounds, and a key anti-entropy
-// itself has refused is offered again by the sender.
-func TestAntiEntropyRepairsRefusedKeysAfterARestart(t *testing.T) {
-	a, b := newPeer(t, "a"), newPeer(t, "b")
+// refusedThenRestarted returns a, whose one key b refused, restarted: it has
+// forgotten the refusal, and b has acknowledged the key's sequence. b's clock is
+// still behind, and a link between them is ready.
+func refusedThenRestarted(t *testing.T) (a, b *peer, la *memLink) {
+	a, b = newPeer(t, "a"), newPeer(t, "b")
 	writeAhead(t, a, 2*time.Minute, persist.React("post", "ahead", "like"))
 	stop := connect(t, a, b)
 	eventually(t, "the refusal", func() bool { return a.ex.Stats()["b"].RefusedKeys == 1 })
 	stop()
 	a.store.Close()
 	a.open(t) // a new process: the retry set is gone
-
+	if acked, _ := a.store.Acked(b.store.Replica()); acked != a.store.LastSeq() {
+		t.Fatalf("b acknowledged %d of %d", acked, a.store.LastSeq())
+	}
 	la, lb := newMemLinks("a", "b")
 	serve(t, b, lb)
-	ctx := context.Background()
-	if _, err := a.ex.AntiEntropy(ctx, la); err != nil {
+	return a, b, la
+}
+
+// TestAntiEntropyRepairsRefusedKeysAfterARestart: a restarted sender has
+// forgotten which keys the peer refused, and the peer acknowledged their
+// sequence; anti-entropy brings them once within bounds, and a key anti-entropy
+// itself has refused is offered again by the sender.
+func TestAntiEntropyRepairsRefusedKeysAfterARestart(t *testing.T) {
+	a, b, la := refusedThenRestarted(t)
+	if _, err := a.ex.AntiEntropy(context.Background(), la); err != nil {
 		t.Fatalf("anti-entropy while b's clock is behind: %v", err)
 	}
 	if reaction(t, b, "post", "ahead") != "" {
@@ -139,22 +148,9 @@ func TestAntiEntropyRepairsRefusedKeysAfterARestart(t *testing.T) {
 // peer refused a key has forgotten it, and the peer acknowledged its sequence;
 // the next anti-entropy round once within bounds brings it.
 func TestPeriodicAntiEntropyRepairsAForgottenRefusal(t *testing.T) {
-	a, b := newPeer(t, "a"), newPeer(t, "b")
-	writeAhead(t, a, 2*time.Minute, persist.React("post", "ahead", "like"))
-	stop := connect(t, a, b)
-	eventually(t, "the refusal", func() bool { return a.ex.Stats()["b"].RefusedKeys == 1 })
-	stop()
-	a.store.Close()
-	a.open(t)
-	if acked, _ := a.store.Acked(b.store.Replica()); acked != a.store.LastSeq() {
-		t.Fatalf("b acknowledged %d of %d", acked, a.store.LastSeq())
-	}
-
+	a, b, la := refusedThenRestarted(t)
 	b.wall.Store((2 * time.Minute).Milliseconds())
-	la, lb := newMemLinks("a", "b")
-	serve(t, b, lb)
-	ctx := context.Background()
-	if _, err := a.ex.AntiEntropy(ctx, la); err != nil {
+	if _, err := a.ex.AntiEntropy(context.Background(), la); err != nil {
 		t.Fatal(err)
 	}
 	if got := reaction(t, b, "post", "ahead"); got != "like" {
