@@ -219,12 +219,12 @@ func BenchmarkBenchMerge1000(b *testing.B) {
 		b.StopTimer()
 		d := delta(i + 1)
 		b.StartTimer()
-		changed, err := s.Merge(ctx, d)
+		res, err := s.Merge(ctx, d)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if changed.Len() != 1000 {
-			b.Fatalf("merge %d changed %d keys, want 1000", i, changed.Len())
+		if res.Changed.Len() != 1000 {
+			b.Fatalf("merge %d changed %d keys, want 1000", i, res.Changed.Len())
 		}
 	}
 	b.StopTimer()

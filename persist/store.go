@@ -252,31 +252,24 @@ func (s *Store) Write(ctx context.Context, ops ...Op) ([]Result, error) {
 
 // Merge joins a delta received from another replica, keeping tallies equal to the
 // registers, and returns once the result is durable, with the keys that changed and
-// their new states. Every register timestamp is first observed on the clock; if one
-// is beyond the clock's max drift nothing is applied and the error is a
-// *crdt.DriftError: the sender should keep the data and offer it again later.
-// Merging the same delta twice changes nothing the second time.
-func (s *Store) Merge(ctx context.Context, d crdt.Delta) (crdt.Delta, error) {
+// their new states. A register whose timestamp is beyond the clock's max drift is
+// not applied: Merge refuses that key alone, applies the rest and reports the
+// refused keys in the result; the sender should keep them and offer them again
+// later. Every timestamp it applies is first observed on the clock. Merging the
+// same delta twice changes nothing the second time.
+func (s *Store) Merge(ctx context.Context, d crdt.Delta) (MergeResult, error) {
 	if err := validateDelta(d); err != nil {
-		return crdt.Delta{}, err
+		return MergeResult{}, err
 	}
-	var newest crdt.Timestamp
-	for _, r := range d.Registers {
-		if newest.Before(r.TS) {
-			newest = r.TS
-		}
-	}
-	if err := s.clock.Observe(newest); err != nil {
-		return crdt.Delta{}, err
-	}
+	in, refused, drift := admit(s.clock, d)
 	r := newRequest(requestMerge)
-	r.delta = d
+	r.delta = in
 	if err := s.submit(ctx, r); err != nil {
-		return crdt.Delta{}, err
+		return MergeResult{}, err
 	}
-	changed := r.changed
+	res := MergeResult{Changed: r.changed, Refused: refused, Drift: drift}
 	r.release()
-	return changed, nil
+	return res, nil
 }
 
 func validateDelta(d crdt.Delta) error {

@@ -38,8 +38,16 @@ type PeerStatus struct {
 	LagSeconds    float64 `json:"lag_seconds"`
 	BytesSent     uint64  `json:"bytes_sent"`
 	BytesReceived uint64  `json:"bytes_received"`
-	ClockSkew     string  `json:"clock_skew,omitempty"`
-	API           string  `json:"api"`
+	// ClockSkew is the newest clock-drift refusal, by either side.
+	ClockSkew string `json:"clock_skew,omitempty"`
+	// RefusedKeys counts the keys of this peer the remote peer refuses now as
+	// beyond its max clock drift; they are offered again until taken.
+	RefusedKeys int `json:"refused_keys,omitempty"`
+	// RefusingKeys counts the keys of the remote peer this peer refuses now.
+	RefusingKeys int `json:"refusing_keys,omitempty"`
+	// Refusals counts every key this peer refused from the remote peer.
+	Refusals uint64 `json:"refusals,omitempty"`
+	API      string `json:"api"`
 }
 
 // Status reports the mesh as this peer sees it.
@@ -63,6 +71,7 @@ func (p *Peer) Status() MeshStatus {
 			if s, ok := stats[q.Name]; ok {
 				ps.Linked, ps.Acked, ps.LagSeqs, ps.LagSeconds = s.Linked, s.Acked, s.LagSeqs, s.LagSeconds
 				ps.BytesSent, ps.BytesReceived, ps.ClockSkew = s.BytesSent, s.BytesReceived, s.Skew
+				ps.RefusedKeys, ps.RefusingKeys, ps.Refusals = s.RefusedKeys, s.RefusingKeys, s.Refusals
 				if s.Replica != 0 {
 					ps.Replica = s.Replica.String()
 				}

@@ -101,7 +101,8 @@ func (b *backend) Status() region.MeshStatus {
 			{Name: "eu", Peers: []region.PeerStatus{{Name: "eu-1", Self: true, Membership: "alive",
 				Linked: false, Replica: b.store.Replica().String(), API: "127.0.0.1:8080"}}},
 			{Name: "us", Peers: []region.PeerStatus{{Name: "us-1", Membership: "alive", Linked: true,
-				Replica: "00000000000000aa", LagSeqs: 3, LagSeconds: 0.25, API: "127.0.0.2:8080"}}},
+				Replica: "00000000000000aa", LagSeqs: 3, LagSeconds: 0.25, API: "127.0.0.2:8080",
+				RefusedKeys: 2, RefusingKeys: 1, Refusals: 5}}},
 		},
 	}
 }

@@ -101,6 +101,14 @@ var (
 		"Age of the oldest local change a remote peer has not acknowledged.", []string{"region", "peer"}, nil)
 	linkedDesc = prometheus.NewDesc("countermesh_peer_linked",
 		"1 when a sync link to the remote peer is up, else 0.", []string{"region", "peer"}, nil)
+	refusedDesc = prometheus.NewDesc("countermesh_sync_refused_keys",
+		"Local keys the remote peer refuses now as beyond its max clock drift; offered again until taken.",
+		[]string{"region", "peer"}, nil)
+	refusingDesc = prometheus.NewDesc("countermesh_sync_refusing_keys",
+		"Keys of the remote peer this peer refuses now as beyond its max clock drift.", []string{"region", "peer"}, nil)
+	refusalsDesc = prometheus.NewDesc("countermesh_sync_key_refusals_total",
+		"Keys this peer refused from the remote peer as beyond its max clock drift, at every offer.",
+		[]string{"region", "peer"}, nil)
 )
 
 // Describe sends the descriptions of the lag metrics.
@@ -108,6 +116,9 @@ func (lagCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagSeqsDesc
 	ch <- lagSecondsDesc
 	ch <- linkedDesc
+	ch <- refusedDesc
+	ch <- refusingDesc
+	ch <- refusalsDesc
 }
 
 // Collect sends the lag of every remote peer of the topology.
@@ -124,6 +135,9 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(lagSeqsDesc, prometheus.GaugeValue, float64(p.LagSeqs), r.Name, p.Name)
 			ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, p.LagSeconds, r.Name, p.Name)
 			ch <- prometheus.MustNewConstMetric(linkedDesc, prometheus.GaugeValue, linked, r.Name, p.Name)
+			ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.GaugeValue, float64(p.RefusedKeys), r.Name, p.Name)
+			ch <- prometheus.MustNewConstMetric(refusingDesc, prometheus.GaugeValue, float64(p.RefusingKeys), r.Name, p.Name)
+			ch <- prometheus.MustNewConstMetric(refusalsDesc, prometheus.CounterValue, float64(p.Refusals), r.Name, p.Name)
 		}
 	}
 }

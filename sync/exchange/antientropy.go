@@ -3,6 +3,8 @@ package exchange
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
@@ -14,7 +16,10 @@ import (
 // differ and its states for them; this side merges those and sends its own states
 // for the same buckets; the peer merges and acknowledges. Afterwards both hold the
 // join of both for every key, and the peer has every local change up to the
-// returned sequence, which is recorded as its acknowledgement.
+// returned sequence, which is recorded as its acknowledgement — but for keys one
+// side refused as beyond its max clock drift. Those the peer refused are offered
+// again by the sending session, like the keys of a batch; those this side refused
+// keep their buckets differing, and a later round brings them.
 func (e *Exchange) AntiEntropy(ctx context.Context, link Link) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.IOTimeout)
 	defer cancel()
@@ -32,7 +37,7 @@ func (e *Exchange) AntiEntropy(ctx context.Context, link Link) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := e.mergeStates(ctx, name, st); err != nil {
+	if _, err := e.mergeStates(ctx, name, replica, st); err != nil {
 		return 0, err
 	}
 	if err := e.sendStates(name, st, m.Buckets); err != nil {
@@ -44,6 +49,14 @@ func (e *Exchange) AntiEntropy(ctx context.Context, link Link) (uint64, error) {
 	}
 	if ack.Seq != seq {
 		return 0, fmt.Errorf("%w: %s acknowledged %d after anti-entropy at %d", ErrProtocol, name, ack.Seq, seq)
+	}
+	if err := inBuckets(ack.Refused, m.Buckets); err != nil {
+		return 0, fmt.Errorf("%w: %s refused %w", ErrProtocol, name, err)
+	}
+	if ack.Refused.Len() > 0 {
+		var r retrySet
+		r.settle(crdt.KeySet{}, ack.Refused, time.Now(), e.cfg.RetryInterval)
+		e.returnRetry(name, r)
 	}
 	acked, err := e.store.Acked(replica)
 	if err != nil {
@@ -75,11 +88,12 @@ func (e *Exchange) answerAntiEntropy(ctx context.Context, name string, replica c
 	if err := e.sendStates(name, st, buckets); err != nil {
 		return err
 	}
-	if err := e.mergeStates(ctx, name, st); err != nil {
+	refused, err := e.mergeStates(ctx, name, replica, st)
+	if err != nil {
 		return err
 	}
 	e.noteApplied(replica, m.Seq)
-	return e.write(name, st, wire.Message{Type: wire.MsgAck, Seq: m.Seq})
+	return e.write(name, st, wire.Message{Type: wire.MsgAck, Seq: m.Seq, Refused: refused})
 }
 
 // sendStates sends the states of every key in buckets, then the end marker.
@@ -95,24 +109,50 @@ func (e *Exchange) sendStates(name string, st Stream, buckets []int) error {
 	return e.write(name, st, wire.Message{Type: wire.MsgStatesEnd})
 }
 
-// mergeStates merges states until the end marker.
-func (e *Exchange) mergeStates(ctx context.Context, name string, st Stream) error {
+// mergeStates merges states until the end marker, and returns the keys it
+// refused.
+func (e *Exchange) mergeStates(ctx context.Context, name string, replica crdt.ReplicaID, st Stream) (crdt.KeySet, error) {
+	var refused crdt.KeySet
 	for {
 		m, err := e.read(name, st)
 		if err != nil {
-			return err
+			return refused, err
 		}
 		switch m.Type {
 		case wire.MsgStatesEnd:
-			return nil
+			return refused, nil
 		case wire.MsgStates:
-			if err := e.merge(ctx, m.Delta); err != nil {
-				return fmt.Errorf("merge anti-entropy states from %s: %w", name, err)
+			r, err := e.merge(ctx, name, replica, m.Delta)
+			if err != nil {
+				return refused, fmt.Errorf("merge anti-entropy states from %s: %w", name, err)
 			}
+			refused.Union(r)
 		default:
-			return fmt.Errorf("%w: %s sent %s during anti-entropy", ErrProtocol, name, m.Type)
+			return refused, fmt.Errorf("%w: %s sent %s during anti-entropy", ErrProtocol, name, m.Type)
 		}
 	}
+}
+
+// inBuckets checks that every key of keys is of one of buckets, ascending.
+func inBuckets(keys crdt.KeySet, buckets []int) error {
+	for _, item := range keysItems(keys) {
+		if _, ok := slices.BinarySearch(buckets, persist.BucketOf(item)); !ok {
+			return fmt.Errorf("a key of item %q, outside the buckets of the round", item)
+		}
+	}
+	return nil
+}
+
+// keysItems returns the items of keys, possibly repeated.
+func keysItems(keys crdt.KeySet) []string {
+	items := make([]string, 0, keys.Len())
+	for k := range keys.Counters {
+		items = append(items, k.Item)
+	}
+	for k := range keys.Registers {
+		items = append(items, k.Item)
+	}
+	return items
 }
 
 // TrimLog trims the change log up to the lowest sequence acknowledged by every

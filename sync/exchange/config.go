@@ -17,7 +17,8 @@ type Config struct {
 	// Window is how many batches may await acknowledgement. Default 8.
 	Window int
 	// RetryInterval is how long a sender waits after its stream failed or the
-	// receiver refused a batch (clock drift, full disk). Default 1 s.
+	// receiver could not apply a batch (full disk), and how often it offers again
+	// the keys the receiver refused (clock drift). Default 1 s.
 	RetryInterval time.Duration
 	// IOTimeout bounds each anti-entropy round and the wait for a hello. Default 30 s.
 	IOTimeout time.Duration

@@ -11,6 +11,13 @@
 // receiver loses nothing. Only a peer's own mutations are shipped (no
 // back-propagation).
 //
+// A key whose timestamp is beyond the receiver's max clock drift is refused alone:
+// the rest of its batch is applied and acknowledged, and the acknowledgement names
+// the refused keys. The sender keeps them in a retry set and offers their current
+// state again, with a later batch or alone every RetryInterval, until they are
+// taken. The set lives in memory across the sender's sessions; after a restart the
+// periodic anti-entropy round repairs what it held.
+//
 // A sender whose peer is behind the start of its trimmed change log (or is a new
 // replica) first runs an anti-entropy round: digests of 4096 key buckets are
 // compared and only the differing buckets' states cross, both ways. The same round,

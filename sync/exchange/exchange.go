@@ -25,6 +25,9 @@ type Exchange struct {
 	mu      sync.Mutex
 	peers   map[string]*peerState     // by peer name
 	applied map[crdt.ReplicaID]uint64 // highest sequence of each replica's batches merged here
+	// held caps applied for a replica some of whose keys this side refuses:
+	// its value is what was applied before the first refusal.
+	held map[crdt.ReplicaID]uint64
 }
 
 // peerState is what the exchange knows of one remote peer.
@@ -34,6 +37,15 @@ type peerState struct {
 	bytesSent     uint64
 	bytesReceived uint64
 	skew          string // last refusal for clock drift, from either side
+	// retry holds the keys the peer refused while no sending session holds
+	// them; retrying is how many keys the peer refuses now, as the sending
+	// session last counted.
+	retry    retrySet
+	retrying int
+	// refusing holds the keys of the peer this side refuses now; refusals
+	// counts every key refused, at each offer.
+	refusing retrySet
+	refusals uint64
 	// links counts the links being served: a newer link to a peer starts
 	// before the one it replaces has stopped.
 	links int
@@ -42,7 +54,7 @@ type peerState struct {
 // New returns an Exchange over store.
 func New(store Store, cfg Config) *Exchange {
 	return &Exchange{store: store, cfg: cfg.withDefaults(), peers: make(map[string]*peerState),
-		applied: make(map[crdt.ReplicaID]uint64)}
+		applied: make(map[crdt.ReplicaID]uint64), held: make(map[crdt.ReplicaID]uint64)}
 }
 
 // peer returns the state of the named peer, creating it. Callers hold e.mu.
@@ -227,13 +239,18 @@ func (e *Exchange) acceptHello(name string, st Stream) (crdt.ReplicaID, error) {
 
 // Applied returns the highest sequence of replica's own changes known to be
 // merged into this store since this Exchange started: every change of replica up
-// to it is readable here. A causal token's wait uses it.
+// to it is readable here. A causal token's wait uses it. While this store refuses
+// some keys of replica (beyond max drift), it stays where it was before the first
+// of them.
 func (e *Exchange) Applied(replica crdt.ReplicaID) uint64 {
 	if replica == e.store.Replica() {
 		return e.store.LastSeq()
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if held, ok := e.held[replica]; ok {
+		return min(held, e.applied[replica])
+	}
 	return e.applied[replica]
 }
 
@@ -245,13 +262,19 @@ func (e *Exchange) noteApplied(replica crdt.ReplicaID, seq uint64) {
 	}
 }
 
-// merge merges d into the store and reports the items it changed.
-func (e *Exchange) merge(ctx context.Context, d crdt.Delta) error {
-	changed, err := e.store.Merge(ctx, d)
-	if err == nil && e.cfg.OnChange != nil && changed.Len() > 0 {
-		e.cfg.OnChange(changed.Items())
+// merge merges d, received from peer, into the store, reports the items it
+// changed, and returns the keys it refused: their timestamps are beyond the max
+// clock drift, and the peer is to offer them again.
+func (e *Exchange) merge(ctx context.Context, peer string, replica crdt.ReplicaID, d crdt.Delta) (crdt.KeySet, error) {
+	res, err := e.store.Merge(ctx, d)
+	if err != nil {
+		return crdt.KeySet{}, err
 	}
-	return err
+	if e.cfg.OnChange != nil && res.Changed.Len() > 0 {
+		e.cfg.OnChange(res.Changed.Items())
+	}
+	e.noteRefusing(peer, replica, d, res)
+	return res.Refused, nil
 }
 
 // PeerStats is what the exchange reports about one remote peer.
@@ -264,7 +287,14 @@ type PeerStats struct {
 	LagSeconds    float64        // age of the oldest change it has not acknowledged
 	BytesSent     uint64
 	BytesReceived uint64
-	Skew          string // last clock-drift refusal, if any
+	Skew          string // last clock-drift refusal, from either side, if any
+	// RefusedKeys is how many local keys the peer refuses now (timestamps beyond
+	// its max clock drift); they are offered again until it takes them.
+	RefusedKeys int
+	// RefusingKeys is how many of the peer's keys this peer refuses now.
+	RefusingKeys int
+	// Refusals counts the keys this peer refused from the peer, at every offer.
+	Refusals uint64
 }
 
 // Stats reports on every peer the exchange has seen, by name.
@@ -277,7 +307,8 @@ func (e *Exchange) Stats() map[string]PeerStats {
 	out := make(map[string]PeerStats, len(e.peers))
 	for name, p := range e.peers {
 		s := PeerStats{Name: name, Replica: p.replica, Linked: p.links > 0, Acked: p.acked,
-			BytesSent: p.bytesSent, BytesReceived: p.bytesReceived, Skew: p.skew}
+			BytesSent: p.bytesSent, BytesReceived: p.bytesReceived, Skew: p.skew,
+			RefusedKeys: p.retrying, RefusingKeys: p.refusing.Len(), Refusals: p.refusals}
 		if last > p.acked {
 			s.LagSeqs = last - p.acked
 			s.LagSeconds = e.lag.ageOfFirstAfter(p.acked, now).Seconds()

@@ -22,6 +22,7 @@ func FuzzServeStream(f *testing.F) {
 		{Type: wire.MsgDigest, Seq: 1, Digest: make([]uint64, persist.DigestBuckets)},
 		{Type: wire.MsgDigest, Seq: 1, Digest: []uint64{1}},
 		{Type: wire.MsgAck, Seq: 9},
+		{Type: wire.MsgAck, Seq: 9, Refused: crdt.KeySet{Registers: map[crdt.RegisterKey]struct{}{{Item: "a", User: "u"}: {}}}},
 		{Type: wire.MsgStates, Delta: d},
 	} {
 		f.Add(wire.EncodeMessage(m), []byte{0x92, 0x01, 0x91, 0x08})

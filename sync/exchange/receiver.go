@@ -2,7 +2,6 @@ package exchange
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/countermesh/countermesh/crdt"
@@ -10,32 +9,30 @@ import (
 )
 
 // receive serves a batch stream: it joins each batch into the store, which makes
-// it durable, then acknowledges it. A batch the store refuses (a timestamp beyond
-// max drift, a failed commit) is answered with a refusal and ends the stream, so
-// nothing after it is acknowledged; the sender offers it again later.
+// it durable, then acknowledges it, naming the keys it refused (timestamps beyond
+// max drift): the rest of the batch is applied, and the sender offers those keys
+// again. A batch the store cannot apply at all (a failed commit) is answered with
+// a refusal and ends the stream, so nothing after it is acknowledged; the sender
+// offers it again later.
 func (e *Exchange) receive(ctx context.Context, peer string, replica crdt.ReplicaID, st Stream, first wire.Message) error {
 	m := first
 	for {
 		if m.Type != wire.MsgBatch {
 			return fmt.Errorf("%w: %s sent %s on a batch stream", ErrProtocol, peer, m.Type)
 		}
-		if err := e.merge(ctx, m.Delta); err != nil {
+		refused, err := e.merge(ctx, peer, replica, m.Delta)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			reason := err.Error()
-			if errors.Is(err, crdt.ErrClockDrift) {
-				e.update(peer, func(p *peerState) { p.skew = reason })
-				e.cfg.Logger.Warn("exchange: refusing a batch beyond max clock drift", "peer", peer, "err", err)
-			}
-			e.write(peer, st, wire.Message{Type: wire.MsgNack, Seq: m.Seq, Reason: reason})
+			e.cfg.Logger.Warn("exchange: could not apply a batch; the peer offers it again", "peer", peer, "err", err)
+			e.write(peer, st, wire.Message{Type: wire.MsgNack, Seq: m.Seq, Reason: err.Error()})
 			return nil
 		}
 		e.noteApplied(replica, m.Seq)
-		if err := e.write(peer, st, wire.Message{Type: wire.MsgAck, Seq: m.Seq}); err != nil {
+		if err := e.write(peer, st, wire.Message{Type: wire.MsgAck, Seq: m.Seq, Refused: refused}); err != nil {
 			return err
 		}
-		var err error
 		if m, err = e.read(peer, st); err != nil {
 			return err
 		}

@@ -68,7 +68,10 @@ func (e *Exchange) sendSession(ctx context.Context, link Link) error {
 			replies <- m
 		}
 	}()
-	s := &session{e: e, name: name, replica: replica, st: st, acked: acked, sentUpTo: acked}
+	s := &session{e: e, name: name, replica: replica, st: st, acked: acked, sentUpTo: acked,
+		retry: e.takeRetry(name)}
+	// The keys the peer refused outlive the session: the next one offers them.
+	defer func() { e.returnRetry(name, s.retry) }()
 	return s.run(ctx, replies, readErr)
 }
 
@@ -78,20 +81,24 @@ type session struct {
 	name     string
 	replica  crdt.ReplicaID
 	st       Stream
-	acked    uint64   // the peer's cumulative acknowledgement
-	sentUpTo uint64   // the sequence shipped batches cover up to
-	inflight []uint64 // upTo of each unacknowledged batch, ascending
+	acked    uint64      // the peer's cumulative acknowledgement
+	sentUpTo uint64      // the sequence shipped batches cover up to
+	inflight []sentBatch // the unacknowledged batches, oldest first
+	retry    retrySet    // keys the peer refused, to offer again until taken
 
 	lastShipped time.Time // when the last batch was written
 }
 
+// sentBatch is a batch awaiting its acknowledgement.
+type sentBatch struct {
+	upTo uint64      // the sequence it covers up to
+	keys crdt.KeySet // the keys it offered
+}
+
 func (s *session) run(ctx context.Context, replies <-chan wire.Message, readErr <-chan error) error {
-	// Ship at once when a batch's worth is pending, or when nothing was shipped
-	// for a flush interval (an idle link adds no latency); otherwise wait for the
-	// flush timer, so whatever keeps coming coalesces into one batch per interval.
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	armed := true
+	var wake time.Time // when the timer fires; zero when it is not armed
 	committed := s.e.store.Committed()
 	for {
 		select {
@@ -107,36 +114,66 @@ func (s *session) run(ctx context.Context, replies <-chan wire.Message, readErr 
 			committed = s.e.store.Committed()
 			s.e.lag.note(s.e.store.LastSeq(), time.Now())
 		case <-timer.C:
-			armed = false
+			wake = time.Time{}
 		}
-		pending := s.e.store.LastSeq() - s.sentUpTo
-		if pending == 0 || len(s.inflight) >= s.e.cfg.Window {
-			continue
-		}
-		wait := s.e.cfg.FlushInterval - time.Since(s.lastShipped)
-		if wait > 0 && pending < uint64(s.e.cfg.MaxBatchKeys) {
-			if !armed {
+		s.retry.join(s.e.takeRetry(s.name)) // refused in an anti-entropy round meanwhile
+		now := time.Now()
+		wait, ok := s.nextShipment(now)
+		switch {
+		case !ok:
+		case wait > 0:
+			if at := now.Add(wait); wake.IsZero() || at.Before(wake) {
 				timer.Reset(wait)
-				armed = true
+				wake = at
 			}
-			continue
-		}
-		if err := s.flush(); err != nil {
-			return err
+		default:
+			if err := s.flush(); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// flush ships pending changes while the window has room.
+// nextShipment says when to ship the next batch: in wait (zero or less: now), or
+// not until something changes (ok false). A batch goes at once when a batch's worth
+// is pending, or when nothing was shipped for a flush interval (an idle link adds
+// no latency); otherwise at the flush timer, so whatever keeps coming coalesces
+// into one batch per interval. Keys the peer refused go when their retry is due,
+// alone if nothing else is pending.
+func (s *session) nextShipment(now time.Time) (wait time.Duration, ok bool) {
+	if len(s.inflight) >= s.e.cfg.Window {
+		return 0, false
+	}
+	wait, ok = s.retry.dueIn(now)
+	if pending := s.e.store.LastSeq() - s.sentUpTo; pending > 0 {
+		flush := s.e.cfg.FlushInterval - now.Sub(s.lastShipped)
+		if pending >= uint64(s.e.cfg.MaxBatchKeys) {
+			flush = 0
+		}
+		if !ok || flush < wait {
+			wait = flush
+		}
+		ok = true
+	}
+	return wait, ok
+}
+
+// flush ships pending changes, and the refused keys due again, while the window
+// has room. Refused keys take at most half a batch.
 func (s *session) flush() error {
 	for len(s.inflight) < s.e.cfg.Window {
-		keys, upTo, err := s.e.store.Changes(s.sentUpTo, s.e.cfg.MaxBatchKeys)
+		keys := s.retry.take(time.Now(), s.e.cfg.MaxBatchKeys/2)
+		changed, upTo, err := s.e.store.Changes(s.sentUpTo, s.e.cfg.MaxBatchKeys-keys.Len())
 		if err != nil {
 			return err
 		}
 		if upTo <= s.sentUpTo {
-			return nil
+			if keys.Len() == 0 {
+				return nil
+			}
+			upTo = s.sentUpTo // only refused keys: the batch covers no new sequence
 		}
+		keys.Union(changed)
 		state, err := s.e.store.State(keys)
 		if err != nil {
 			return err
@@ -145,7 +182,7 @@ func (s *session) flush() error {
 			return err
 		}
 		s.sentUpTo = upTo
-		s.inflight = append(s.inflight, upTo)
+		s.inflight = append(s.inflight, sentBatch{upTo: upTo, keys: keys})
 		s.lastShipped = time.Now()
 	}
 	return nil
@@ -155,10 +192,23 @@ func (s *session) flush() error {
 func (s *session) handleReply(ctx context.Context, m wire.Message) error {
 	switch m.Type {
 	case wire.MsgAck:
-		if len(s.inflight) == 0 || m.Seq != s.inflight[0] {
-			return fmt.Errorf("%w: %s acknowledged %d, expected %v", ErrProtocol, s.name, m.Seq, s.inflight)
+		if len(s.inflight) == 0 {
+			return fmt.Errorf("%w: %s acknowledged %d, with no batch awaiting it", ErrProtocol, s.name, m.Seq)
+		}
+		if m.Seq != s.inflight[0].upTo {
+			return fmt.Errorf("%w: %s acknowledged %d, expected %d", ErrProtocol, s.name, m.Seq, s.inflight[0].upTo)
+		}
+		b := s.inflight[0]
+		if err := within(m.Refused, b.keys); err != nil {
+			return fmt.Errorf("%w: %s refused %w", ErrProtocol, s.name, err)
 		}
 		s.inflight = s.inflight[1:]
+		before := s.retry.Len()
+		added := s.retry.settle(b.keys, m.Refused, time.Now(), s.e.cfg.RetryInterval)
+		s.e.noteRefused(s.name, m.Refused, added, before, s.retry.Len())
+		if m.Seq <= s.acked {
+			return nil // a batch of refused keys alone
+		}
 		if err := s.e.store.SetAcked(ctx, s.replica, m.Seq); err != nil {
 			return err
 		}
@@ -166,10 +216,24 @@ func (s *session) handleReply(ctx context.Context, m wire.Message) error {
 		s.e.update(s.name, func(p *peerState) { p.acked = m.Seq })
 		return nil
 	case wire.MsgNack:
-		s.e.cfg.Logger.Warn("exchange: peer refused a batch; will offer it again",
+		s.e.cfg.Logger.Warn("exchange: peer could not apply a batch; will offer it again",
 			"peer", s.name, "seq", m.Seq, "reason", m.Reason)
-		s.e.update(s.name, func(p *peerState) { p.skew = m.Reason })
 		return fmt.Errorf("%w by %s: %s", errRefused, s.name, m.Reason)
 	}
 	return fmt.Errorf("%w: %s sent %s on a batch stream", ErrProtocol, s.name, m.Type)
+}
+
+// within checks that every key of refused is one of offered.
+func within(refused, offered crdt.KeySet) error {
+	for k := range refused.Counters {
+		if _, ok := offered.Counters[k]; !ok {
+			return fmt.Errorf("counter %s/%s, which the batch did not offer", k.Item, k.Name)
+		}
+	}
+	for k := range refused.Registers {
+		if _, ok := offered.Registers[k]; !ok {
+			return fmt.Errorf("register %s/%s, which the batch did not offer", k.Item, k.User)
+		}
+	}
+	return nil
 }

@@ -25,8 +25,9 @@ type Store interface {
 	TrimLog(upTo uint64) error
 	// State returns the current states of keys.
 	State(keys crdt.KeySet) (crdt.Delta, error)
-	// Merge joins a remote delta durably; a *crdt.DriftError refuses it whole.
-	Merge(ctx context.Context, d crdt.Delta) (crdt.Delta, error)
+	// Merge joins a remote delta durably, refusing only the keys whose
+	// timestamps are beyond the max clock drift.
+	Merge(ctx context.Context, d crdt.Delta) (persist.MergeResult, error)
 	// Acked and SetAcked read and raise a remote replica's acknowledged sequence.
 	Acked(peer crdt.ReplicaID) (uint64, error)
 	SetAcked(ctx context.Context, peer crdt.ReplicaID, seq uint64) error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // MessageType says what a sync message is. Every message travels as
@@ -20,7 +21,12 @@ const (
 	// MsgBatch carries the current state of the keys the sender changed up to
 	// sequence Seq: [2, seq, DeltaBody].
 	MsgBatch MessageType = 2
-	// MsgAck says the receiver durably applied everything up to Seq: [3, seq].
+	// MsgAck says the receiver durably applied the batch up to Seq: [3, seq]. When
+	// it could not apply some keys of it yet (timestamps beyond its max clock
+	// drift) it names them, and only them: [3, seq, KeySetBody], KeySetBody being
+	// { item: [ [ name ], [ user ] ] } as in a KeySet, never empty. The sender
+	// keeps offering those keys until they are taken. A build that predates the
+	// refused keys refuses such an ack as malformed, with a reason.
 	MsgAck MessageType = 3
 	// MsgNack says the receiver could not apply the batch up to Seq yet, and why
 	// (a clock beyond max drift, a full disk): [4, seq, reason]. The sender keeps
@@ -70,6 +76,7 @@ type Message struct {
 	Replica crdt.ReplicaID // Hello
 	Seq     uint64         // Batch, Ack, Nack, Digest
 	Delta   crdt.Delta     // Batch, States
+	Refused crdt.KeySet    // Ack: keys of the batch not applied yet; often empty
 	Reason  string         // Nack
 	Digest  []uint64       // Digest
 	Buckets []int          // Buckets: ascending, distinct, each below MaxDigestLen
@@ -91,9 +98,16 @@ func EncodeMessage(m Message) []byte {
 		e.uint(m.Seq)
 		e.deltaBody(m.Delta)
 	case MsgAck:
-		e.arrayLen(2)
+		if m.Refused.Len() == 0 {
+			e.arrayLen(2)
+			e.uint(uint64(m.Type))
+			e.uint(m.Seq)
+			break
+		}
+		e.arrayLen(3)
 		e.uint(uint64(m.Type))
 		e.uint(m.Seq)
+		e.refusedKeys(m.Refused)
 	case MsgNack:
 		e.arrayLen(3)
 		e.uint(uint64(m.Type))
@@ -126,16 +140,29 @@ func EncodeMessage(m Message) []byte {
 	return e.finish()
 }
 
+// versionHeader is the [Version, that starts every top-level encoding: a
+// two-element array header and the version, one byte each.
+var versionHeader = []byte{0x92, Version}
+
+// refusedKeys writes s as the body of a KeySet: its encoding without the header.
+func (e *encoder) refusedKeys(s crdt.KeySet) {
+	e.buf.Write(EncodeKeySet(s)[len(versionHeader):])
+}
+
 // DecodeMessage decodes what EncodeMessage wrote. An unknown version matches
 // ErrVersion; anything else wrong, including an unknown type, ErrMalformed.
 func DecodeMessage(b []byte) (Message, error) {
 	return decodeTop(b, "message", (*decoder).message)
 }
 
-// fieldsOf gives the number of array elements of each message type.
-var fieldsOf = map[MessageType]int{
-	MsgHello: 3, MsgBatch: 3, MsgAck: 2, MsgNack: 3, MsgDigest: 3, MsgBuckets: 2, MsgStates: 2, MsgStatesEnd: 1,
-}
+// fieldsOf gives the number of array elements of each message type, and
+// optionalFields how many more trailing ones it may carry.
+var (
+	fieldsOf = map[MessageType]int{
+		MsgHello: 3, MsgBatch: 3, MsgAck: 2, MsgNack: 3, MsgDigest: 3, MsgBuckets: 2, MsgStates: 2, MsgStatesEnd: 1,
+	}
+	optionalFields = map[MessageType]int{MsgAck: 1}
+)
 
 func (d *decoder) message() (Message, error) {
 	var m Message
@@ -155,7 +182,10 @@ func (d *decoder) message() (Message, error) {
 	if !ok || t > 255 {
 		return m, fmt.Errorf("unknown message type %d", t)
 	}
-	if n != want {
+	if n < want || n > want+optionalFields[m.Type] {
+		if opt := optionalFields[m.Type]; opt > 0 {
+			return m, fmt.Errorf("%s: %d fields, want %d to %d", m.Type, n, want, want+opt)
+		}
 		return m, fmt.Errorf("%s: %d fields, want %d", m.Type, n, want)
 	}
 	switch m.Type {
@@ -176,6 +206,9 @@ func (d *decoder) message() (Message, error) {
 	case MsgAck:
 		if m.Seq, err = d.uint(); err != nil {
 			return m, fmt.Errorf("ack: seq: %w", err)
+		}
+		if n > want {
+			err = d.refused(&m)
 		}
 	case MsgNack:
 		if m.Seq, err = d.uint(); err != nil {
@@ -201,9 +234,19 @@ func (d *decoder) digest(m *Message) error {
 	if m.Seq, err = d.uint(); err != nil {
 		return fmt.Errorf("digest: seq: %w", err)
 	}
+	c, err := d.peek()
+	if err != nil {
+		return fmt.Errorf("digest: %w", err)
+	}
+	if !msgpcode.IsBin(c) {
+		return fmt.Errorf("digest: %w", unexpected(c, "binary"))
+	}
 	n, err := d.dec.DecodeBytesLen()
 	if err != nil {
 		return fmt.Errorf("digest: %w", err)
+	}
+	if c != binCode(n) {
+		return fmt.Errorf("digest: binary length %d not in its shortest form", n)
 	}
 	if n < 0 || n%8 != 0 || n/8 > MaxDigestLen || n > d.r.Len() {
 		return fmt.Errorf("digest: %d bytes, want a multiple of 8 up to %d", n, 8*MaxDigestLen)
@@ -217,6 +260,17 @@ func (d *decoder) digest(m *Message) error {
 		m.Digest[i] = binary.LittleEndian.Uint64(b[8*i:])
 	}
 	return nil
+}
+
+// binCode is the code of the shortest msgpack form of binary data of n bytes.
+func binCode(n int) byte {
+	switch {
+	case n <= 0xff:
+		return msgpcode.Bin8
+	case n <= 0xffff:
+		return msgpcode.Bin16
+	}
+	return msgpcode.Bin32
 }
 
 func (d *decoder) buckets(m *Message) error {
@@ -234,6 +288,19 @@ func (d *decoder) buckets(m *Message) error {
 			return fmt.Errorf("buckets: %d: %d out of range or order", i, v)
 		}
 		m.Buckets = append(m.Buckets, int(v))
+	}
+	return nil
+}
+
+// refused reads the refused keys of an ack, which are never empty: an ack that
+// refuses nothing leaves the field out.
+func (d *decoder) refused(m *Message) error {
+	var err error
+	if m.Refused, err = d.keySetBody(); err != nil {
+		return fmt.Errorf("ack: refused: %w", err)
+	}
+	if m.Refused.Len() == 0 {
+		return errors.New("ack: refused: no key (an ack refusing nothing has 2 fields)")
 	}
 	return nil
 }

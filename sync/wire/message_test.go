@@ -1,12 +1,14 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/countermesh/countermesh/crdt"
+	"pgregory.net/rapid"
 )
 
 func sampleMessages() []Message {
@@ -21,6 +23,7 @@ func sampleMessages() []Message {
 		{Type: MsgBatch, Seq: 42, Delta: d},
 		{Type: MsgBatch, Seq: 43},
 		{Type: MsgAck, Seq: 42},
+		{Type: MsgAck, Seq: 43, Refused: sampleRefused()},
 		{Type: MsgNack, Seq: 42, Reason: "clock drift: 90s ahead"},
 		{Type: MsgDigest, Seq: 7, Digest: []uint64{1, 0, 1 << 63, 99}},
 		{Type: MsgDigest, Seq: 7, Digest: []uint64{}},
@@ -44,12 +47,25 @@ func TestMessageRoundTrip(t *testing.T) {
 	}
 }
 
-// messagesEqual compares messages, deltas by value and empty slices as nil.
+// sampleRefused is a set of refused keys over two items, one of them a counter.
+func sampleRefused() crdt.KeySet {
+	var s crdt.KeySet
+	s.AddRegister(crdt.RegisterKey{Item: "video:a", User: "u1"})
+	s.AddRegister(crdt.RegisterKey{Item: "video:a", User: "u2"})
+	s.AddRegister(crdt.RegisterKey{Item: "video:b", User: "u1"})
+	s.AddCounter(crdt.CounterKey{Item: "video:b", Name: "claps"})
+	return s
+}
+
+// messagesEqual compares messages, deltas and key sets by value and empty slices
+// as nil.
 func messagesEqual(a, b Message) bool {
-	if !a.Delta.Equal(b.Delta) || len(a.Digest) != len(b.Digest) || len(a.Buckets) != len(b.Buckets) {
+	if !a.Delta.Equal(b.Delta) || !a.Refused.Equal(b.Refused) ||
+		len(a.Digest) != len(b.Digest) || len(a.Buckets) != len(b.Buckets) {
 		return false
 	}
 	a.Delta, b.Delta = crdt.Delta{}, crdt.Delta{}
+	a.Refused, b.Refused = crdt.KeySet{}, crdt.KeySet{}
 	if len(a.Digest) == 0 {
 		a.Digest, b.Digest = nil, nil
 	}
@@ -59,23 +75,35 @@ func messagesEqual(a, b Message) bool {
 	return reflect.DeepEqual(a, b)
 }
 
+// messageRejections are messages DecodeMessage refuses, with the error each
+// matches and a part of its text.
+var messageRejections = []struct {
+	name string
+	in   []byte
+	want error
+	msg  string
+}{
+	{"unknown version", []byte{0x92, 0x02, 0x91, 0x03}, ErrVersion, "version 2"},
+	{"unknown type", []byte{0x92, 0x01, 0x91, 0x63}, ErrMalformed, "unknown message type 99"},
+	{"wrong field count", []byte{0x92, 0x01, 0x92, 0x04, 0x01}, ErrMalformed, "nack: 2 fields, want 3"},
+	{"ack too short", []byte{0x92, 0x01, 0x91, 0x03}, ErrMalformed, "ack: 1 fields, want 2 to 3"},
+	{"ack too long", mp(arr(2), 1, arr(4), 3, 42, obj(1), "a", arr(2), arr(0), arr(1), "u", 0), ErrMalformed, "ack: 4 fields, want 2 to 3"},
+	{"ack refusing nothing", mp(arr(2), 1, arr(3), 3, 42, obj(0)), ErrMalformed, "ack: refused: no key"},
+	{"ack refused keys not a map", mp(arr(2), 1, arr(3), 3, 42, arr(0)), ErrMalformed, "ack: refused: found an array, want a map"},
+	{"ack refused item without keys", mp(arr(2), 1, arr(3), 3, 42, obj(1), "a", arr(2), arr(0), arr(0)), ErrMalformed, "no counter and no register"},
+	{"ack refused items out of order", mp(arr(2), 1, arr(3), 3, 42, obj(2), "b", arr(2), arr(0), arr(1), "u", "a", arr(2), arr(0), arr(1), "u"), ErrMalformed, "out of order"},
+	{"ack refused keys truncated", mp(arr(2), 1, arr(3), 3, 42, obj(1), "a", arr(2), arr(0), arr(2), "u"), ErrMalformed, "ack: refused"},
+	{"hello replica 0", []byte{0x92, 0x01, 0x93, 0x01, 0xa1, 'm', 0x00}, ErrMalformed, "zero replica id"},
+	{"digest not a multiple of 8", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc4, 0x03, 1, 2, 3}, ErrMalformed, "multiple of 8"},
+	{"digest as a string", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xa8, 1, 2, 3, 4, 5, 6, 7, 8}, ErrMalformed, "digest: found a string, want binary"},
+	{"digest length not shortest", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc5, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8}, ErrMalformed, "not in its shortest form"},
+	{"digest longer than input", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc4, 0x08, 1, 2}, ErrMalformed, "digest"},
+	{"buckets out of order", []byte{0x92, 0x01, 0x92, 0x06, 0x92, 0x05, 0x02}, ErrMalformed, "out of range or order"},
+	{"trailing bytes", append(EncodeMessage(Message{Type: MsgStatesEnd}), 0), ErrMalformed, "trailing"},
+}
+
 func TestMessageRejections(t *testing.T) {
-	cases := []struct {
-		name string
-		in   []byte
-		want error
-		msg  string
-	}{
-		{"unknown version", []byte{0x92, 0x02, 0x91, 0x03}, ErrVersion, "version 2"},
-		{"unknown type", []byte{0x92, 0x01, 0x91, 0x63}, ErrMalformed, "unknown message type 99"},
-		{"wrong field count", []byte{0x92, 0x01, 0x91, 0x03}, ErrMalformed, "ack: 1 fields, want 2"},
-		{"hello replica 0", []byte{0x92, 0x01, 0x93, 0x01, 0xa1, 'm', 0x00}, ErrMalformed, "zero replica id"},
-		{"digest not a multiple of 8", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc4, 0x03, 1, 2, 3}, ErrMalformed, "multiple of 8"},
-		{"digest longer than input", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc4, 0x08, 1, 2}, ErrMalformed, "digest"},
-		{"buckets out of order", []byte{0x92, 0x01, 0x92, 0x06, 0x92, 0x05, 0x02}, ErrMalformed, "out of range or order"},
-		{"trailing bytes", append(EncodeMessage(Message{Type: MsgStatesEnd}), 0), ErrMalformed, "trailing"},
-	}
-	for _, c := range cases {
+	for _, c := range messageRejections {
 		_, err := DecodeMessage(c.in)
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: err = %v, want %v containing %q", c.name, err, c.want, c.msg)
@@ -83,9 +111,48 @@ func TestMessageRejections(t *testing.T) {
 	}
 }
 
+// TestAckRefusedKeysEncoding pins the bytes of an ack that refuses keys: the key
+// set's body follows the sequence, as in a KeySet encoding.
+func TestAckRefusedKeysEncoding(t *testing.T) {
+	var s crdt.KeySet
+	s.AddRegister(crdt.RegisterKey{Item: "a", User: "u"})
+	s.AddCounter(crdt.CounterKey{Item: "a", Name: "c"})
+	got := EncodeMessage(Message{Type: MsgAck, Seq: 42, Refused: s})
+	want := mp(arr(2), 1, arr(3), 3, 42, obj(1), "a", arr(2), arr(1), "c", arr(1), "u")
+	if !bytes.Equal(got, want) {
+		t.Errorf("ack refusing a/c and a/u encodes to %x, want %x", got, want)
+	}
+	if got := EncodeMessage(Message{Type: MsgAck, Seq: 42, Refused: crdt.KeySet{}}); !bytes.Equal(got, mp(arr(2), 1, arr(2), 3, 42)) {
+		t.Errorf("ack refusing nothing encodes to %x, want [1, [3, 42]]", got)
+	}
+}
+
+// TestAckRefusedKeysRoundTrip checks random refused key sets: the ack decodes to
+// the same sequence and keys and re-encodes to the same bytes.
+func TestAckRefusedKeysRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		_, keys := build(rapid.SliceOfN(genDeltaOp, 0, 30).Draw(t, "ops"))
+		seq := rapid.Uint64().Draw(t, "seq")
+		b := EncodeMessage(Message{Type: MsgAck, Seq: seq, Refused: keys})
+		m, err := DecodeMessage(b)
+		if err != nil {
+			t.Fatalf("decode %x: %v", b, err)
+		}
+		if m.Type != MsgAck || m.Seq != seq || !m.Refused.Equal(keys) {
+			t.Fatalf("got %+v, want ack %d refusing %v", m, seq, keys)
+		}
+		if again := EncodeMessage(m); !bytes.Equal(again, b) {
+			t.Fatalf("re-encoded to %x, want %x", again, b)
+		}
+	})
+}
+
 func FuzzDecodeMessage(f *testing.F) {
 	for _, m := range sampleMessages() {
 		f.Add(EncodeMessage(m))
+	}
+	for _, r := range messageRejections {
+		f.Add(r.in)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
@@ -95,7 +162,11 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 			return
 		}
-		again, err := DecodeMessage(EncodeMessage(m))
+		enc := EncodeMessage(m)
+		if !bytes.Equal(enc, b) {
+			t.Fatalf("accepted %x, which re-encodes to %x", b, enc)
+		}
+		again, err := DecodeMessage(enc)
 		if err != nil || !messagesEqual(again, m) {
 			t.Fatalf("re-encoding %+v: %+v, %v", m, again, err)
 		}
