@@ -3,7 +3,8 @@
 // Everything a peer must not lose lives in one Badger keyspace with a prefix byte
 // per kind of record (see keys.go): counters, reaction registers, the tallies
 // derived from them, a change log of local mutations, the sequence each remote
-// peer has acknowledged, idempotency keys, the replica id and the hybrid logical
+// peer has acknowledged, the replicated records of keyed increments (see
+// idempotency.go), the replica id and the hybrid logical
 // clock's high-water mark.
 //
 // # Writes

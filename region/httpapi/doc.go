@@ -94,11 +94,13 @@
 // # Idempotency
 //
 // An increment sent with Idempotency-Key (or an add op's idempotency_key) counts
-// once however often it is retried, also across restarts, for the store's
-// idempotency TTL (24 h by default). A retry is answered like the first time — the
-// counter's value as it was right after the first increment — with header
-// Idempotent-Replayed: true (a batch says "replayed" per op). Reusing a key for a
-// different item, counter or by is answered 422.
+// once in the converged mesh however often, and at however many peers of
+// however many regions, it is retried, also across restarts, for the store's
+// idempotency TTL (24 h by default; see package persist for how). A retry at a
+// peer that knows the key, from anywhere, is answered with the item as it is now
+// and header Idempotent-Replayed: true (a batch says "replayed" per op). Keys are
+// scoped by the API token and the item. Reusing a key on an item for another
+// counter or by is answered 422 by any peer that knows its record.
 //
 // # Causal tokens
 //

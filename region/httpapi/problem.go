@@ -108,7 +108,7 @@ func (s *Server) storeProblem(err error) (p *Problem, ok bool) {
 		return badRequest("the store refused the operation: %v", err), true
 	case errors.Is(err, persist.ErrIdempotencyConflict):
 		return idempotencyConflict("an idempotency key of this request was already used for a different increment " +
-			"(a key must always mean the same item, counter and by)"), true
+			"(on an item, a key must always mean the same counter and by)"), true
 	case errors.Is(err, crdt.ErrOverflow):
 		return newProblem("counter-overflow", http.StatusUnprocessableEntity, "Counter overflow",
 			"the increment would overflow this peer's entry of the counter"), true

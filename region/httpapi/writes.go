@@ -122,7 +122,7 @@ func (s *Server) addCounter(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.write(r.Context(), op)
 	if errors.Is(err, persist.ErrIdempotencyConflict) {
 		return idempotencyConflict("idempotency key %s was already used for a different increment; "+
-			"a key must always mean the same item, counter and by", quote(key))
+			"on an item, a key must always mean the same counter and by", quote(key))
 	}
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func (s *Server) addCounter(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	it.Counters[name] = res[0].Value // the value right after this increment, also on a replay
+	it.Counters[name] = res[0].Value // right after this increment; on a replay, as it is now
 	setCausalHeaders(w, c, it.Token)
 	writeJSON(w, http.StatusOK, it)
 	return nil

@@ -90,7 +90,7 @@ var messageRejections = []struct {
 	{"ack too long", mp(arr(2), 1, arr(4), 3, 42, obj(1), "a", arr(2), arr(0), arr(1), "u", 0), ErrMalformed, "ack: 4 fields, want 2 to 3"},
 	{"ack refusing nothing", mp(arr(2), 1, arr(3), 3, 42, obj(0)), ErrMalformed, "ack: refused: no key"},
 	{"ack refused keys not a map", mp(arr(2), 1, arr(3), 3, 42, arr(0)), ErrMalformed, "ack: refused: found an array, want a map"},
-	{"ack refused item without keys", mp(arr(2), 1, arr(3), 3, 42, obj(1), "a", arr(2), arr(0), arr(0)), ErrMalformed, "no counter and no register"},
+	{"ack refused item without keys", mp(arr(2), 1, arr(3), 3, 42, obj(1), "a", arr(2), arr(0), arr(0)), ErrMalformed, "no key"},
 	{"ack refused items out of order", mp(arr(2), 1, arr(3), 3, 42, obj(2), "b", arr(2), arr(0), arr(1), "u", "a", arr(2), arr(0), arr(1), "u"), ErrMalformed, "out of order"},
 	{"ack refused keys truncated", mp(arr(2), 1, arr(3), 3, 42, obj(1), "a", arr(2), arr(0), arr(2), "u"), ErrMalformed, "ack: refused"},
 	{"hello replica 0", []byte{0x92, 0x01, 0x93, 0x01, 0xa1, 'm', 0x00}, ErrMalformed, "zero replica id"},
