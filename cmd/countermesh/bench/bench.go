@@ -64,6 +64,8 @@ const (
 	caseConvergence = "convergence latency"
 	caseWireHot     = "sync bytes, hot item"
 	caseWireUsers   = "sync bytes, distinct users"
+	caseWireKeyed   = "sync bytes, keyed increments"
+	caseWirePlain   = "sync bytes, unkeyed increments"
 	caseLoad        = "bulk load"
 	caseResident    = "resident memory"
 	caseDisk        = "disk"
@@ -73,7 +75,7 @@ const (
 var (
 	scenarioOrder = []string{scenWrites, scenHot, scenReads, scenMesh, scenScale}
 	caseOrder     = []string{caseSingle, caseBatch, caseHalfWrites, casePage, caseHalfReads,
-		caseConvergence, caseWireHot, caseWireUsers, caseLoad, caseResident, caseDisk, caseRestart}
+		caseConvergence, caseWireHot, caseWireUsers, caseWirePlain, caseWireKeyed, caseLoad, caseResident, caseDisk, caseRestart}
 	systemOrder = []string{sysCountermesh, sysRedis, sysPostgres}
 )
 

@@ -39,8 +39,20 @@ func (r *runner) mesh(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return r.wireBytes(ctx, c, caseWireUsers, 2_000, func(i int) persist.Op {
+	if err := r.wireBytes(ctx, c, caseWireUsers, 2_000, func(i int) persist.Op {
 		return persist.React("video:post", userID(uint64(i)), "like")
+	}); err != nil {
+		return err
+	}
+	// What an idempotency key costs: the same increments of 100 items, without
+	// and with a key of a frontend's length each.
+	if err := r.wireBytes(ctx, c, caseWirePlain, 2_000, func(i int) persist.Op {
+		return persist.Add("video:"+strconv.Itoa(i%100), clapCounter, 1)
+	}); err != nil {
+		return err
+	}
+	return r.wireBytes(ctx, c, caseWireKeyed, 2_000, func(i int) persist.Op {
+		return persist.AddOnce("video:"+strconv.Itoa(i%100), clapCounter, 1, fmt.Sprintf("frontend\x00%032x", i))
 	})
 }
 
@@ -141,6 +153,10 @@ func oneMessagePerOp(replica crdt.ReplicaID, op persist.Op, seq uint64) int {
 		var c crdt.PNCounter
 		c.JoinEntry(replica, crdt.PN{P: seq})
 		d.JoinCounter(crdt.CounterKey{Item: op.Item, Name: op.Counter}, c)
+		if op.IdempotencyKey != "" {
+			d.JoinIdem(crdt.IdemKey{Item: op.Item, Key: op.IdempotencyKey}, crdt.NewIdemRecord(replica,
+				crdt.Application{TS: crdt.Timestamp{Wall: time.Now().UnixMilli()}, Counter: op.Counter, By: op.By}))
+		}
 	case persist.OpReact:
 		d.JoinRegister(crdt.RegisterKey{Item: op.Item, User: op.User},
 			crdt.Register{Kind: op.Reaction, TS: crdt.Timestamp{Wall: time.Now().UnixMilli()}, Replica: replica})
