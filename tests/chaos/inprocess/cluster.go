@@ -37,6 +37,7 @@ type Cluster struct {
 	addrs   map[string]string        // peer → API address, kept across restarts
 	killed  map[string]bool          // peers killed and not restarted
 	added   int                      // regions added by the add-region fault
+	lost    string                   // the region whose answers to writes are lost, if any
 	flap    context.CancelFunc       // stops the flapping link, if one flaps
 	flapped sync.WaitGroup
 }
@@ -121,6 +122,7 @@ func (c *Cluster) start(peer string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &api{srv: s.HTTPServer(ln.Addr().String()), cancel: cancel}
+	a.srv.Handler = dropAnswers(a.srv.Handler, func() bool { return c.losesAnswers(peer) })
 	a.done.Go(func() { s.Run(ctx) })
 	a.done.Go(func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -14,7 +14,8 @@ import (
 
 // Faults implements chaos.Cluster: partitions of a region, one-way loss, a
 // flapping region, 30% loss everywhere, added delay, a region's clock skewed by
-// ±30 s, and a region added to the topology (once).
+// ±30 s, a region whose answers to writes are lost, and a region added to the
+// topology (once).
 func (c *Cluster) Faults() []chaos.Fault {
 	heal := func(context.Context) error { c.mesh.Net.Heal(); return nil }
 	return []chaos.Fault{
@@ -25,6 +26,7 @@ func (c *Cluster) Faults() []chaos.Fault {
 		{Name: "delay", Inject: c.everyLink(faultnet.Faults{Delay: 150 * time.Millisecond, Jitter: 100 * time.Millisecond},
 			"150–250 ms added to every packet, reordered"), Repair: heal},
 		{Name: "clock-skew", Inject: c.skewClock, Repair: c.unskew},
+		{Name: "lost-answers", Inject: c.loseAnswers, Repair: c.answerAgain},
 		{Name: "add-region", Once: true, Inject: c.addRegion},
 	}
 }
