@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,18 +17,6 @@ import (
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/wire"
 )
-
-// settableWall is a wall clock a test moves by hand.
-type settableWall struct{ ms atomic.Int64 }
-
-func newSettableWall() *settableWall {
-	w := &settableWall{}
-	w.ms.Store(time.Now().UnixMilli())
-	return w
-}
-
-func (w *settableWall) now() time.Time      { return time.UnixMilli(w.ms.Load()) }
-func (w *settableWall) add(d time.Duration) { w.ms.Add(d.Milliseconds()) }
 
 // ship merges into to what from's sender would ship: the current state of
 // every key from changed locally, as a delta.
@@ -73,7 +60,7 @@ func counterValue(t testing.TB, s *persist.Store, item, name string) int64 {
 // changed, the later applier compensates and both count it once; a third retry
 // anywhere is a replay.
 func TestKeyedIncrementAtTwoPeersCountsOnce(t *testing.T) {
-	wall := newSettableWall()
+	wall := newFakeWall()
 	tweak := func(o *persist.Options) { o.WallClock = wall.now }
 	a := openStore(t, t.TempDir(), tweak)
 	b := openStore(t, t.TempDir(), tweak)
@@ -81,7 +68,7 @@ func TestKeyedIncrementAtTwoPeersCountsOnce(t *testing.T) {
 	if r := write(t, a, persist.AddOnce("post", "claps", 3, "tok\x00k1"))[0]; r.Replayed || r.Value != 3 {
 		t.Fatalf("first application at a: %+v", r)
 	}
-	wall.add(time.Millisecond)
+	wall.advance(time.Millisecond)
 	if r := write(t, b, persist.AddOnce("post", "claps", 3, "tok\x00k1"))[0]; r.Replayed || r.Value != 3 {
 		t.Fatalf("retry at b, which had not heard of it: %+v", r)
 	}
@@ -122,12 +109,12 @@ func TestKeyedIncrementAtTwoPeersCountsOnce(t *testing.T) {
 // the earlier application's amount stands everywhere; a reuse of the key for
 // another amount is refused where it is detected.
 func TestConflictingKeyedIncrementsKeepTheWinner(t *testing.T) {
-	wall := newSettableWall()
+	wall := newFakeWall()
 	tweak := func(o *persist.Options) { o.WallClock = wall.now }
 	a := openStore(t, t.TempDir(), tweak)
 	b := openStore(t, t.TempDir(), tweak)
 	write(t, b, persist.AddOnce("post", "claps", 5, "k"))
-	wall.add(time.Millisecond)
+	wall.advance(time.Millisecond)
 	write(t, a, persist.AddOnce("post", "claps", 2, "k"))
 	ship(t, a, b)
 	ship(t, b, a)
@@ -146,13 +133,13 @@ func TestConflictingKeyedIncrementsKeepTheWinner(t *testing.T) {
 // The compensation and its mark are durable together: after a restart, the
 // same record merged again compensates nothing more.
 func TestCompensationSurvivesRestart(t *testing.T) {
-	wall := newSettableWall()
+	wall := newFakeWall()
 	tweak := func(o *persist.Options) { o.WallClock = wall.now }
 	a := openStore(t, t.TempDir(), tweak)
 	dirB := t.TempDir()
 	b := openStore(t, dirB, tweak)
 	write(t, a, persist.AddOnce("post", "views", -4, "k"))
-	wall.add(time.Millisecond)
+	wall.advance(time.Millisecond)
 	write(t, b, persist.AddOnce("post", "views", -4, "k"))
 	ship(t, a, b)
 	if err := b.Close(); err != nil {
@@ -173,7 +160,7 @@ func TestCompensationSurvivesRestart(t *testing.T) {
 // taken back (no compensation), the key counts anew, and the sweeper deletes
 // expired records with their digest hashes.
 func TestExpiredRecordsAreNotTakenBack(t *testing.T) {
-	wall := newSettableWall()
+	wall := newFakeWall()
 	tweak := func(o *persist.Options) {
 		o.WallClock = wall.now
 		o.IdempotencyTTL = time.Hour
@@ -181,10 +168,10 @@ func TestExpiredRecordsAreNotTakenBack(t *testing.T) {
 	a := openStore(t, t.TempDir(), tweak)
 	b := openStore(t, t.TempDir(), tweak)
 	write(t, a, persist.AddOnce("post", "claps", 1, "k"))
-	wall.add(time.Millisecond)
+	wall.advance(time.Millisecond)
 	write(t, b, persist.AddOnce("post", "claps", 1, "k"))
 
-	wall.add(2 * time.Hour) // a partition longer than the TTL
+	wall.advance(2 * time.Hour) // a partition longer than the TTL
 	ship(t, a, b)
 	if got := counterValue(t, b, "post", "claps"); got != 2 {
 		t.Errorf("an expired record was taken back: claps = %d, want 2 (the documented duplicate)", got)
