@@ -42,8 +42,8 @@ type AddResult struct {
 	Op      string `json:"op"` // "add"
 	Item    string `json:"item"`
 	Counter string `json:"counter"`
-	// Value is the counter's value right after the increment (for a replay, the
-	// value the first time).
+	// Value is the counter's value right after the increment (for a replay, its
+	// value now).
 	Value int64 `json:"value"`
 	// Replayed is true when the idempotency key was seen before: nothing changed.
 	Replayed bool `json:"replayed"`
