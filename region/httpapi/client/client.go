@@ -1,0 +1,311 @@
+// Package client is a Go client of countermesh's frontend API, for the regional
+// frontends that write reactions and counters and read items.
+//
+// A Client knows one or more peers (the nearest first) and one bearer token. A
+// call that may have failed in transit — a connection error, a timeout, a 429 or a
+// 503 — is retried at the next peer, with backoff, keeping what makes the retry
+// safe: an increment keeps its idempotency key (made by the client when the
+// caller gives none), so it counts once in the mesh whichever peers the retries
+// reached. A Session carries a causal token from answer to call, so its holder
+// reads its own writes on any peer and its later reactions win over what it saw.
+// A problem+json answer becomes a *Problem, whose Kind a caller can test with
+// errors.Is against the sentinel errors of this package.
+//
+// A Client and a Session are safe for concurrent use.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Item is a content item as the API answers it.
+type Item struct {
+	// Item is the item's id.
+	Item string `json:"item"`
+	// Counters holds every counter ever written on the item.
+	Counters map[string]int64 `json:"counters"`
+	// Reactions holds the number of users per reaction kind, zeros included.
+	Reactions map[string]int64 `json:"reactions"`
+	// User is the asked-for user's reaction, when a user was asked for.
+	User *UserReaction `json:"user,omitempty"`
+	// Token is the causal token of the answer.
+	Token string `json:"token"`
+}
+
+// UserReaction is one user's reaction to an item.
+type UserReaction struct {
+	// ID is the user's id.
+	ID string `json:"id"`
+	// Reaction is the user's reaction kind, or nil for none.
+	Reaction *string `json:"reaction"`
+}
+
+// Config configures a Client. Peers is required; every other field has a default.
+type Config struct {
+	// Peers are the base URLs of the peers to call (http://host:port), the
+	// preferred one first. A call that may be retried moves to the next one.
+	Peers []string
+	// Token is the bearer token; empty for an open (demo) mesh.
+	Token string
+	// HTTPClient makes the requests. Default: a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// Attempts is how many times a call is tried in all, across peers. Default 4.
+	Attempts int
+	// Backoff is the wait before the first retry; it doubles for each next one,
+	// and a Retry-After answer sets it. Default 100 ms.
+	Backoff time.Duration
+}
+
+// Client calls the API of a mesh's peers.
+type Client struct {
+	cfg Config
+}
+
+// New returns a Client. It fails on a Config without peers or with a peer that is
+// not an http or https URL.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Peers) == 0 {
+		return nil, errors.New("client: no peer")
+	}
+	for _, p := range cfg.Peers {
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("client: peer %q is not an http(s) URL", p)
+		}
+	}
+	cfg.Peers = append([]string(nil), cfg.Peers...)
+	for i, p := range cfg.Peers {
+		cfg.Peers[i] = strings.TrimSuffix(p, "/")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 4
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = 100 * time.Millisecond
+	}
+	return &Client{cfg: cfg}, nil
+}
+
+// Session returns a new session: a sequence of calls that carries the causal
+// token of each answer to the next call.
+func (c *Client) Session() *Session { return &Session{c: c} }
+
+// Session is one client session's view of the mesh: it passes the newest causal
+// token it was given with every call, to whatever peer the call reaches.
+type Session struct {
+	c  *Client
+	mu sync.Mutex
+	// token is the newest causal token an answer carried.
+	token string
+	// stale is whether the last answer said it may miss what the token saw.
+	stale bool
+}
+
+// Token returns the session's causal token ("" before the first answer).
+func (s *Session) Token() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.token
+}
+
+// Stale reports whether the last answer was marked X-Causal-Stale: the peer
+// had not yet applied everything the session's token covered.
+func (s *Session) Stale() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stale
+}
+
+// SetToken sets the session's causal token, such as one kept from an earlier
+// session of the same user.
+func (s *Session) SetToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = token
+}
+
+// React sets user's reaction to item (kind "like", "dislike", ...).
+func (s *Session) React(ctx context.Context, item, user, kind string) (Item, error) {
+	body, err := json.Marshal(map[string]string{"reaction": kind})
+	if err != nil {
+		return Item{}, err
+	}
+	var it Item
+	err = s.call(ctx, http.MethodPut, "/v1/items/"+url.PathEscape(item)+"/reactions/"+url.PathEscape(user), body, nil, &it)
+	return it, err
+}
+
+// Unreact clears user's reaction to item.
+func (s *Session) Unreact(ctx context.Context, item, user string) (Item, error) {
+	var it Item
+	err := s.call(ctx, http.MethodDelete, "/v1/items/"+url.PathEscape(item)+"/reactions/"+url.PathEscape(user), nil, nil, &it)
+	return it, err
+}
+
+// Add adds by to item's counter. It sends a fresh idempotency key, kept across
+// its retries, so the increment counts once in the mesh.
+func (s *Session) Add(ctx context.Context, item, counter string, by int64) (Item, error) {
+	return s.AddOnce(ctx, item, counter, by, NewKey())
+}
+
+// AddOnce adds by to item's counter under the caller's idempotency key: every
+// call with the same key, at any peer, counts once (within the mesh's TTL).
+// Replayed reports whether a peer had seen the key before.
+func (s *Session) AddOnce(ctx context.Context, item, counter string, by int64, key string) (Item, error) {
+	body, err := json.Marshal(map[string]int64{"by": by})
+	if err != nil {
+		return Item{}, err
+	}
+	var it Item
+	h := http.Header{"Idempotency-Key": {key}}
+	err = s.call(ctx, http.MethodPost, "/v1/items/"+url.PathEscape(item)+"/counters/"+url.PathEscape(counter), body, h, &it)
+	return it, err
+}
+
+// Get reads item, with user's reaction when user is not empty.
+func (s *Session) Get(ctx context.Context, item, user string) (Item, error) {
+	path := "/v1/items/" + url.PathEscape(item)
+	if user != "" {
+		path += "?user=" + url.QueryEscape(user)
+	}
+	var it Item
+	err := s.call(ctx, http.MethodGet, path, nil, nil, &it)
+	return it, err
+}
+
+// GetMany reads up to 100 items in one call, in the order asked, with user's
+// reaction to each when user is not empty.
+func (s *Session) GetMany(ctx context.Context, items []string, user string) ([]Item, error) {
+	q := url.Values{"ids": {strings.Join(items, ",")}}
+	if user != "" {
+		q.Set("user", user)
+	}
+	var out struct {
+		Items []Item `json:"items"`
+	}
+	err := s.call(ctx, http.MethodGet, "/v1/items?"+q.Encode(), nil, nil, &out)
+	return out.Items, err
+}
+
+// NewKey returns a random idempotency key: 128 bits, hex.
+func NewKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// call makes one API call, retrying at the next peer while the outcome may be
+// retried, and decodes a 2xx answer into out. It carries the session's token
+// and takes the answer's.
+func (s *Session) call(ctx context.Context, method, path string, body []byte, h http.Header, out any) error {
+	wait := s.c.cfg.Backoff
+	var last error
+	for attempt := range s.c.cfg.Attempts {
+		if attempt > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return errors.Join(ctx.Err(), last)
+			case <-t.C:
+			}
+			wait *= 2
+		}
+		peer := s.c.cfg.Peers[attempt%len(s.c.cfg.Peers)]
+		retry, after, err := s.once(ctx, peer, method, path, body, h, out)
+		if err == nil {
+			return nil
+		}
+		last = err
+		if !retry || ctx.Err() != nil {
+			return err
+		}
+		if after > 0 {
+			wait = after
+		}
+	}
+	return last
+}
+
+// once makes one request to peer. It reports whether a failure may be retried,
+// and after how long the peer asked to wait.
+func (s *Session) once(ctx context.Context, peer, method, path string, body []byte, h http.Header, out any) (retry bool, after time.Duration, err error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, peer+path, rd)
+	if err != nil {
+		return false, 0, fmt.Errorf("client: %w", err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if s.c.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.c.cfg.Token)
+	}
+	if tok := s.Token(); tok != "" {
+		req.Header.Set("X-Causal-Token", tok)
+	}
+	resp, err := s.c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return true, 0, &UnknownError{Peer: peer, Err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return true, 0, &UnknownError{Peer: peer, Err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		p := problemOf(peer, resp, raw)
+		after, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return p.Status == http.StatusTooManyRequests || p.Status >= 500, time.Duration(after) * time.Second, p
+	}
+	s.mu.Lock()
+	if tok := resp.Header.Get("X-Causal-Token"); tok != "" {
+		s.token = tok
+	}
+	s.stale = resp.Header.Get("X-Causal-Stale") == "true"
+	s.mu.Unlock()
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return false, 0, fmt.Errorf("client: %s %s at %s: decode answer: %w", method, path, peer, err)
+		}
+	}
+	return false, 0, nil
+}
+
+// UnknownError is a call whose outcome is unknown: the request may or may not
+// have been applied (a connection lost, a timeout). A write retried with its
+// idempotency key is safe; the Client does that by itself.
+type UnknownError struct {
+	Peer string // the peer called
+	Err  error  // what went wrong
+}
+
+// Error describes the failure.
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("client: %s: outcome unknown: %v", e.Peer, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *UnknownError) Unwrap() error { return e.Err }

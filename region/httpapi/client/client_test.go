@@ -1,0 +1,207 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/region/httpapi/client"
+	"github.com/countermesh/countermesh/region/regiontest"
+)
+
+const token = "client-test-token"
+
+// mesh is two regions of one peer each, every peer with its API behind an
+// httptest server, and a hook in front of each API.
+type mesh struct {
+	m    *regiontest.Mesh
+	urls map[string]string // peer → API URL
+	hook map[string]*atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
+	hits map[string]*atomic.Int64 // requests that reached each API
+	apis map[string]http.Handler  // each peer's API, without the hook
+}
+
+func newMesh(t *testing.T) *mesh {
+	t.Helper()
+	m := regiontest.NewMesh(t, []string{"eu", "us"}, 1)
+	out := &mesh{m: m, urls: map[string]string{},
+		hook: map[string]*atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]{},
+		hits: map[string]*atomic.Int64{}, apis: map[string]http.Handler{}}
+	for _, p := range m.Running() {
+		api, err := httpapi.New(httpapi.Config{Backend: m.Node(p).Peer, Tokens: map[string]string{token: "fe"},
+			Logger: regiontest.Logger(), RateLimit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = api.Run(ctx) }()
+		hook := &atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]{}
+		hits := &atomic.Int64{}
+		h := api.Handler()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			if f := hook.Load(); f != nil && (*f)(w, r) {
+				return
+			}
+			h.ServeHTTP(w, r)
+		}))
+		t.Cleanup(func() { srv.Close(); cancel(); <-done })
+		out.urls[p], out.hook[p], out.hits[p], out.apis[p] = srv.URL, hook, hits, h
+	}
+	m.WaitConverged(30 * time.Second)
+	return out
+}
+
+func (ms *mesh) client(t *testing.T, peers ...string) *client.Client {
+	t.Helper()
+	var urls []string
+	for _, p := range peers {
+		if u, ok := ms.urls[p]; ok {
+			urls = append(urls, u)
+		} else {
+			urls = append(urls, p) // a URL given as is
+		}
+	}
+	c, err := client.New(client.Config{Peers: urls, Token: token, Backoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// deadURL returns the URL of a port nobody listens on.
+func deadURL(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// An answer lost after the peer applied the increment: the client retries at
+// the other region with the same key, and the mesh counts it once.
+func TestLostAnswerIsRetriedElsewhereAndCountsOnce(t *testing.T) {
+	ms := newMesh(t)
+	lose := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost {
+			return false
+		}
+		ms.apis["eu-1"].ServeHTTP(httptest.NewRecorder(), r) // applied; the answer goes nowhere
+		panic(http.ErrAbortHandler)
+	}
+	ms.hook["eu-1"].Store(&lose)
+	s := ms.client(t, "eu-1", "us-1").Session()
+	it, err := s.Add(context.Background(), "post", "claps", 3)
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if ms.hits["us-1"].Load() == 0 {
+		t.Fatal("the retry did not move to the other peer")
+	}
+	if it.Counters["claps"] < 3 {
+		t.Fatalf("answer shows claps %d", it.Counters["claps"])
+	}
+	ms.m.WaitConverged(30 * time.Second)
+	for _, p := range []string{"eu-1", "us-1"} {
+		v, err := ms.m.Node(p).Peer.Store().ReadItem("post", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Counters["claps"] != 3 {
+			t.Errorf("%s: claps %d, want 3 (applied at both, counted once)", p, v.Counters["claps"])
+		}
+	}
+}
+
+// A peer that does not answer at all is skipped for the next.
+func TestUnreachablePeerIsSkipped(t *testing.T) {
+	ms := newMesh(t)
+	s := ms.client(t, deadURL(t), "us-1").Session()
+	if _, err := s.React(context.Background(), "post", "u1", "like"); err != nil {
+		t.Fatalf("React: %v", err)
+	}
+}
+
+// A bad request is not retried and comes back as a typed problem.
+func TestBadRequestIsAProblemAndNotRetried(t *testing.T) {
+	ms := newMesh(t)
+	s := ms.client(t, "eu-1", "us-1").Session()
+	_, err := s.React(context.Background(), "post", "u1", "love")
+	var p *client.Problem
+	if !errors.As(err, &p) || !errors.Is(err, client.ErrInvalidRequest) || p.Status != http.StatusBadRequest {
+		t.Fatalf("err = %v, want an invalid-request problem", err)
+	}
+	if !strings.Contains(p.Detail, "love") {
+		t.Errorf("detail %q does not name the kind", p.Detail)
+	}
+	if n := ms.hits["us-1"].Load(); n != 0 {
+		t.Errorf("a bad request was retried at another peer (%d requests)", n)
+	}
+	bad, err := client.New(client.Config{Peers: []string{ms.urls["eu-1"]}, Token: "wrong"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Session().Get(context.Background(), "post", ""); !errors.Is(err, client.ErrUnauthorized) {
+		t.Errorf("wrong token: err = %v, want ErrUnauthorized", err)
+	}
+}
+
+// A session reads its own writes at another region: its causal token goes
+// along.
+func TestSessionReadsItsOwnWritesElsewhere(t *testing.T) {
+	ms := newMesh(t)
+	s := ms.client(t, "eu-1").Session()
+	if _, err := s.React(context.Background(), "post", "u1", "like"); err != nil {
+		t.Fatal(err)
+	}
+	if s.Token() == "" {
+		t.Fatal("no causal token after an answer")
+	}
+	other := ms.client(t, "us-1").Session()
+	other.SetToken(s.Token())
+	it, err := other.Get(context.Background(), "post", "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.User == nil || it.User.Reaction == nil || *it.User.Reaction != "like" || other.Stale() {
+		t.Errorf("read at us-1 with the token: %+v (stale %v), want u1's like", it.User, other.Stale())
+	}
+}
+
+// Follow delivers the current state, then changes.
+func TestFollowDeliversChanges(t *testing.T) {
+	ms := newMesh(t)
+	s := ms.client(t, "eu-1").Session()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seen := make(chan int64, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Follow(ctx, "live", func(it client.Item) error {
+			seen <- it.Counters["claps"]
+			if it.Counters["claps"] == 2 {
+				return errors.New("enough")
+			}
+			return nil
+		})
+	}()
+	if got := <-seen; got != 0 {
+		t.Fatalf("first event claps %d, want 0", got)
+	}
+	if _, err := ms.client(t, "us-1").Session().Add(ctx, "live", "claps", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil || err.Error() != "enough" {
+		t.Fatalf("Follow returned %v, want the handler's error", err)
+	}
+}
