@@ -15,9 +15,9 @@ const (
 	// HeaderCausalToken carries a causal token: sent by the client to be served
 	// at least what the token saw, returned with every answer.
 	HeaderCausalToken = "X-Causal-Token"
-	// HeaderCausalStale is "true" on an answer that could not wait long enough
-	// for this peer to catch up with the presented token: it may miss what the
-	// token saw.
+	// HeaderCausalStale is "true" on an answer given before this peer caught up
+	// with the presented token: a read that waited CausalWait in vain, or a write
+	// (writes never wait). It may miss what the token saw.
 	HeaderCausalStale = "X-Causal-Stale"
 )
 
@@ -32,9 +32,8 @@ type causal struct {
 	stale     bool // the wait ran out: the answer may miss what the token saw
 }
 
-// awaitToken reads the request's causal token, if any, and waits (up to
-// CausalWait) until this peer has applied every change the token saw.
-func (s *Server) awaitToken(r *http.Request) (causal, *Problem) {
+// readToken reads the request's causal token, if any, without waiting for it.
+func (s *Server) readToken(r *http.Request) (causal, *Problem) {
 	var c causal
 	values := r.Header.Values(HeaderCausalToken)
 	switch len(values) {
@@ -49,25 +48,63 @@ func (s *Server) awaitToken(r *http.Request) (causal, *Problem) {
 		return c, badToken("%s: %v", HeaderCausalToken, err)
 	}
 	c.token, c.presented = tok, true
-	if !s.waitApplied(r.Context(), tok) {
+	return c, nil
+}
+
+// awaitToken reads the request's causal token, if any, and waits (up to
+// CausalWait) until this peer has applied every change the token saw. Reads
+// call it.
+func (s *Server) awaitToken(r *http.Request) (causal, *Problem) {
+	c, p := s.readToken(r)
+	if p != nil || !c.presented {
+		return c, p
+	}
+	if !s.waitApplied(r.Context(), c.token) {
 		c.stale = true
 		s.metrics.causalStale.Inc()
 	}
 	return c, nil
 }
 
+// writeToken reads the request's causal token, if any, for a write: it never
+// waits — a peer cut off from the one that minted the token keeps taking
+// writes at local latency — and marks the answer stale when this peer has not
+// applied everything the token saw. With order set (writes of reactions), it
+// observes the token's timestamp, so what the write stores orders after
+// everything the token saw.
+func (s *Server) writeToken(r *http.Request, order bool) (causal, *Problem) {
+	c, p := s.readToken(r)
+	if p != nil || !c.presented {
+		return c, p
+	}
+	if order {
+		if p := s.observeToken(c); p != nil {
+			return c, p
+		}
+	}
+	if !s.caughtUp(c.token) {
+		c.stale = true
+		s.metrics.causalStale.Inc()
+	}
+	return c, nil
+}
+
+// caughtUp reports whether the peer has applied, for every replica of tok, the
+// changes up to tok's sequence.
+func (s *Server) caughtUp(tok causalToken) bool {
+	for r, seq := range tok.seqs {
+		if s.b.Applied(r) < seq {
+			return false
+		}
+	}
+	return true
+}
+
 // waitApplied waits until the peer has applied, for every replica of tok, the
 // changes up to tok's sequence, and reports whether it has. It gives up after
 // CausalWait or when ctx ends.
 func (s *Server) waitApplied(ctx context.Context, tok causalToken) bool {
-	caughtUp := func() bool {
-		for r, seq := range tok.seqs {
-			if s.b.Applied(r) < seq {
-				return false
-			}
-		}
-		return true
-	}
+	caughtUp := func() bool { return s.caughtUp(tok) }
 	if caughtUp() {
 		return true
 	}

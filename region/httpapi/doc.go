@@ -108,15 +108,19 @@
 // own changes the answer reflected (replica id → sequence), and the newest
 // hybrid-clock timestamp the answering peer had seen. A peer presented a token:
 //
-//   - waits, up to Config.CausalWait (2 s), until it has applied every change the
-//     token counts (Backend.Applied), then answers — so a client reads its own
-//     writes on any peer. If the wait runs out it answers anyway, with header
-//     X-Causal-Stale: true: the answer may miss what the token saw. It never
-//     answers older state as fresh.
+//   - on a read, waits, up to Config.CausalWait (2 s), until it has applied every
+//     change the token counts (Backend.Applied), then answers — so a client reads
+//     its own writes on any peer. If the wait runs out it answers anyway, with
+//     header X-Causal-Stale: true: the answer may miss what the token saw. It
+//     never answers older state as fresh.
+//   - on a write, never waits: a peer cut off from the one that minted the token
+//     keeps taking writes at local latency. It applies the write at once and
+//     answers with X-Causal-Stale: true when it has not yet applied everything
+//     the token counts.
 //   - before a reaction write, advances its clock past the token's timestamp, so
 //     the new reaction orders after every reaction the client saw, whatever the
-//     wall clocks say (invariant 4). A timestamp beyond the peer's max drift is
-//     answered 409.
+//     wall clocks say (invariant 4) — also when the write is stale. A timestamp
+//     beyond the peer's max drift is answered 409.
 //
 // The answer's token merges the presented one with the answering peer's. Read
 // your writes and monotonic reads hold for the changes of the peers that
@@ -154,9 +158,9 @@
 //	countermesh_api_writes_total{kind,outcome}            react/add by ok, replayed, invalid, conflict,
 //	                                                      unavailable, unknown, error
 //	countermesh_api_rate_limited_total                    429s
-//	countermesh_api_causal_waits_total                    requests that waited for a causal token
+//	countermesh_api_causal_waits_total                    reads that waited for a causal token
 //	countermesh_api_causal_wait_seconds                   how long they waited
-//	countermesh_api_causal_stale_total                    answers sent with X-Causal-Stale
+//	countermesh_api_causal_stale_total                    answers sent with X-Causal-Stale (reads and writes)
 //	countermesh_api_live_subscribers                      open live streams
 //	countermesh_replication_lag_seqs{region,peer}         per remote peer, from Backend.Status
 //	countermesh_replication_lag_seconds{region,peer}
