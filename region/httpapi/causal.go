@@ -43,7 +43,7 @@ func (s *Server) readToken(r *http.Request) (causal, *Problem) {
 	default:
 		return c, badToken("%d %s headers; send at most one", len(values), HeaderCausalToken)
 	}
-	tok, err := parseToken(strings.TrimSpace(values[0]))
+	tok, err := s.keys.Load().parse(strings.TrimSpace(values[0]))
 	if err != nil {
 		return c, badToken("%s: %v", HeaderCausalToken, err)
 	}
@@ -134,12 +134,21 @@ func (s *Server) waitApplied(ctx context.Context, tok causalToken) bool {
 
 // observeToken makes later local timestamps order after everything the token
 // saw, so a reaction written with it wins over the ones its holder saw
-// (invariant 4), whatever the wall clocks say.
+// (invariant 4), whatever the wall clocks say. It refuses to move the clock
+// more than MaxTokenAhead past the wall clock: however a token came about, a
+// client must not push a peer's clock into the future, where its writes would
+// win every race and the other peers would refuse them.
 func (s *Server) observeToken(c causal) *Problem {
 	if !c.presented || c.token.ts.IsZero() {
 		return nil
 	}
-	err := s.b.Store().Clock().Observe(c.token.ts)
+	clock := s.b.Store().Clock()
+	wall := clock.WallMillis()
+	if ahead := time.Duration(c.token.ts.Wall-wall) * time.Millisecond; ahead > s.cfg.MaxTokenAhead &&
+		clock.Last().Before(c.token.ts) {
+		return tokenAheadProblem(c.token.ts, ahead, s.cfg.MaxTokenAhead)
+	}
+	err := clock.Observe(c.token.ts)
 	var drift *crdt.DriftError
 	if errors.As(err, &drift) {
 		return driftProblem(drift)
@@ -157,7 +166,7 @@ func (s *Server) answerToken(c causal, lastSeq uint64) string {
 	store := s.b.Store()
 	t.see(store.Replica(), lastSeq)
 	t.observe(store.Clock().Last())
-	return t.encode()
+	return s.keys.Load().mint(t)
 }
 
 // setCausalHeaders sets the causal headers of an answer carrying token.

@@ -73,7 +73,7 @@ func TestWritesDoNotWaitForTokens(t *testing.T) {
 			if e.b.store.LastSeq() != seq+1 {
 				t.Fatalf("last seq %d, want %d: the write was not applied", e.b.store.LastSeq(), seq+1)
 			}
-			if got := mustParse(t, e, r.header.Get(HeaderCausalToken)); got.seqs[other] != 5 {
+			if got := e.parseToken(t, r.header.Get(HeaderCausalToken)); got.seqs[other] != 5 {
 				t.Fatalf("answer token %+v lost what the presented one saw", got)
 			}
 			if c.user == "" {
@@ -125,16 +125,3 @@ func TestWritesDoNotWaitForTokens(t *testing.T) {
 		t.Fatalf("read after catching up: %d %s stale %q", r.code, r.body, r.header.Get(HeaderCausalStale))
 	}
 }
-
-// mustParse parses a token the server minted.
-func mustParse(t *testing.T, e *env, s string) causalToken {
-	t.Helper()
-	tok, err := parseToken(s)
-	if err != nil {
-		t.Fatalf("token %q: %v", s, err)
-	}
-	return tok
-}
-
-// mint returns the text of tok as a peer of e's mesh mints it.
-func (e *env) mint(tok causalToken) string { return tok.encode() }
