@@ -63,7 +63,7 @@ var processTokenKey = sync.OnceValue(func() TokenKey {
 	return TokenKey{ID: "process", Secret: secret}
 })
 
-// mac returns the MAC of a token's bytes under secret.
+// tokenMAC returns the MAC of a token's bytes under secret.
 func tokenMAC(secret, b []byte) []byte {
 	h := hmac.New(sha256.New, secret)
 	h.Write([]byte(tokenMACContext))
