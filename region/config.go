@@ -6,6 +6,7 @@ import (
 
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
+	"github.com/countermesh/countermesh/topology"
 )
 
 // Config configures a Peer. Start from DefaultConfig or DefaultLocalConfig; New
@@ -47,6 +48,11 @@ type Config struct {
 	// ReloadInterval is how often the topology file is checked for changes.
 	// Default 2 s.
 	ReloadInterval time.Duration
+	// OnReload, when set, is called with every topology a reload put in force
+	// (file change or Reload), after the peer applied it, from the goroutine
+	// that reloaded. What the peer does not use — API tokens, token secrets —
+	// is applied there. It must not block for long.
+	OnReload func(*topology.Topology)
 	// LinkIdleTimeout closes a link that heard nothing for that long. Default 15 s.
 	LinkIdleTimeout time.Duration
 

@@ -65,5 +65,8 @@ func (p *Peer) Reload() error {
 	}
 	p.join()
 	p.wake()
+	if p.cfg.OnReload != nil {
+		p.cfg.OnReload(next)
+	}
 	return nil
 }

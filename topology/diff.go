@@ -20,8 +20,9 @@ type Changes struct {
 	PeersRemoved     []string
 	PeersChanged     []PeerChange // peers in both, with different fields
 	// SecurityChanged lists the security fields that differ: "ca",
-	// "gossip_key", "api_tokens". Only paths and names are compared, not the
-	// files' content.
+	// "gossip_key", "api_tokens", "token_secrets". Only paths, names and order
+	// (for token_secrets, the first signs) are compared, not the files'
+	// content.
 	SecurityChanged []string
 }
 
@@ -66,6 +67,9 @@ func Diff(old, new *Topology) Changes {
 	}
 	if !slices.Equal(tokenKeys(old), tokenKeys(new)) {
 		c.SecurityChanged = append(c.SecurityChanged, "api_tokens")
+	}
+	if !slices.Equal(secretKeys(old), secretKeys(new)) {
+		c.SecurityChanged = append(c.SecurityChanged, "token_secrets")
 	}
 	return c
 }
@@ -167,6 +171,15 @@ func peerNames(t *Topology) []string {
 		names = append(names, p.Name)
 	}
 	return names
+}
+
+// secretKeys returns the token secrets as "id=path" strings, in file order.
+func secretKeys(t *Topology) []string {
+	var keys []string
+	for _, s := range t.Security.TokenSecrets {
+		keys = append(keys, s.ID+"="+t.rel(s.File))
+	}
+	return keys
 }
 
 // tokenKeys returns the api tokens as sorted "name=path" strings.

@@ -12,6 +12,9 @@
 //	  api_tokens:                    # bearer tokens of the HTTP API (optional)
 //	    - name: frontend             # who uses it (required, unique)
 //	      file: certs/frontend.token # file holding the token (required)
+//	  token_secrets:                 # secrets causal tokens are signed with (serve needs one)
+//	    - id: k1                     # names it in tokens (required, unique)
+//	      file: certs/k1.secret      # base64 of a 32-byte secret (required)
 //	regions:                         # required, non-empty
 //	  - name: eu-west                # region name (required, unique)
 //	    peers:                       # required, non-empty
@@ -28,7 +31,12 @@
 //     or hyphens, not starting or ending with a hyphen. They appear in the
 //     peers' certificates.
 //   - Reaction kinds are 1-32 lowercase letters, digits, '_' or '-'; api token
-//     names 1-63 of the same.
+//     names and token secret ids 1-63 of the same.
+//   - The first token secret signs causal tokens, every one listed verifies
+//     them: a secret is rotated by listing the new one after the old on every
+//     peer, then first, then dropping the old one. Every peer must list the
+//     same secrets. token_secrets is optional in the file, so that topologies
+//     written before it still load, but serve refuses to start without it.
 //   - Addresses are host:port, the host an IP address or a DNS name that other
 //     peers can dial (not 0.0.0.0 or ::), the port 1-65535. No two addresses of
 //     the mesh are equal, whichever of gossip, sync and api they are.

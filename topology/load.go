@@ -20,6 +20,7 @@ const (
 	refCA refKind = iota
 	refGossipKey
 	refToken
+	refTokenSecret
 	refPeerCert
 	refPeerKey
 )
@@ -28,7 +29,7 @@ const (
 type fileRef struct {
 	kind    refKind
 	field   string // its field: ca, gossip_key, file, cert, key
-	subject string // the token or peer it belongs to; "" for ca and gossip_key
+	subject string // the token, secret or peer it belongs to; "" for ca and gossip_key
 	written string // the path as written in the file
 	path    string // the path resolved against the topology's directory
 	line    int
@@ -40,6 +41,8 @@ func (r fileRef) describe() string {
 	switch r.kind {
 	case refToken:
 		return fmt.Sprintf("file %q of api token %q", r.written, r.subject)
+	case refTokenSecret:
+		return fmt.Sprintf("file %q of token secret %q", r.written, r.subject)
 	case refPeerCert, refPeerKey:
 		return fmt.Sprintf("%s %q of peer %q", r.field, r.written, r.subject)
 	}
@@ -48,7 +51,8 @@ func (r fileRef) describe() string {
 
 // Load reads, parses and validates a topology file, then checks the files it
 // names: each must be readable and hold what it should — the CA a CA
-// certificate, gossip_key a base64 key of 32 bytes, each token file a token, and
+// certificate, gossip_key a base64 key of 32 bytes, each token file a token,
+// each token secret file a base64 secret of 32 bytes, and
 // each peer's cert a certificate signed by the CA for that peer
 // (countermesh://<mesh>/<region>/<peer>) matching the peer's key. Paths are
 // made absolute. It returns an *Error listing every problem found, or the
@@ -95,6 +99,10 @@ func (ps *problems) checkFiles(t *Topology) {
 			roots = ps.checkCA(r, data)
 		case refGossipKey:
 			if _, err := pki.ParseGossipKey(data); err != nil {
+				ps.addf(r.line, "%s: %v", r.describe(), err)
+			}
+		case refTokenSecret:
+			if _, err := pki.ParseTokenSecret(data); err != nil {
 				ps.addf(r.line, "%s: %v", r.describe(), err)
 			}
 		case refToken:

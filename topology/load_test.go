@@ -66,6 +66,50 @@ func TestLoadValid(t *testing.T) {
 	}
 }
 
+// withTokenSecrets lists two token secrets in the topology of writeMesh and
+// writes their files.
+func withTokenSecrets(t *testing.T, dir, file string) {
+	t.Helper()
+	src := strings.Replace(base, "regions:\n", "  token_secrets:\n    - id: k2\n      file: k2.secret\n    - id: k1\n      file: /k1.secret\nregions:\n", 1)
+	write(t, file, []byte(strings.Replace(src, "/k1.secret", filepath.Join(dir, "k1.secret"), 1)))
+	write(t, filepath.Join(dir, "k1.secret"), pki.EncodeTokenSecret(pki.NewTokenSecret()))
+	write(t, filepath.Join(dir, "k2.secret"), pki.EncodeTokenSecret(pki.NewTokenSecret()))
+}
+
+func TestLoadTokenSecrets(t *testing.T) {
+	dir := t.TempDir()
+	file, _ := writeMesh(t, dir)
+	withTokenSecrets(t, dir, file)
+	topo, err := Load(file)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := []TokenSecret{{ID: "k2", File: filepath.Join(dir, "k2.secret")}, {ID: "k1", File: filepath.Join(dir, "k1.secret")}}
+	if !slices.Equal(topo.Security.TokenSecrets, want) {
+		t.Fatalf("token secrets %+v, want %+v", topo.Security.TokenSecrets, want)
+	}
+	write(t, filepath.Join(dir, "k2.secret"), []byte("c2hvcnQ=\n"))
+	remove(t, dir, "k1.secret")
+	got := problemLines(t, loadErr(t, file))
+	wantLines := []string{
+		file + `:11: file "k2.secret" of token secret "k2": pki: bad token secret: 5 bytes, want 32`,
+		file + `:13: cannot read file "` + filepath.Join(dir, "k1.secret") + `" of token secret "k1": no such file or directory`,
+	}
+	if !slices.Equal(got, wantLines) {
+		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLines, "\n"))
+	}
+}
+
+// loadErr loads file, failing the test unless it is refused.
+func loadErr(t *testing.T, file string) error {
+	t.Helper()
+	_, err := Load(file)
+	if err == nil {
+		t.Fatal("Load accepted the topology")
+	}
+	return err
+}
+
 func TestLoadRelativeFileNameMakesPathsAbsolute(t *testing.T) {
 	dir := t.TempDir()
 	writeMesh(t, dir)

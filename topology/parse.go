@@ -19,8 +19,9 @@ import (
 // Fields of each mapping of the schema, in the order the package doc lists them.
 var (
 	topologyFields = []string{"mesh", "reaction_kinds", "security", "regions"}
-	securityFields = []string{"ca", "gossip_key", "api_tokens"}
+	securityFields = []string{"ca", "gossip_key", "api_tokens", "token_secrets"}
 	tokenFields    = []string{"name", "file"}
+	secretFields   = []string{"id", "file"}
 	regionFields   = []string{"name", "peers"}
 	peerFields     = []string{"name", "gossip", "sync", "api", "cert", "key"}
 )
@@ -184,31 +185,43 @@ func (ps *problems) security(t *Topology, n *yaml.Node) Security {
 	}
 	s.CA = ps.path(t, m, "ca", "security", refCA, "")
 	s.GossipKey = ps.path(t, m, "gossip_key", "security", refGossipKey, "")
-	items, _, _ := ps.seq(m, "api_tokens", "security", false)
+	ps.namedFiles(t, m, "api_tokens", "api token", "name", tokenFields, refToken, func(name, file string) {
+		s.APITokens = append(s.APITokens, APIToken{Name: name, File: file})
+	})
+	ps.namedFiles(t, m, "token_secrets", "token secret", "id", secretFields, refTokenSecret, func(id, file string) {
+		s.TokenSecrets = append(s.TokenSecrets, TokenSecret{ID: id, File: file})
+	})
+	return s
+}
+
+// namedFiles reads the optional list key of m: mappings of fields, each a
+// unique name (its field nameField) and a file; add gets each valid one.
+func (ps *problems) namedFiles(t *Topology, m mapping, key, what, nameField string, fields []string, kind refKind,
+	add func(name, file string)) {
+	items, _, _ := ps.seq(m, key, "security", false)
 	first := map[string]int{}
 	for _, it := range items {
-		tm, ok := ps.asMapping(it, "api token", tokenFields)
+		tm, ok := ps.asMapping(it, what, fields)
 		if !ok {
 			continue
 		}
-		name, line, ok := ps.str(tm, "name", "api token", true)
-		owner := "api token"
+		name, line, ok := ps.str(tm, nameField, what, true)
+		owner := what
 		if ok {
-			owner = fmt.Sprintf("api token %q", name)
+			owner = fmt.Sprintf("%s %q", what, name)
 		}
-		file := ps.path(t, tm, "file", owner, refToken, name)
+		file := ps.path(t, tm, "file", owner, kind, name)
 		switch prev, dup := first[name]; {
 		case !ok:
 		case !tokenNameRE.MatchString(name):
-			ps.addf(line, "bad api token name %q: %s", name, tokenNameRule)
+			ps.addf(line, "bad %s %s %q: %s", what, nameField, name, tokenNameRule)
 		case dup:
-			ps.addf(line, "api token %q defined twice (first at line %d)", name, prev)
+			ps.addf(line, "%s %q defined twice (first at line %d)", what, name, prev)
 		default:
 			first[name] = line
-			s.APITokens = append(s.APITokens, APIToken{Name: name, File: file})
+			add(name, file)
 		}
 	}
-	return s
 }
 
 // path reads a required file path field, resolves it against t.Dir and

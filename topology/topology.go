@@ -23,6 +23,16 @@ type Security struct {
 	CA        string     // PEM certificate of the mesh's CA
 	GossipKey string     // file holding the base64 gossip encryption key
 	APITokens []APIToken // bearer tokens of the HTTP API, in file order
+	// TokenSecrets are the secrets causal tokens are signed with, in file
+	// order: the first signs, every one verifies. Empty in a topology written
+	// before they existed; serve refuses to start without one.
+	TokenSecrets []TokenSecret
+}
+
+// TokenSecret names a secret the peers sign and verify causal tokens with.
+type TokenSecret struct {
+	ID   string // names the secret in the tokens it signs
+	File string // file holding the base64 secret of 32 bytes
 }
 
 // APIToken names a bearer token accepted by the HTTP API.

@@ -21,7 +21,8 @@ const certsUsage = `Usage:
 
 init makes the security material of the mesh a topology file describes, in DIR:
 a new CA (ca.crt, ca.key), a certificate and key per peer for the hosts of its
-addresses, the gossip key and one file per api_tokens entry. Files the topology
+addresses, the gossip key, one file per api_tokens entry and one secret per
+token_secrets entry (token.secret when the topology lists none). Files the topology
 names under DIR are written where it names them; others get a default name in
 DIR. Nothing is written if any of the files exists, unless --force is given.
 Keep ca.key offline: peers do not need it.
@@ -125,6 +126,13 @@ func planOutputs(t *topology.Topology, out string) ([]*output, error) {
 		add(tok.File, tok.Name+".token", "API token "+tok.Name, 0o600,
 			func(*pki.CA) ([]byte, error) { return []byte(pki.NewToken() + "\n"), nil })
 	}
+	newSecret := func(*pki.CA) ([]byte, error) { return pki.EncodeTokenSecret(pki.NewTokenSecret()), nil }
+	for _, ts := range t.Security.TokenSecrets {
+		add(ts.File, ts.ID+".secret", "token secret "+ts.ID, 0o600, newSecret)
+	}
+	if len(t.Security.TokenSecrets) == 0 {
+		add("", defaultTokenSecret, "token secret, not yet in the topology", 0o600, newSecret)
+	}
 	for _, p := range t.Peers() {
 		pair := &issued{id: pki.PeerIdentity{Mesh: t.Mesh, Region: p.Region, Name: p.Name, Hosts: peerHosts(p)}}
 		add(p.Cert, p.Name+".crt", "certificate of peer "+p.Name, 0o644, pair.cert)
@@ -182,7 +190,25 @@ func certsInit(c certsConfig, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "note: the topology names these files outside %s; update its paths or move the files:\n%s\n",
 			c.out, strings.Join(moved, "\n"))
 	}
+	if len(t.Security.TokenSecrets) == 0 {
+		fmt.Fprintf(stdout, "note: the topology lists no token_secrets, and serve needs one; add to its security section:\n"+
+			"  token_secrets:\n    - id: k1\n      file: %s\n", topologyPath(t, filepath.Join(out, defaultTokenSecret)))
+	}
 	return nil
+}
+
+// defaultTokenSecret is the file certs init writes a token secret to when the
+// topology lists none.
+const defaultTokenSecret = "token.secret"
+
+// topologyPath returns path as the topology t would name it: relative to its
+// directory when it is under it.
+func topologyPath(t *topology.Topology, path string) string {
+	if dir, err := filepath.Abs(t.Dir); err == nil && under(dir, path) {
+		rel, _ := filepath.Rel(dir, path)
+		return rel
+	}
+	return path
 }
 
 // issued is a peer's certificate and key, issued once for both files.

@@ -16,12 +16,12 @@ import (
 
 // certsFiles are the files certs init writes for testTopology, under certs/.
 var certsFiles = []string{
-	"ca.crt", "ca.key", "gossip.key", "frontend.token", "admin.token",
+	"ca.crt", "ca.key", "gossip.key", "frontend.token", "admin.token", "token.secret",
 	"eu-1.crt", "eu-1.key", "us-1.crt", "us-1.key",
 }
 
 // secretFiles are those of certsFiles that must be private.
-var secretFiles = []string{"ca.key", "gossip.key", "frontend.token", "admin.token", "eu-1.key", "us-1.key"}
+var secretFiles = []string{"ca.key", "gossip.key", "frontend.token", "admin.token", "token.secret", "eu-1.key", "us-1.key"}
 
 // initCerts writes testTopology in a new directory and runs certs init for it
 // with --out dir/certs; it returns the topology file and the output directory.
@@ -102,6 +102,40 @@ func TestCertsInitWritesEverything(t *testing.T) {
 	if len(bytes.TrimSpace(front)) != 43 || bytes.Equal(front, admin) {
 		t.Errorf("tokens %q and %q", front, admin)
 	}
+	// testTopology lists no token secret: one is made, and the note says how
+	// to list it.
+	if _, err := pki.ParseTokenSecret(readFile(t, filepath.Join(out, "token.secret"))); err != nil {
+		t.Errorf("token secret: %v", err)
+	}
+	if !strings.Contains(stdout, "lists no token_secrets, and serve needs one; add to its security section:\n"+
+		"  token_secrets:\n    - id: k1\n      file: certs/token.secret\n") {
+		t.Errorf("stdout does not say how to list the token secret:\n%s", stdout)
+	}
+}
+
+// TestCertsInitWritesTokenSecrets: each token secret the topology lists gets
+// its own new secret, and the topology then checks.
+func TestCertsInitWritesTokenSecrets(t *testing.T) {
+	dir := t.TempDir()
+	src := strings.Replace(testTopology, "regions:\n",
+		"  token_secrets:\n    - {id: k2, file: certs/k2.secret}\n    - {id: k1, file: certs/k1.secret}\nregions:\n", 1)
+	file := writeTopology(t, dir, "t.yaml", src)
+	code, stdout, stderr := runCmd(t, "certs", "init", "--topology", file, "--out", filepath.Join(dir, "certs"))
+	if code != 0 || stderr != "" || strings.Contains(stdout, "token.secret") || strings.Contains(stdout, "note:") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	k1, err := pki.ParseTokenSecret(readFile(t, filepath.Join(dir, "certs", "k1.secret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := pki.ParseTokenSecret(readFile(t, filepath.Join(dir, "certs", "k2.secret")))
+	if err != nil || bytes.Equal(k1, k2) {
+		t.Fatalf("k2 %x (%v), k1 %x: want two different secrets", k2, err, k1)
+	}
+	code, stdout, _ = runCmd(t, "topology", "check", file)
+	if code != 0 || !strings.Contains(stdout, "2 reaction kinds, 2 token secrets, 2 API tokens") {
+		t.Errorf("topology check: exit %d, %q", code, stdout)
+	}
 }
 
 func TestCertsInitRefusesToOverwrite(t *testing.T) {
@@ -123,7 +157,7 @@ func TestCertsInitRefusesToOverwrite(t *testing.T) {
 			t.Errorf("%s listed: %v, want %v\n%s", name, listed, exists, stderr)
 		}
 	}
-	if !strings.Contains(stderr, "certs init: 7 files exist already; wrote nothing (use --force to overwrite them)") {
+	if !strings.Contains(stderr, "certs init: 8 files exist already; wrote nothing (use --force to overwrite them)") {
 		t.Errorf("stderr:\n%s", stderr)
 	}
 	if !bytes.Equal(before, readFile(t, filepath.Join(out, "ca.crt"))) {

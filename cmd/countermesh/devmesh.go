@@ -96,7 +96,12 @@ func (m *devMesh) startRegion(ctx context.Context, r *devRegion) error {
 	if err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Backend: p, Logger: cfg.Logger})
+	keys, err := tokenKeys(p.Topology())
+	if err != nil {
+		p.Close()
+		return err
+	}
+	api, err := httpapi.New(httpapi.Config{Backend: p, TokenKeys: keys, Logger: cfg.Logger})
 	if err != nil {
 		p.Close()
 		return err

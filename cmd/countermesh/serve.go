@@ -13,11 +13,14 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology"
 )
 
 // runServe runs one peer until SIGTERM or SIGINT, reloading the topology on
@@ -32,6 +35,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	local := fs.Bool("local", false, "use fast timings and a small store, for meshes on one machine")
+	tokenAhead := fs.Duration("max-token-ahead", time.Second,
+		"how far past this peer's wall clock a causal token may move its clock; raise it for a mesh whose clocks disagree by more")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -50,15 +55,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg = region.DefaultLocalConfig()
 	}
 	cfg.TopologyFile, cfg.PeerName, cfg.DataDir, cfg.Logger = *topo, *peer, *data, logger
+	var apiRef atomic.Pointer[httpapi.Server]
+	cfg.OnReload = func(t *topology.Topology) { applyTokenSecrets(apiRef.Load(), t, logger) }
 	p, err := region.New(cfg)
 	if err != nil {
 		return err
 	}
-	api, ln, err := startAPI(p, logger)
+	api, ln, err := startAPI(p, logger, *tokenAhead)
 	if err != nil {
 		p.Close()
 		return err
 	}
+	apiRef.Store(api)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -110,10 +118,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// startAPI builds the peer's HTTP API with the topology's tokens and listens on
-// the peer's API address.
-func startAPI(p *region.Peer, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
+// startAPI builds the peer's HTTP API with the topology's API tokens and token
+// secrets and listens on the peer's API address.
+func startAPI(p *region.Peer, logger *slog.Logger, tokenAhead time.Duration) (*httpapi.Server, net.Listener, error) {
 	topo := p.Topology()
+	keys, err := tokenKeys(topo)
+	if err != nil {
+		return nil, nil, err
+	}
 	tokens := map[string]string{}
 	for _, t := range topo.Security.APITokens {
 		b, err := os.ReadFile(t.File)
@@ -122,7 +134,8 @@ func startAPI(p *region.Peer, logger *slog.Logger) (*httpapi.Server, net.Listene
 		}
 		tokens[strings.TrimSpace(string(b))] = t.Name
 	}
-	api, err := httpapi.New(httpapi.Config{Backend: p, Tokens: tokens, Logger: logger})
+	api, err := httpapi.New(httpapi.Config{Backend: p, Tokens: tokens, TokenKeys: keys, MaxTokenAhead: tokenAhead,
+		Logger: logger})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,6 +145,47 @@ func startAPI(p *region.Peer, logger *slog.Logger) (*httpapi.Server, net.Listene
 		return nil, nil, fmt.Errorf("api address: %w", err)
 	}
 	return api, ln, nil
+}
+
+// tokenKeys reads the token secrets of t. A topology without any is refused:
+// every peer of the mesh must verify the causal tokens the others mint.
+func tokenKeys(t *topology.Topology) ([]httpapi.TokenKey, error) {
+	if len(t.Security.TokenSecrets) == 0 {
+		return nil, fmt.Errorf("topology %s lists no security.token_secrets: every peer must verify the causal tokens "+
+			"the others mint, with the same secret; make one with countermesh certs init and list it, "+
+			"e.g. token_secrets: [{id: k1, file: certs/token.secret}]", t.File)
+	}
+	var keys []httpapi.TokenKey
+	for _, ts := range t.Security.TokenSecrets {
+		data, err := os.ReadFile(ts.File)
+		if err != nil {
+			return nil, fmt.Errorf("token secret %s: %w", ts.ID, err)
+		}
+		secret, err := pki.ParseTokenSecret(data)
+		if err != nil {
+			return nil, fmt.Errorf("token secret %s (%s): %w", ts.ID, ts.File, err)
+		}
+		keys = append(keys, httpapi.TokenKey{ID: ts.ID, Secret: secret})
+	}
+	return keys, nil
+}
+
+// applyTokenSecrets puts the token secrets of a reloaded topology in force in
+// api (nil before the API started: it reads them when it starts). Secrets
+// that cannot be read are logged and the ones in force kept.
+func applyTokenSecrets(api *httpapi.Server, t *topology.Topology, logger *slog.Logger) {
+	if api == nil {
+		return
+	}
+	keys, err := tokenKeys(t)
+	if err == nil {
+		err = api.SetTokenKeys(keys)
+	}
+	if err != nil {
+		logger.Error("token secrets not reloaded; keeping the ones in force", "err", err)
+		return
+	}
+	logger.Info("token secrets in force", "ids", len(keys), "signing", keys[0].ID)
 }
 
 // newLogger builds the process's slog logger.

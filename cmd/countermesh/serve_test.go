@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/countermesh/countermesh/sync/transport/pki"
 )
 
 // TestMain lets tests run the real command as a child process: the test binary
@@ -55,7 +57,8 @@ func twoPeerTopology(t *testing.T) (string, map[string]string) {
 	dir := t.TempDir()
 	apis := map[string]string{}
 	var b strings.Builder
-	b.WriteString("mesh: serve-test\nreaction_kinds: [like, dislike]\nsecurity:\n  ca: certs/ca.crt\n  gossip_key: certs/gossip.key\nregions:\n")
+	b.WriteString("mesh: serve-test\nreaction_kinds: [like, dislike]\nsecurity:\n  ca: certs/ca.crt\n  gossip_key: certs/gossip.key\n" +
+		"  token_secrets: [{id: k1, file: certs/k1.secret}]\nregions:\n")
 	for _, r := range []string{"eu", "us"} {
 		api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		apis[r+"-1"] = api
@@ -146,6 +149,17 @@ func TestServeLinksPeersAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("clap at eu-1: %s", res.Status)
 	}
+	// The causal token eu-1 minted is good at us-1: they share the mesh's secret.
+	req, err := http.NewRequest("PUT", "http://"+apis["us-1"]+"/v1/items/post/reactions/u1", strings.NewReader(`{"reaction":"like"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Causal-Token", res.Header.Get("X-Causal-Token"))
+	if res, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusOK {
+		t.Fatalf("reaction at us-1 with eu-1's token: %s", res.Status)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var item struct{ Counters map[string]int64 }
@@ -190,5 +204,74 @@ func TestServeUsage(t *testing.T) {
 	code := run(context.Background(), []string{"serve", "--topology", topo, "--peer", "nope", "--data", t.TempDir()}, &out, &out)
 	if code != 1 || !strings.Contains(out.String(), `peer "nope" is not in`) {
 		t.Errorf("serve of an unknown peer: exit %d, output %q", code, out.String())
+	}
+	// A topology written before token secrets existed.
+	editFile(t, topo, "  token_secrets: [{id: k1, file: certs/k1.secret}]\n", "")
+	out.Reset()
+	code = run(context.Background(), []string{"serve", "--local", "--topology", topo, "--peer", "eu-1", "--data", t.TempDir()}, &out, &out)
+	if code != 1 || !strings.Contains(out.String(), "lists no security.token_secrets") {
+		t.Errorf("serve without token secrets: exit %d, output %q", code, out.String())
+	}
+}
+
+// TestServeReloadsTokenSecrets: a topology reload that retires the signing
+// token secret for a new one puts it in force without a restart: tokens signed
+// with the retired secret are refused from then on.
+func TestServeReloadsTokenSecrets(t *testing.T) {
+	topo, apis := twoPeerTopology(t)
+	eu := startServe(t, topo, "eu-1")
+	eu.waitLog(t, "serving")
+	get := func(token string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("GET", "http://"+apis["eu-1"]+"/v1/items/post", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("X-Causal-Token", token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	old := get("").Header.Get("X-Causal-Token")
+	if res := get(old); res.StatusCode != http.StatusOK {
+		t.Fatalf("read with eu-1's own token: %s", res.Status)
+	}
+
+	dir := filepath.Dir(topo)
+	if err := os.WriteFile(filepath.Join(dir, "certs", "k2.secret"), pki.EncodeTokenSecret(pki.NewTokenSecret()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	editFile(t, topo, "{id: k1, file: certs/k1.secret}", "{id: k2, file: certs/k2.secret}")
+	if err := eu.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eu.waitLog(t, "token secrets in force")
+	if res := get(old); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("read with a token of the retired secret: %s, want 400", res.Status)
+	}
+	fresh := get("").Header.Get("X-Causal-Token")
+	if res := get(fresh); res.StatusCode != http.StatusOK {
+		t.Fatalf("read with a token of the new secret: %s", res.Status)
+	}
+}
+
+// editFile replaces the first old in file with new, failing the test if file
+// has no old.
+func editFile(t *testing.T, file, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s has no %q", file, old)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -107,6 +107,11 @@ func reportInvalid(file string, err error, stderr io.Writer) error {
 func summary(t *topology.Topology) string {
 	s := fmt.Sprintf("mesh %q, %s, %s, %s", t.Mesh, plural(len(t.Regions), "region"),
 		plural(len(t.Peers()), "peer"), plural(len(t.ReactionKinds), "reaction kind"))
+	if n := len(t.Security.TokenSecrets); n > 0 {
+		s += ", " + plural(n, "token secret")
+	} else {
+		s += ", no token_secrets (serve refuses to start)"
+	}
 	if n := len(t.Security.APITokens); n > 0 {
 		return s + ", " + plural(n, "API token")
 	}

@@ -126,7 +126,7 @@ func TestTopologyCheckAfterCertsInit(t *testing.T) {
 		t.Fatalf("certs init: exit %d\n%s", code, stderr)
 	}
 	code, stdout, stderr := runCmd(t, "topology", "check", file)
-	want := file + `: ok: mesh "demo", 3 regions, 6 peers, 2 reaction kinds, 1 API token` + "\n"
+	want := file + `: ok: mesh "demo", 3 regions, 6 peers, 2 reaction kinds, 1 token secret, 1 API token` + "\n"
 	if code != 0 || stdout != want || stderr != "" {
 		t.Errorf("topology check: exit %d, stdout %q, stderr %q; want exit 0 and %q", code, stdout, stderr, want)
 	}
@@ -145,7 +145,8 @@ func TestTopologyCheckSaysWhenTheAPIIsOpen(t *testing.T) {
 		t.Fatalf("certs init: exit %d\n%s", code, stderr)
 	}
 	code, stdout, _ := runCmd(t, "topology", "check", file)
-	if code != 0 || !strings.HasSuffix(stdout, "2 peers, 2 reaction kinds, HTTP API open (no api_tokens)\n") {
+	if code != 0 || !strings.HasSuffix(stdout, "2 peers, 2 reaction kinds, no token_secrets (serve refuses to start), "+
+		"HTTP API open (no api_tokens)\n") {
 		t.Errorf("exit %d, stdout %q", code, stdout)
 	}
 }

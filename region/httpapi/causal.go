@@ -15,9 +15,9 @@ const (
 	// HeaderCausalToken carries a causal token: sent by the client to be served
 	// at least what the token saw, returned with every answer.
 	HeaderCausalToken = "X-Causal-Token"
-	// HeaderCausalStale is "true" on an answer that could not wait long enough
-	// for this peer to catch up with the presented token: it may miss what the
-	// token saw.
+	// HeaderCausalStale is "true" on an answer given before this peer caught up
+	// with the presented token: a read that waited CausalWait in vain, or a write
+	// (writes never wait). It may miss what the token saw.
 	HeaderCausalStale = "X-Causal-Stale"
 )
 
@@ -32,9 +32,8 @@ type causal struct {
 	stale     bool // the wait ran out: the answer may miss what the token saw
 }
 
-// awaitToken reads the request's causal token, if any, and waits (up to
-// CausalWait) until this peer has applied every change the token saw.
-func (s *Server) awaitToken(r *http.Request) (causal, *Problem) {
+// readToken reads the request's causal token, if any, without waiting for it.
+func (s *Server) readToken(r *http.Request) (causal, *Problem) {
 	var c causal
 	values := r.Header.Values(HeaderCausalToken)
 	switch len(values) {
@@ -44,30 +43,68 @@ func (s *Server) awaitToken(r *http.Request) (causal, *Problem) {
 	default:
 		return c, badToken("%d %s headers; send at most one", len(values), HeaderCausalToken)
 	}
-	tok, err := parseToken(strings.TrimSpace(values[0]))
+	tok, err := s.keys.Load().parse(strings.TrimSpace(values[0]))
 	if err != nil {
 		return c, badToken("%s: %v", HeaderCausalToken, err)
 	}
 	c.token, c.presented = tok, true
-	if !s.waitApplied(r.Context(), tok) {
+	return c, nil
+}
+
+// awaitToken reads the request's causal token, if any, and waits (up to
+// CausalWait) until this peer has applied every change the token saw. Reads
+// call it.
+func (s *Server) awaitToken(r *http.Request) (causal, *Problem) {
+	c, p := s.readToken(r)
+	if p != nil || !c.presented {
+		return c, p
+	}
+	if !s.waitApplied(r.Context(), c.token) {
 		c.stale = true
 		s.metrics.causalStale.Inc()
 	}
 	return c, nil
 }
 
+// writeToken reads the request's causal token, if any, for a write: it never
+// waits — a peer cut off from the one that minted the token keeps taking
+// writes at local latency — and marks the answer stale when this peer has not
+// applied everything the token saw. With order set (writes of reactions), it
+// observes the token's timestamp, so what the write stores orders after
+// everything the token saw.
+func (s *Server) writeToken(r *http.Request, order bool) (causal, *Problem) {
+	c, p := s.readToken(r)
+	if p != nil || !c.presented {
+		return c, p
+	}
+	if order {
+		if p := s.observeToken(c); p != nil {
+			return c, p
+		}
+	}
+	if !s.caughtUp(c.token) {
+		c.stale = true
+		s.metrics.causalStale.Inc()
+	}
+	return c, nil
+}
+
+// caughtUp reports whether the peer has applied, for every replica of tok, the
+// changes up to tok's sequence.
+func (s *Server) caughtUp(tok causalToken) bool {
+	for r, seq := range tok.seqs {
+		if s.b.Applied(r) < seq {
+			return false
+		}
+	}
+	return true
+}
+
 // waitApplied waits until the peer has applied, for every replica of tok, the
 // changes up to tok's sequence, and reports whether it has. It gives up after
 // CausalWait or when ctx ends.
 func (s *Server) waitApplied(ctx context.Context, tok causalToken) bool {
-	caughtUp := func() bool {
-		for r, seq := range tok.seqs {
-			if s.b.Applied(r) < seq {
-				return false
-			}
-		}
-		return true
-	}
+	caughtUp := func() bool { return s.caughtUp(tok) }
 	if caughtUp() {
 		return true
 	}
@@ -97,12 +134,21 @@ func (s *Server) waitApplied(ctx context.Context, tok causalToken) bool {
 
 // observeToken makes later local timestamps order after everything the token
 // saw, so a reaction written with it wins over the ones its holder saw
-// (invariant 4), whatever the wall clocks say.
+// (invariant 4), whatever the wall clocks say. It refuses to move the clock
+// more than MaxTokenAhead past the wall clock: however a token came about, a
+// client must not push a peer's clock into the future, where its writes would
+// win every race and the other peers would refuse them.
 func (s *Server) observeToken(c causal) *Problem {
 	if !c.presented || c.token.ts.IsZero() {
 		return nil
 	}
-	err := s.b.Store().Clock().Observe(c.token.ts)
+	clock := s.b.Store().Clock()
+	wall := clock.WallMillis()
+	if ahead := time.Duration(c.token.ts.Wall-wall) * time.Millisecond; ahead > s.cfg.MaxTokenAhead &&
+		clock.Last().Before(c.token.ts) {
+		return tokenAheadProblem(c.token.ts, ahead, s.cfg.MaxTokenAhead)
+	}
+	err := clock.Observe(c.token.ts)
 	var drift *crdt.DriftError
 	if errors.As(err, &drift) {
 		return driftProblem(drift)
@@ -120,7 +166,7 @@ func (s *Server) answerToken(c causal, lastSeq uint64) string {
 	store := s.b.Store()
 	t.see(store.Replica(), lastSeq)
 	t.observe(store.Clock().Last())
-	return t.encode()
+	return s.keys.Load().mint(t)
 }
 
 // setCausalHeaders sets the causal headers of an answer carrying token.

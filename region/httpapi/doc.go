@@ -55,13 +55,16 @@
 //	400 urn:countermesh:problem:invalid-request       bad id, unknown reaction kind, by zero or out of
 //	                                                   range, malformed JSON, unknown field, trailing data,
 //	                                                   too many ids or ops, unknown op, bad query string
-//	400 urn:countermesh:problem:invalid-causal-token  X-Causal-Token malformed (the detail says how)
+//	400 urn:countermesh:problem:invalid-causal-token  X-Causal-Token malformed, or not minted by a peer of
+//	                                                   this mesh: bad MAC, unknown key, version 1 (the
+//	                                                   detail says which)
 //	401 urn:countermesh:problem:unauthorized          missing, malformed or unknown bearer token
 //	                                                   (with WWW-Authenticate: Bearer realm="countermesh")
 //	404 urn:countermesh:problem:not-found             no such route
 //	405 urn:countermesh:problem:method-not-allowed    route served for other methods (with Allow)
-//	409 urn:countermesh:problem:clock-drift           the causal token's timestamp is beyond this peer's
-//	                                                   max clock drift (crdt.ErrClockDrift)
+//	409 urn:countermesh:problem:clock-drift           a reaction's causal token is more than
+//	                                                   Config.MaxTokenAhead (1 s) ahead of this peer's wall
+//	                                                   clock, or beyond its max drift (crdt.ErrClockDrift)
 //	413 urn:countermesh:problem:too-large             body over MaxBodyBytes; persist.ErrTooLarge
 //	422 urn:countermesh:problem:idempotency-conflict  idempotency key reused for a different increment
 //	422 urn:countermesh:problem:counter-overflow      crdt.ErrOverflow
@@ -110,26 +113,47 @@
 // own changes the answer reflected (replica id → sequence), and the newest
 // hybrid-clock timestamp the answering peer had seen. A peer presented a token:
 //
-//   - waits, up to Config.CausalWait (2 s), until it has applied every change the
-//     token counts (Backend.Applied), then answers — so a client reads its own
-//     writes on any peer. If the wait runs out it answers anyway, with header
-//     X-Causal-Stale: true: the answer may miss what the token saw. It never
-//     answers older state as fresh.
+//   - on a read, waits, up to Config.CausalWait (2 s), until it has applied every
+//     change the token counts (Backend.Applied), then answers — so a client reads
+//     its own writes on any peer. If the wait runs out it answers anyway, with
+//     header X-Causal-Stale: true: the answer may miss what the token saw. It
+//     never answers older state as fresh.
+//   - on a write, never waits: a peer cut off from the one that minted the token
+//     keeps taking writes at local latency. It applies the write at once and
+//     answers with X-Causal-Stale: true when it has not yet applied everything
+//     the token counts.
 //   - before a reaction write, advances its clock past the token's timestamp, so
 //     the new reaction orders after every reaction the client saw, whatever the
-//     wall clocks say (invariant 4). A timestamp beyond the peer's max drift is
-//     answered 409.
+//     wall clocks say (invariant 4) — also when the write is stale. It never
+//     lets a token move its clock more than Config.MaxTokenAhead (1 s) past its
+//     wall clock: a reaction whose token is further ahead (and ahead of every
+//     timestamp the peer has seen) is answered 409 and changes nothing; the
+//     client may retry at the peer that minted the token, or without the token.
+//     In a mesh whose clocks disagree by more, invariant 4 across peers needs a
+//     larger MaxTokenAhead; it never goes past the max drift.
+//
+// Tokens are minted only by the peers of a mesh: each carries a MAC
+// (HMAC-SHA256, truncated to 128 bits) under a secret of the mesh, named by a
+// key id (Config.TokenKeys, from the topology's token_secrets). A peer signs
+// with the first key and accepts tokens signed with any of its keys, so a
+// secret is rotated by listing the new one after the old on every peer, then
+// first, then dropping the old one; Server.SetTokenKeys applies a change live.
+// A token no key verifies — forged, altered, from another mesh, signed with a
+// retired key, or of the unauthenticated version 1 — is answered 400 and moves
+// no clock. Without TokenKeys, a Server signs with a random key of its process,
+// and peers in other processes refuse its tokens.
 //
 // The answer's token merges the presented one with the answering peer's. Read
 // your writes and monotonic reads hold for the changes of the peers that
 // answered the client; changes the client saw that a peer had merged from a third
 // peer are ordered by the timestamp, not waited for.
 //
-// Encoding (token.go): one version byte (1), then unsigned varints for the
-// timestamp's wall milliseconds and logical counter, the number of replicas (at
-// most 64), and per replica, in ascending order, its 8-byte big-endian id and the
-// sequence; the whole as unpadded base64url. A malformed token is answered 400
-// with what is wrong with it.
+// Encoding (token.go): one version byte (2), the key id (a length byte and the
+// id), then unsigned varints for the timestamp's wall milliseconds and logical
+// counter, the number of replicas (at most 64), and per replica, in ascending
+// order, its 8-byte big-endian id and the sequence; then the 16-byte MAC of all
+// that; the whole as unpadded base64url. A malformed token is answered 400 with
+// what is wrong with it.
 //
 // # Live streams
 //
@@ -156,9 +180,9 @@
 //	countermesh_api_writes_total{kind,outcome}            react/add by ok, replayed, invalid, conflict,
 //	                                                      unavailable, unknown, error
 //	countermesh_api_rate_limited_total                    429s
-//	countermesh_api_causal_waits_total                    requests that waited for a causal token
+//	countermesh_api_causal_waits_total                    reads that waited for a causal token
 //	countermesh_api_causal_wait_seconds                   how long they waited
-//	countermesh_api_causal_stale_total                    answers sent with X-Causal-Stale
+//	countermesh_api_causal_stale_total                    answers sent with X-Causal-Stale (reads and writes)
 //	countermesh_api_live_subscribers                      open live streams
 //	countermesh_replication_lag_seqs{region,peer}         per remote peer, from Backend.Status
 //	countermesh_replication_lag_seconds{region,peer}

@@ -137,7 +137,7 @@ func (e *env) start(tune func(*Config)) {
 		e.t.Fatal(err)
 	}
 	e.b = &backend{store: store, kinds: []string{"like", "dislike"}, applied: map[crdt.ReplicaID]uint64{}}
-	cfg := Config{Backend: e.b, Logger: quietLogger()}
+	cfg := Config{Backend: e.b, Logger: quietLogger(), TokenKeys: testTokenKeys}
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -267,6 +267,23 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// testTokenKeys are the token keys of the test mesh: every Server of a test
+// holds them unless the test says otherwise.
+var testTokenKeys = []TokenKey{{ID: "test-1", Secret: []byte("the test mesh's causal token secret")}}
+
+// mint returns the text of tok as a peer of e's mesh mints it.
+func (e *env) mint(tok causalToken) string { return e.s.keys.Load().mint(tok) }
+
+// parseToken reads a token e's Server minted, failing the test if it cannot.
+func (e *env) parseToken(t testing.TB, s string) causalToken {
+	t.Helper()
+	tok, err := e.s.keys.Load().parse(s)
+	if err != nil {
+		t.Fatalf("token %q: %v", s, err)
+	}
+	return tok
 }
 
 var errNotReady = errors.New("not yet joined the mesh")

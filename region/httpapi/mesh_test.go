@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -12,12 +13,17 @@ import (
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
 )
 
-// serveAPI serves the API of a running peer of a mesh until the test ends and
-// returns its base URL. The peer notifies the API of its remote changes (New
-// wires it).
-func serveAPI(t *testing.T, p *region.Peer, causalWait time.Duration) string {
+// serveAPI serves the API of a running peer of a mesh, with the mesh's token
+// keys and tune applied to its config, until the test ends and returns its
+// base URL. The peer notifies the API of its remote changes (New wires it).
+func serveAPI(t *testing.T, p *region.Peer, causalWait time.Duration, tune ...func(*Config)) string {
 	t.Helper()
-	s, err := New(Config{Backend: p, CausalWait: causalWait, LiveInterval: 10 * time.Millisecond, Logger: quietLogger()})
+	cfg := Config{Backend: p, CausalWait: causalWait, LiveInterval: 10 * time.Millisecond, Logger: quietLogger(),
+		TokenKeys: testTokenKeys}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +106,12 @@ func TestCausalReadWaitsForReplication(t *testing.T) {
 	})
 }
 
-// TestTokenOrdersReactionsAcrossSkewedClocks: us runs 10 s behind. A user's
-// reaction written in us with the token of their earlier reaction in eu wins,
-// although us's wall clock says it is older; without the token, the clocks
-// decide.
+// TestTokenOrdersReactionsAcrossSkewedClocks: us runs 10 s behind. With the
+// default MaxTokenAhead, us refuses a reaction with eu's token rather than let
+// it move its clock 10 s; an API allowing tokens that far ahead takes it, and
+// the user's reaction written in us with the token of their earlier reaction
+// in eu wins, although us's wall clock says it is older; without the token,
+// the clocks decide.
 func TestTokenOrdersReactionsAcrossSkewedClocks(t *testing.T) {
 	m := twoRegions(t, func(c *region.Config) {
 		if c.PeerName == "us-1" {
@@ -111,7 +119,8 @@ func TestTokenOrdersReactionsAcrossSkewedClocks(t *testing.T) {
 		}
 	})
 	eu := serveAPI(t, m.Node("eu-1").Peer, time.Second)
-	us := serveAPI(t, m.Node("us-1").Peer, 100*time.Millisecond)
+	usStrict := serveAPI(t, m.Node("us-1").Peer, 100*time.Millisecond)
+	us := serveAPI(t, m.Node("us-1").Peer, 100*time.Millisecond, func(c *Config) { c.MaxTokenAhead = 20 * time.Second })
 	m.Net.Partition([]string{m.Host("eu-1")}, []string{m.Host("us-1")}) // the token is the only causal path
 
 	// Control: u2 likes in eu, then dislikes in us without a token.
@@ -120,6 +129,13 @@ func TestTokenOrdersReactionsAcrossSkewedClocks(t *testing.T) {
 	// u1 likes in eu, then dislikes in us presenting eu's token.
 	w := doAt(t, eu, "", "PUT", "/v1/items/page/reactions/u1", `{"reaction":"like"}`)
 	w.item(t)
+	usStore := m.Node("us-1").Peer.Store()
+	clock, seq := usStore.Clock().Last(), usStore.LastSeq()
+	doAt(t, usStrict, "", "PUT", "/v1/items/page/reactions/u1", `{"reaction":"dislike"}`,
+		HeaderCausalToken, w.header.Get(HeaderCausalToken)).problem(t, http.StatusConflict)
+	if usStore.Clock().Last() != clock || usStore.LastSeq() != seq {
+		t.Fatal("the reaction refused in us moved its clock or was written")
+	}
 	r := doAt(t, us, "", "PUT", "/v1/items/page/reactions/u1", `{"reaction":"dislike"}`,
 		HeaderCausalToken, w.header.Get(HeaderCausalToken))
 	if it := r.item(t); it.reactionOfUser() != "dislike" {

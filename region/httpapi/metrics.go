@@ -56,16 +56,16 @@ func newMetrics(reg *prometheus.Registry, b Backend, hub *live.Hub) (*metrics, e
 		}),
 		causalWaits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "countermesh_api_causal_waits_total",
-			Help: "Requests whose causal token made them wait for replication.",
+			Help: "Reads whose causal token made them wait for replication.",
 		}),
 		causalWaitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "countermesh_api_causal_wait_seconds",
-			Help:    "How long requests waited for replication to catch up with their causal token.",
+			Help:    "How long reads waited for replication to catch up with their causal token.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 		causalStale: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "countermesh_api_causal_stale_total",
-			Help: "Answers sent with X-Causal-Stale: the wait for the causal token ran out.",
+			Help: "Answers sent with X-Causal-Stale: a read whose wait for the causal token ran out, or a write (writes never wait).",
 		}),
 	}
 	subscribers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

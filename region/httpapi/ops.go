@@ -64,10 +64,7 @@ func (s *Server) postOps(w http.ResponseWriter, r *http.Request) error {
 		s.countInvalidOps(body.Ops)
 		return p
 	}
-	c, p := s.awaitToken(r)
-	if p == nil && hasReact(ops) {
-		p = s.observeToken(c)
-	}
+	c, p := s.writeToken(r, hasReact(ops))
 	if p != nil {
 		s.countInvalidOps(body.Ops)
 		return p

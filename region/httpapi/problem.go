@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
@@ -134,6 +135,16 @@ func (s *Server) storeProblem(err error) (p *Problem, ok bool) {
 
 func idempotencyConflict(format string, args ...any) *Problem {
 	return newProblem("idempotency-conflict", http.StatusUnprocessableEntity, "Idempotency key conflict", format, args...)
+}
+
+// tokenAheadProblem explains a causal token whose timestamp would move this
+// peer's clock further than bound past its wall clock.
+func tokenAheadProblem(ts crdt.Timestamp, ahead, bound time.Duration) *Problem {
+	return newProblem("clock-drift", http.StatusConflict, "Clock drift",
+		"the causal token's timestamp %s is %s ahead of this peer's wall clock; a token may move this peer's "+
+			"clock at most %s past it: the clock of the peer that minted the token, or this peer's, is wrong; "+
+			"retry at the peer that minted it, or without the token (the write then orders by the clocks)",
+		ts, ahead, bound)
 }
 
 // driftProblem explains a causal token whose timestamp is beyond this peer's

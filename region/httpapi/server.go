@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,9 +70,22 @@ type Config struct {
 	MaxIDLen int
 	// MaxBy bounds |by| of one increment. Default 1,000,000.
 	MaxBy int64
-	// CausalWait is how long a request presenting a causal token waits for this
-	// peer to catch up with it before answering with X-Causal-Stale. Default 2 s.
+	// TokenKeys are the mesh's secrets causal tokens are signed with: the first
+	// signs the tokens this peer mints, every one verifies the tokens presented
+	// (several during a rotation). Every peer of the mesh must hold them. Nil or
+	// empty signs with a random key of this process: New logs a warning, and only
+	// the Servers of this process accept its tokens. SetTokenKeys replaces them.
+	TokenKeys []TokenKey
+	// CausalWait is how long a read presenting a causal token waits for this
+	// peer to catch up with it before answering with X-Causal-Stale. Writes
+	// never wait. Default 2 s.
 	CausalWait time.Duration
+	// MaxTokenAhead is how far past this peer's wall clock a causal token may
+	// move its clock: a reaction written with a token whose timestamp is further
+	// ahead (and ahead of every timestamp the peer has seen) is answered 409 and
+	// changes nothing. Default 1 s. Raise it for a mesh whose clocks are known
+	// to disagree by more; it cannot exceed the store's max drift.
+	MaxTokenAhead time.Duration
 	// WriteTimeout is how long a write waits to be durable before it is answered
 	// 503 (outcome unknown). Default 10 s.
 	WriteTimeout time.Duration
@@ -107,6 +121,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxIDLen, 256)
 	setDefault(&c.MaxBy, 1_000_000)
 	setDefault(&c.CausalWait, 2*time.Second)
+	setDefault(&c.MaxTokenAhead, time.Second)
 	setDefault(&c.WriteTimeout, 10*time.Second)
 	setDefault(&c.MaxWritesInFlight, 8192)
 	setDefault(&c.LiveInterval, 100*time.Millisecond)
@@ -148,6 +163,7 @@ type Server struct {
 	hub     *live.Hub
 	writes  chan struct{} // a slot per write in flight
 	handler http.Handler
+	keys    atomic.Pointer[tokenKeys]
 
 	runMu   sync.Mutex
 	running bool
@@ -178,6 +194,14 @@ func New(cfg Config) (*Server, error) {
 		Encode:         s.encodeLive,
 		Logger:         cfg.Logger,
 	})
+	if len(cfg.TokenKeys) == 0 {
+		cfg.TokenKeys = []TokenKey{processTokenKey()}
+		s.log.Warn("httpapi: no causal token keys configured: this process signs causal tokens with a " +
+			"random key of its own, and peers in other processes refuse them")
+	}
+	if err := s.SetTokenKeys(cfg.TokenKeys); err != nil {
+		return nil, err
+	}
 	if s.metrics, err = newMetrics(cfg.Registry, s.b, s.hub); err != nil {
 		return nil, err
 	}
@@ -187,6 +211,19 @@ func New(cfg Config) (*Server, error) {
 		s.log.Warn("httpapi: no API tokens configured: the API is open to anyone who reaches it")
 	}
 	return s, nil
+}
+
+// SetTokenKeys replaces the keys causal tokens are signed and verified with
+// (see Config.TokenKeys); tokens signed with a key no longer listed are refused
+// from then on. Invalid keys are refused and the keys in force are kept. It is
+// safe to call while the Server serves.
+func (s *Server) SetTokenKeys(keys []TokenKey) error {
+	k, err := newTokenKeys(keys)
+	if err != nil {
+		return fmt.Errorf("httpapi: %w", err)
+	}
+	s.keys.Store(k)
+	return nil
 }
 
 // Handler returns the handler of every route of the API. It serves whatever

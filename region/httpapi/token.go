@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"cmp"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -13,21 +12,38 @@ import (
 
 // A causal token tells any peer what its holder has seen: for some replicas the
 // sequence of that replica's changes seen, and the newest hybrid-clock timestamp
-// seen. Encoded (all integers unsigned varints unless said otherwise):
+// seen. Only the peers of a mesh mint tokens: each carries a MAC under a secret
+// of the mesh (a TokenKey), so a client can neither forge one nor alter one it
+// was given. Encoded (all integers unsigned varints unless said otherwise):
 //
 //	version      1 byte, tokenVersion
+//	key id       1 byte length (1 to maxKeyIDLen), then the id of the signing key
 //	wall         HLC wall milliseconds
 //	logical      HLC logical counter
 //	n            number of replicas, at most maxTokenReplicas
 //	n times:     replica id (8 bytes, big-endian, non-zero, strictly ascending), seq
+//	mac          tokenMACLen bytes: HMAC-SHA256 under the key's secret of
+//	             tokenMACContext and every byte above, truncated
 //
-// and the bytes are sent as unpadded base64url.
+// and the bytes are sent as unpadded base64url. Version 1 had no key id and no
+// MAC; it is refused.
 const (
-	tokenVersion     = 1
+	tokenVersion     = 2
 	maxTokenReplicas = 64
 	// maxTokenLen bounds the text of a token: a full one is well under it.
 	maxTokenLen = 2048
+	// maxKeyIDLen bounds a key id, in bytes.
+	maxKeyIDLen = 63
+	// tokenMACLen is the length of a token's MAC: HMAC-SHA256 truncated to
+	// 128 bits.
+	tokenMACLen = 16
+	// MinTokenSecretLen is the shortest secret a TokenKey may have, in bytes.
+	MinTokenSecretLen = 16
 )
+
+// tokenMACContext starts the input of every token MAC, so that a MAC of a token
+// is never a MAC of anything else made with the same secret.
+const tokenMACContext = "countermesh causal token\x00"
 
 // causalToken is a decoded causal token. The zero value has seen nothing.
 type causalToken struct {
@@ -61,19 +77,18 @@ func (t *causalToken) merge(o causalToken) {
 	}
 }
 
-// encode returns the text form of t. A token that accumulated more replicas than
-// a token may carry keeps the first maxTokenReplicas in replica order, so it
-// stays decodable (and loses the guarantee for the others); a client session
-// meets far fewer replicas than that.
-func (t causalToken) encode() string {
+// appendBody appends the body of t's encoding — timestamp and replicas — to b.
+// A token that accumulated more replicas than a token may carry keeps the
+// first maxTokenReplicas in replica order, so it stays decodable (and loses the
+// guarantee for the others); a client session meets far fewer replicas than
+// that.
+func (t causalToken) appendBody(b []byte) []byte {
 	replicas := make([]crdt.ReplicaID, 0, len(t.seqs))
 	for r := range t.seqs {
 		replicas = append(replicas, r)
 	}
 	slices.SortFunc(replicas, cmp.Compare)
 	replicas = replicas[:min(len(replicas), maxTokenReplicas)]
-	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(replicas)*(8+binary.MaxVarintLen64))
-	b = append(b, tokenVersion)
 	b = binary.AppendUvarint(b, uint64(t.ts.Wall))
 	b = binary.AppendUvarint(b, uint64(t.ts.Logical))
 	b = binary.AppendUvarint(b, uint64(len(replicas)))
@@ -81,27 +96,14 @@ func (t causalToken) encode() string {
 		b = binary.BigEndian.AppendUint64(b, uint64(r))
 		b = binary.AppendUvarint(b, t.seqs[r])
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	return b
 }
 
-// parseToken decodes the text form of a token, or says precisely what is wrong
-// with it.
-func parseToken(s string) (causalToken, error) {
+// parseBody decodes the body of a token's encoding, or says precisely what is
+// wrong with it.
+func parseBody(b []byte) (causalToken, error) {
 	var t causalToken
-	if s == "" {
-		return t, fmt.Errorf("empty")
-	}
-	if len(s) > maxTokenLen {
-		return t, fmt.Errorf("%d characters long, longer than any token (%d)", len(s), maxTokenLen)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return t, fmt.Errorf("not unpadded base64url: %w", err)
-	}
 	d := tokenDecoder{b: b}
-	if v := d.byte(); d.err == nil && v != tokenVersion {
-		return t, fmt.Errorf("version %d; this peer reads version %d", v, tokenVersion)
-	}
 	wall, logical, n := d.uvarint("wall time"), d.uvarint("logical time"), d.uvarint("replica count")
 	switch {
 	case d.err != nil:
@@ -138,19 +140,6 @@ func parseToken(s string) (causalToken, error) {
 type tokenDecoder struct {
 	b   []byte
 	err error
-}
-
-func (d *tokenDecoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) == 0 {
-		d.err = fmt.Errorf("truncated: no version byte")
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
 }
 
 func (d *tokenDecoder) uvarint(what string) uint64 {

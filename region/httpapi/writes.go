@@ -75,10 +75,7 @@ func (s *Server) checkItemUser(item, user string) *Problem {
 
 // react sets user's reaction to item to kind and answers with the item.
 func (s *Server) react(w http.ResponseWriter, r *http.Request, item, user, kind string) error {
-	c, p := s.awaitToken(r)
-	if p == nil {
-		p = s.observeToken(c)
-	}
+	c, p := s.writeToken(r, true)
 	if p != nil {
 		s.metrics.write(kindReact, outcomeInvalid, 1)
 		return p
@@ -110,7 +107,7 @@ func (s *Server) addCounter(w http.ResponseWriter, r *http.Request) error {
 			return p
 		}
 	}
-	c, p := s.awaitToken(r)
+	c, p := s.writeToken(r, false)
 	if p != nil {
 		s.metrics.write(kindAdd, outcomeInvalid, 1)
 		return p

@@ -24,18 +24,21 @@ type Peer struct {
 
 // Write writes into dir (made if missing) the topology file of mesh with the
 // reaction kinds like and dislike, a new CA, every peer's certificate and key,
-// and a gossip key. comment, when not empty, heads the topology file.
+// a gossip key and a token secret. comment, when not empty, heads the topology
+// file.
 func Write(dir, mesh, comment string, peers []Peer) error {
 	ca, err := pki.NewCA(mesh)
 	if err != nil {
 		return err
 	}
-	files := map[string][]byte{"ca.crt": ca.CertPEM(), "gossip.key": pki.EncodeGossipKey(pki.NewGossipKey())}
+	files := map[string][]byte{"ca.crt": ca.CertPEM(), "gossip.key": pki.EncodeGossipKey(pki.NewGossipKey()),
+		"token.secret": pki.EncodeTokenSecret(pki.NewTokenSecret())}
 	var b strings.Builder
 	if comment != "" {
 		fmt.Fprintf(&b, "# %s\n", comment)
 	}
-	fmt.Fprintf(&b, "mesh: %s\nreaction_kinds: [like, dislike]\nsecurity:\n  ca: ca.crt\n  gossip_key: gossip.key\nregions:\n", mesh)
+	fmt.Fprintf(&b, "mesh: %s\nreaction_kinds: [like, dislike]\nsecurity:\n  ca: ca.crt\n  gossip_key: gossip.key\n"+
+		"  token_secrets:\n    - id: %[1]s\n      file: token.secret\nregions:\n", mesh)
 	for _, p := range peers {
 		cert, key, err := ca.Issue(pki.PeerIdentity{Mesh: mesh, Region: p.Region, Name: p.Name, Hosts: []string{p.Host}})
 		if err != nil {

@@ -223,6 +223,22 @@ func TestGossipKeyAndToken(t *testing.T) {
 	}
 }
 
+func TestTokenSecret(t *testing.T) {
+	s := NewTokenSecret()
+	got, err := ParseTokenSecret(EncodeTokenSecret(s))
+	if err != nil || len(got) != TokenSecretSize || string(got) != string(s) {
+		t.Fatalf("ParseTokenSecret(EncodeTokenSecret(s)) = %x, %v", got, err)
+	}
+	if string(NewTokenSecret()) == string(s) {
+		t.Error("two token secrets are equal")
+	}
+	for _, bad := range []string{"", "not base64!", "AAAA", string(EncodeTokenSecret(make([]byte, 16)))} {
+		if _, err := ParseTokenSecret([]byte(bad)); !errors.Is(err, ErrBadTokenSecret) {
+			t.Errorf("ParseTokenSecret(%q) = %v, want ErrBadTokenSecret", bad, err)
+		}
+	}
+}
+
 func TestHostsSplitIntoDNSAndIP(t *testing.T) {
 	p := PeerIdentity{Name: "p", Hosts: []string{"10.0.0.1", "Host.Example", "10.0.0.1", "[fe80::1]"}}
 	dns, ips := p.sans()

@@ -32,12 +32,39 @@ func EncodeGossipKey(key []byte) []byte {
 // ParseGossipKey reads a gossip key file's content: standard base64 of
 // [GossipKeySize] bytes, surrounding white space ignored.
 func ParseGossipKey(data []byte) ([]byte, error) {
+	return parseSecret(data, GossipKeySize, ErrBadGossipKey)
+}
+
+// TokenSecretSize is the size of a causal token secret (an HMAC-SHA256 key).
+const TokenSecretSize = 32
+
+// ErrBadTokenSecret is returned by [ParseTokenSecret] for data that is not a
+// base64 encoded secret of [TokenSecretSize] bytes.
+var ErrBadTokenSecret = errors.New("pki: bad token secret")
+
+// NewTokenSecret returns a new random secret of [TokenSecretSize] bytes for
+// the MACs of causal tokens. Store it with [EncodeTokenSecret].
+func NewTokenSecret() []byte { return NewGossipKey() }
+
+// EncodeTokenSecret returns a token secret as stored in its file: standard
+// base64 and a newline.
+func EncodeTokenSecret(secret []byte) []byte { return EncodeGossipKey(secret) }
+
+// ParseTokenSecret reads a token secret file's content: standard base64 of
+// [TokenSecretSize] bytes, surrounding white space ignored.
+func ParseTokenSecret(data []byte) ([]byte, error) {
+	return parseSecret(data, TokenSecretSize, ErrBadTokenSecret)
+}
+
+// parseSecret reads standard base64 of size bytes, surrounding white space
+// ignored; its errors wrap bad.
+func parseSecret(data []byte, size int, bad error) ([]byte, error) {
 	key, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(data)))
 	if err != nil {
-		return nil, fmt.Errorf("%w: not base64: %w", ErrBadGossipKey, err)
+		return nil, fmt.Errorf("%w: not base64: %w", bad, err)
 	}
-	if len(key) != GossipKeySize {
-		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrBadGossipKey, len(key), GossipKeySize)
+	if len(key) != size {
+		return nil, fmt.Errorf("%w: %d bytes, want %d", bad, len(key), size)
 	}
 	return key, nil
 }

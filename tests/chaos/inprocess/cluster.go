@@ -106,6 +106,9 @@ func (c *Cluster) start(peer string) {
 	s, err := httpapi.New(httpapi.Config{
 		Backend: n.Peer, Tokens: map[string]string{token: "chaos"}, RateLimit: -1,
 		Logger: regiontest.Logger(), WriteTimeout: 2 * time.Second,
+		// Clocks are skewed by 30 s (faults.go): tokens may carry that far, so
+		// that causal order across skewed regions is exercised.
+		MaxTokenAhead: 45 * time.Second,
 	})
 	if err != nil {
 		c.t.Fatalf("api of %s: %v", peer, err)

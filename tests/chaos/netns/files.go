@@ -55,7 +55,8 @@ type material struct {
 	token string
 }
 
-// newMaterial writes a new CA, gossip key and API token under dir/certs.
+// newMaterial writes a new CA, gossip key, API token and token secret under
+// dir/certs.
 func newMaterial(dir string) (*material, error) {
 	ca, err := pki.NewCA(mesh)
 	if err != nil {
@@ -63,9 +64,10 @@ func newMaterial(dir string) (*material, error) {
 	}
 	m := &material{dir: dir, ca: ca, token: pki.NewToken()}
 	err = m.write(map[string][]byte{
-		"ca.crt":      ca.CertPEM(),
-		"gossip.key":  pki.EncodeGossipKey(pki.NewGossipKey()),
-		"chaos.token": []byte(m.token + "\n"),
+		"ca.crt":       ca.CertPEM(),
+		"gossip.key":   pki.EncodeGossipKey(pki.NewGossipKey()),
+		"chaos.token":  []byte(m.token + "\n"),
+		"token.secret": pki.EncodeTokenSecret(pki.NewTokenSecret()),
 	})
 	return m, err
 }
@@ -98,6 +100,7 @@ func topologyYAML(regions []string, peers map[string][]*peer) []byte {
 	fmt.Fprintf(&b, "mesh: %s\nreaction_kinds: [like, dislike]\n", mesh)
 	b.WriteString("security:\n  ca: certs/ca.crt\n  gossip_key: certs/gossip.key\n")
 	b.WriteString("  api_tokens:\n    - name: chaos\n      file: certs/chaos.token\n")
+	b.WriteString("  token_secrets:\n    - id: chaos\n      file: certs/token.secret\n")
 	b.WriteString("regions:\n")
 	for _, r := range regions {
 		fmt.Fprintf(&b, "  - name: %s\n    peers:\n", r)
