@@ -66,6 +66,8 @@ const (
 	caseWireUsers   = "sync bytes, distinct users"
 	caseWireKeyed   = "sync bytes, keyed increments"
 	caseWirePlain   = "sync bytes, unkeyed increments"
+	caseCutOff      = "write at a cut-off region"
+	caseCutOffToken = "write at a cut-off region, with a token"
 	caseLoad        = "bulk load"
 	caseResident    = "resident memory"
 	caseDisk        = "disk"
@@ -75,7 +77,7 @@ const (
 var (
 	scenarioOrder = []string{scenWrites, scenHot, scenReads, scenMesh, scenScale}
 	caseOrder     = []string{caseSingle, caseBatch, caseHalfWrites, casePage, caseHalfReads,
-		caseConvergence, caseWireHot, caseWireUsers, caseWirePlain, caseWireKeyed, caseLoad, caseResident, caseDisk, caseRestart}
+		caseConvergence, caseWireHot, caseWireUsers, caseWirePlain, caseWireKeyed, caseCutOff, caseCutOffToken, caseLoad, caseResident, caseDisk, caseRestart}
 	systemOrder = []string{sysCountermesh, sysRedis, sysPostgres}
 )
 

@@ -3,7 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
@@ -23,7 +26,9 @@ func (r *runner) mesh(ctx context.Context) error {
 		return err
 	}
 	r.progress("%s / starting 3 regions, %s one way", scenMesh, r.cfg.MeshDelay)
-	c, err := startCluster(dir, []string{"eu", "us", "ap"}, r.clusterOptions(r.cfg.MeshDelay))
+	opts := r.clusterOptions(r.cfg.MeshDelay)
+	opts.api = true // for the writes at a cut-off region
+	c, err := startCluster(dir, []string{"eu", "us", "ap"}, opts)
 	if err != nil {
 		return err
 	}
@@ -51,9 +56,69 @@ func (r *runner) mesh(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return r.wireBytes(ctx, c, caseWireKeyed, 2_000, func(i int) persist.Op {
+	if err := r.wireBytes(ctx, c, caseWireKeyed, 2_000, func(i int) persist.Op {
 		return persist.AddOnce("video:"+strconv.Itoa(i%100), clapCounter, 1, fmt.Sprintf("frontend\x00%032x", i))
-	})
+	}); err != nil {
+		return err
+	}
+	return r.cutOffWrites(ctx, c)
+}
+
+// cutOffWrites times reaction writes through the HTTP API of a region cut off
+// from the others: without a causal token, and with one minted by another
+// region that covers a write the cut-off region cannot have seen. Writes never
+// wait for a token, so both should answer at local latency.
+func (r *runner) cutOffWrites(ctx context.Context, c *cluster) error {
+	cut, other := c.nodes[0], c.nodes[1]
+	c.net.Isolate(cut.host)
+	defer c.net.Rejoin(cut.host)
+	hc := &http.Client{Timeout: 30 * time.Second}
+	put := func(base, path, token string) (string, bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+path, strings.NewReader(`{"reaction":"like"}`))
+		if err != nil {
+			return "", false, err
+		}
+		if token != "" {
+			req.Header.Set("X-Causal-Token", token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", false, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", false, fmt.Errorf("PUT %s at %s: %s", path, base, resp.Status)
+		}
+		return resp.Header.Get("X-Causal-Token"), resp.Header.Get("X-Causal-Stale") == "true", nil
+	}
+	token, _, err := put(other.url, "/v1/items/cut:elsewhere/reactions/u", "")
+	if err != nil {
+		return err
+	}
+	for _, kase := range []string{caseCutOff, caseCutOffToken} {
+		r.progress("%s / %s / %d writes", scenMesh, kase, r.cfg.ConvergenceWrites)
+		send, stale := "", 0
+		if kase == caseCutOffToken {
+			send = token
+		}
+		lat := NewLatencies()
+		for i := range r.cfg.ConvergenceWrites {
+			start := time.Now()
+			_, s, err := put(cut.url, "/v1/items/cut:"+strconv.Itoa(i)+"/reactions/u", send)
+			if err != nil {
+				return err
+			}
+			lat.Record(time.Since(start))
+			if s {
+				stale++
+			}
+		}
+		r.add(&Row{Scenario: scenMesh, Case: kase, System: sysCountermesh, Ops: lat.Count(), Runs: 1,
+			P50Ms: ms(lat.Percentile(50)), P99Ms: ms(lat.Percentile(99)),
+			Note: fmt.Sprintf("one at a time over HTTP, %s cut off; %d of %d answers stale-marked", cut.region, stale, lat.Count())})
+	}
+	return nil
 }
 
 // convergence writes to a new item at the first region, one write at a time,
