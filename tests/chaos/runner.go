@@ -57,14 +57,14 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (*Report, error) {
 	r := &Report{Seed: cfg.Seed, Cluster: cl.Describe()}
 	client := NewClient(cl.Token())
 	defer client.Close()
-	n := &nemesis{cl: cl, client: client, items: cfg.Workload.ItemNames(), logf: cfg.Logf}
+	history := &History{}
+	n := &nemesis{cl: cl, client: client, items: cfg.Workload.ItemNames(), logf: cfg.Logf, history: history}
 	faults := cl.Faults()
 	if !cfg.NoCrashes {
 		faults = append(faults, n.crashFault())
 	}
 	steps := Plan(cfg.Seed, faults, cfg.Duration, cfg.FaultLength)
 
-	history := &History{}
 	stop := make(chan struct{})
 	sessionsDone := make(chan struct{})
 	start := time.Now()
@@ -168,6 +168,7 @@ type nemesis struct {
 	injected []Injection
 	probes   []CrashProbe
 	killed   map[string]time.Time // peers killed and not yet restarted
+	history  *History             // what the sessions did so far
 }
 
 func (n *nemesis) play(ctx context.Context, start time.Time, faults []Fault, steps []Step) error {
@@ -222,6 +223,9 @@ func (n *nemesis) crashFault() Fault {
 		Inject: func(ctx context.Context, rng *rand.Rand) (string, error) {
 			peers := n.cl.Peers()
 			victim = peers[rng.IntN(len(peers))]
+			if err := n.awaitAckedIncrement(ctx, victim); err != nil {
+				return "", err
+			}
 			if n.killed == nil {
 				n.killed = map[string]time.Time{}
 			}
@@ -238,6 +242,34 @@ func (n *nemesis) crashFault() Fault {
 			return n.probe(ctx, victim)
 		},
 	}
+}
+
+// crashWarmup bounds how long a crash waits for a peer that acknowledged an
+// increment: a crash of a peer that acknowledged nothing would prove nothing.
+const crashWarmup = 10 * time.Second
+
+// awaitAckedIncrement waits (up to crashWarmup) until peer has acknowledged an
+// increment, so that its crash tests something.
+func (n *nemesis) awaitAckedIncrement(ctx context.Context, peer string) error {
+	deadline := time.Now().Add(crashWarmup)
+	for time.Now().Before(deadline) {
+		for _, op := range n.history.Ops() {
+			if op.Kind != Increment {
+				continue
+			}
+			for _, t := range op.Attempts() {
+				if t.Outcome == OK && t.Peer == peer {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil // crash it anyway; the durability verdict will say it was not exercised
 }
 
 // probe reads a restarted peer's view of every item.
