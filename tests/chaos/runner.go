@@ -244,7 +244,7 @@ func (n *nemesis) crashFault() Fault {
 	}
 }
 
-// crashWarmup bounds how long a crash waits for a peer that acknowledged an
+// crashWarmup bounds how long a crash waits for its victim to acknowledge an
 // increment: a crash of a peer that acknowledged nothing would prove nothing.
 const crashWarmup = 10 * time.Second
 
