@@ -23,9 +23,11 @@ type apiHandler func(w http.ResponseWriter, r *http.Request) error
 // routes returns the handler of every route.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	api := func(pattern string, h apiHandler) {
-		mux.Handle(pattern, s.instrument(pattern, s.authenticated(h)))
+	handle := func(pattern string, h http.Handler) {
+		s.patterns = append(s.patterns, pattern)
+		mux.Handle(pattern, s.instrument(pattern, h))
 	}
+	api := func(pattern string, h apiHandler) { handle(pattern, s.authenticated(h)) }
 	api("PUT /v1/items/{item}/reactions/{user}", s.putReaction)
 	api("DELETE /v1/items/{item}/reactions/{user}", s.deleteReaction)
 	api("POST /v1/items/{item}/counters/{name}", s.addCounter)
@@ -35,11 +37,12 @@ func (s *Server) routes() http.Handler {
 	api("POST /v1/ops", s.postOps)
 	api("GET /v1/mesh", s.getMesh)
 
-	open := func(pattern string, h http.Handler) { mux.Handle(pattern, s.instrument(pattern, h)) }
+	open := handle
 	open("GET /healthz", http.HandlerFunc(s.healthz))
 	open("GET /readyz", http.HandlerFunc(s.readyz))
 	open("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{
 		ErrorLog: slog2promLogger{s.log}, Registry: s.cfg.Registry}))
+	open("GET /openapi.json", http.HandlerFunc(serveOpenAPI))
 	mux.Handle("/", s.instrument("unmatched", s.unmatched(mux)))
 	return mux
 }

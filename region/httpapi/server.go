@@ -163,6 +163,8 @@ type Server struct {
 	hub     *live.Hub
 	writes  chan struct{} // a slot per write in flight
 	handler http.Handler
+	// patterns are the routes the handler serves, as registered.
+	patterns []string
 	keys    atomic.Pointer[tokenKeys]
 
 	runMu   sync.Mutex
