@@ -2,13 +2,19 @@ package region
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/countermesh/countermesh/topology"
 )
 
 // nodeMeta is what a peer tells the pool about itself (memberlist node metadata,
@@ -79,24 +85,89 @@ func (d *gossipDelegate) NotifyMerge(nodes []*memberlist.Node) error {
 	return nil
 }
 
-// admit checks a node against the current topology.
+// admit checks a node memberlist heard of against the current topology: the
+// admission rule, with the gossip address the node advertises. A refusal is
+// counted and logged, at most once per address per minute.
 func (p *Peer) admit(n *memberlist.Node) error {
 	var m nodeMeta
-	if err := json.Unmarshal(n.Meta, &m); err != nil {
-		return fmt.Errorf("node %s: unreadable metadata: %w", n.Name, err)
+	err := json.Unmarshal(n.Meta, &m)
+	if err != nil {
+		err = fmt.Errorf("node %s: unreadable metadata: %w", n.Name, err)
+	} else {
+		err = admission(p.topo.Load(), claim{Mesh: m.Mesh, Region: m.Region, Name: n.Name, Gossip: n.Address()})
 	}
-	topo := p.topo.Load()
-	if m.Mesh != topo.Mesh {
-		return fmt.Errorf("node %s is of mesh %q, not %q", n.Name, m.Mesh, topo.Mesh)
+	if err != nil {
+		p.gossip.edge.refusedNodes.Add(1)
+		p.gossip.edge.log.Log(p.log, slog.LevelWarn, n.Address(), "refused a gossip node",
+			"node", n.Name, "err", err)
 	}
-	q, ok := topo.Peer(n.Name)
+	return err
+}
+
+// claim is who a remote peer says it is: in its certificate (QUIC links) or
+// in its memberlist node (gossip).
+type claim struct {
+	Mesh, Region, Name string
+	// Gossip is the gossip address ("host:port") the node advertises, or ""
+	// when the claim comes with no address (a certificate).
+	Gossip string
+}
+
+// admission is the one rule of who may be a peer, for links and gossip
+// alike: a peer of the topology's mesh, named in it, in the region it gives
+// that peer, and, for gossip, at the gossip address it gives that peer — a
+// node holding the gossip key cannot pass for a peer from another address.
+func admission(topo *topology.Topology, c claim) error {
+	if c.Mesh != topo.Mesh {
+		return fmt.Errorf("peer %s is of mesh %q, not %q", c.Name, c.Mesh, topo.Mesh)
+	}
+	q, ok := topo.Peer(c.Name)
 	if !ok {
-		return fmt.Errorf("node %s is not a peer of the topology", n.Name)
+		return fmt.Errorf("peer %s is not in the topology", c.Name)
 	}
-	if q.Region != m.Region {
-		return fmt.Errorf("node %s claims region %q, the topology says %q", n.Name, m.Region, q.Region)
+	if q.Region != c.Region {
+		return fmt.Errorf("peer %s claims region %q, the topology says %q", c.Name, c.Region, q.Region)
+	}
+	if c.Gossip != "" && !sameAddr(c.Gossip, q.Gossip) {
+		return fmt.Errorf("peer %s gossips from %s, the topology says %s", c.Name, c.Gossip, q.Gossip)
 	}
 	return nil
+}
+
+// gossipSource says why gossip from addr does not come from a peer of the
+// topology, or nil if it does: a packet must come from a peer's gossip
+// address, a stream connection from its gossip host (the dialler picks the
+// port of a stream).
+func (p *Peer) gossipSource(addr net.Addr, stream bool) error {
+	from := addr.String()
+	for _, q := range p.topo.Load().Peers() {
+		if !stream && sameAddr(from, q.Gossip) || stream && sameHost(from, q.Gossip) {
+			return nil
+		}
+	}
+	what := "packet"
+	if stream {
+		what = "stream"
+	}
+	return fmt.Errorf("gossip %s from %s: not a gossip address of the topology's peers", what, from)
+}
+
+// sameHost reports whether two "ip:port" addresses are of the same host.
+func sameHost(a, b string) bool {
+	x, errX := netip.ParseAddrPort(a)
+	y, errY := netip.ParseAddrPort(b)
+	return errX == nil && errY == nil && x.Addr().Unmap() == y.Addr().Unmap()
+}
+
+// sameAddr reports whether two "ip:port" addresses are the same endpoint
+// (an IPv4 address and its IPv6-mapped form are the same).
+func sameAddr(a, b string) bool {
+	x, errX := netip.ParseAddrPort(a)
+	y, errY := netip.ParseAddrPort(b)
+	if errX != nil || errY != nil {
+		return a == b
+	}
+	return x.Addr().Unmap() == y.Addr().Unmap() && x.Port() == y.Port()
 }
 
 // memberlistConfig builds memberlist's configuration for this peer.
@@ -116,22 +187,48 @@ func (p *Peer) memberlistConfig(d *gossipDelegate, t memberlist.Transport, key [
 	mc.Transport = t
 	mc.SecretKey = key
 	mc.Delegate, mc.Events, mc.Alive, mc.Merge, mc.Ping = d, d, d, d, d
-	mc.Logger = log.New(&memberlistLog{l: p.log}, "", 0)
+	mc.Logger = log.New(&memberlistLog{l: p.log, edge: &p.gossip.edge}, "", 0)
 	return mc, nil
 }
 
-// memberlistLog sends memberlist's log lines to slog at the level they name.
-type memberlistLog struct{ l *slog.Logger }
+// memberlistLog sends memberlist's log lines to slog at the level they name,
+// except its complaints about what a remote sent (lines naming it "from="):
+// junk packets, streams of strangers, nodes refused. Nobody here can fix
+// those, and anyone can send them: they are counted and logged as warnings,
+// at most once per remote address per minute.
+type memberlistLog struct {
+	l    *slog.Logger
+	edge *gossipEdge
+}
 
 func (w *memberlistLog) Write(b []byte) (int, error) {
 	msg := string(bytes.TrimSpace(b))
+	level := slog.LevelDebug
 	switch {
-	case bytes.Contains(b, []byte("[ERR]")):
-		w.l.Error(msg)
-	case bytes.Contains(b, []byte("[WARN]")):
-		w.l.Warn(msg)
+	case strings.Contains(msg, "[ERR]"), strings.Contains(msg, "[ERROR]"):
+		level = slog.LevelError
+	case strings.Contains(msg, "[WARN]"):
+		level = slog.LevelWarn
+	}
+	switch from, rest, ok := remoteOf(msg); {
+	case ok && level > slog.LevelDebug:
+		w.edge.dropped.Add(1)
+		w.edge.log.Log(w.l, slog.LevelWarn, from, "gossip: dropped what a remote sent", "err", rest)
+	case strings.Contains(msg, "ignoring alive message for"):
+		w.l.Debug(msg) // admit has said why, rate-limited
 	default:
-		w.l.Debug(msg)
+		w.l.Log(context.Background(), level, msg)
 	}
 	return len(b), nil
+}
+
+// remoteOf splits a memberlist log line naming the remote it is about
+// ("... from=1.2.3.4:7946") into that address and the rest of the line.
+func remoteOf(msg string) (from, rest string, ok bool) {
+	i := strings.LastIndex(msg, " from=")
+	if i < 0 {
+		return "", msg, false
+	}
+	from, _, _ = strings.Cut(msg[i+len(" from="):], " ")
+	return from, msg[:i], true
 }

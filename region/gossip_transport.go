@@ -4,20 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/countermesh/countermesh/sync/transport/edgelog"
 )
 
 // gossipTransport carries memberlist over a Network: packets on a datagram socket,
 // push/pull on stream connections. Over HostNetwork it is what memberlist's own
 // NetTransport does; over a fault network, partitions reach gossip too.
+//
+// It hands memberlist only what comes from peers of the topology (see
+// gossipSource): a packet or stream from anywhere else is dropped, counted
+// and logged at most once per address per minute, so a node that holds the
+// gossip key but not a peer's address can neither join nor spread word about
+// the peers (a "dead" message in a real peer's name, say).
 type gossipTransport struct {
 	net     Network
-	host    string // this peer's gossip host, the "from" of its dials
+	from    func(addr net.Addr, stream bool) error // nil: take everything
+	host    string                                 // this peer's gossip host, the "from" of its dials
 	addr    string
 	pc      net.PacketConn
 	ln      net.Listener
@@ -26,11 +37,24 @@ type gossipTransport struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	edge    gossipEdge
+}
+
+// gossipEdge counts what the gossip port refuses, and limits its log lines to
+// one per remote address per minute.
+type gossipEdge struct {
+	logger       *slog.Logger
+	log          *edgelog.Limiter
+	dropped      atomic.Uint64 // messages memberlist could not take
+	refusedNodes atomic.Uint64 // nodes admission refused
 }
 
 var _ memberlist.Transport = (*gossipTransport)(nil)
 
-func newGossipTransport(n Network, addr string) (*gossipTransport, error) {
+// newGossipTransport listens for gossip on addr. from, if not nil, says why
+// a packet (stream false) or a stream connection from an address must be
+// dropped, or nil to take it; logger (nil: none) hears of what is dropped.
+func newGossipTransport(n Network, addr string, from func(addr net.Addr, stream bool) error, logger *slog.Logger) (*gossipTransport, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: %w", addr, err)
@@ -45,10 +69,15 @@ func newGossipTransport(n Network, addr string) (*gossipTransport, error) {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	t := &gossipTransport{
-		net: n, host: host, addr: addr, pc: pc, ln: ln,
+		net: n, from: from, host: host, addr: addr, pc: pc, ln: ln,
 		packets: make(chan *memberlist.Packet, 256),
 		streams: make(chan net.Conn, 16),
 		done:    make(chan struct{}),
+	}
+	t.edge.log = edgelog.New(edgelog.DefaultInterval, 0)
+	t.edge.logger = logger
+	if logger == nil {
+		t.edge.logger = slog.New(slog.DiscardHandler)
 	}
 	t.wg.Go(t.readPackets)
 	t.wg.Go(t.acceptStreams)
@@ -61,6 +90,9 @@ func (t *gossipTransport) readPackets() {
 		n, from, err := t.pc.ReadFrom(buf)
 		if err != nil {
 			return // closed by Shutdown
+		}
+		if t.refused(from, false) {
+			continue
 		}
 		p := &memberlist.Packet{Buf: append([]byte(nil), buf[:n]...), From: from, Timestamp: time.Now()}
 		select {
@@ -77,6 +109,10 @@ func (t *gossipTransport) acceptStreams() {
 		if err != nil {
 			return // closed by Shutdown
 		}
+		if t.refused(c.RemoteAddr(), true) {
+			c.Close()
+			continue
+		}
 		select {
 		case t.streams <- c:
 		case <-t.done:
@@ -84,6 +120,21 @@ func (t *gossipTransport) acceptStreams() {
 			return
 		}
 	}
+}
+
+// refused reports whether a packet or stream from addr is to be dropped,
+// counting and logging it if so.
+func (t *gossipTransport) refused(addr net.Addr, stream bool) bool {
+	if t.from == nil {
+		return false
+	}
+	err := t.from(addr, stream)
+	if err == nil {
+		return false
+	}
+	t.edge.dropped.Add(1)
+	t.edge.log.Log(t.edge.logger, slog.LevelWarn, addr.String(), "gossip: dropped what a stranger sent", "err", err)
+	return true
 }
 
 // FinalAdvertiseAddr advertises the configured gossip address.

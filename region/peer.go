@@ -136,7 +136,7 @@ func (p *Peer) setUpGossip(topo *topology.Topology, self topology.Peer) error {
 	if err != nil {
 		return fmt.Errorf("region: %w", err)
 	}
-	if p.gossip, err = newGossipTransport(p.cfg.Network, self.Gossip); err != nil {
+	if p.gossip, err = newGossipTransport(p.cfg.Network, self.Gossip, p.gossipSource, p.log); err != nil {
 		return fmt.Errorf("region: %w", err)
 	}
 	mc, err := p.memberlistConfig(&gossipDelegate{p: p, meta: meta}, p.gossip, key)
@@ -149,21 +149,10 @@ func (p *Peer) setUpGossip(topo *topology.Topology, self topology.Peer) error {
 	return nil
 }
 
-// authorize admits a remote peer to a QUIC link only as the topology describes
-// it: a peer of this mesh, in its region.
+// authorize admits a remote peer to a QUIC link by the admission rule: a
+// peer of this mesh, in its region.
 func (p *Peer) authorize(id pki.PeerIdentity) error {
-	topo := p.topo.Load()
-	if id.Mesh != topo.Mesh {
-		return fmt.Errorf("peer %s is of mesh %q, not %q", id.Name, id.Mesh, topo.Mesh)
-	}
-	q, ok := topo.Peer(id.Name)
-	if !ok {
-		return fmt.Errorf("peer %s is not in the topology", id.Name)
-	}
-	if q.Region != id.Region {
-		return fmt.Errorf("peer %s claims region %q, the topology says %q", id.Name, id.Region, q.Region)
-	}
-	return nil
+	return admission(p.topo.Load(), claim{Mesh: id.Mesh, Region: id.Region, Name: id.Name})
 }
 
 // OnChange registers f to be called with the items that changes from other peers

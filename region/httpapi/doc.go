@@ -187,6 +187,10 @@
 //	countermesh_replication_lag_seqs{region,peer}         per remote peer, from Backend.Status
 //	countermesh_replication_lag_seconds{region,peer}
 //	countermesh_peer_linked{region,peer}
+//	countermesh_sync_handshakes_refused_total{reason}     QUIC handshakes refused, from the Backend's
+//	                                                      EdgeRefusals (region.Peer has it)
+//	countermesh_gossip_dropped_total                      gossip from strangers, junk
+//	countermesh_gossip_nodes_refused_total                memberlist nodes refused by admission
 //
 // The store's size on disk is not reported: persist does not expose it.
 //

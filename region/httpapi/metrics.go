@@ -77,7 +77,8 @@ func newMetrics(reg *prometheus.Registry, b Backend, hub *live.Hub) (*metrics, e
 		Help: "Bytes the peer's store takes on disk (tables and value log), refreshed about every minute.",
 	}, func() float64 { lsm, vlog := b.Store().DiskSize(); return float64(lsm + vlog) })
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.writes, m.rateLimited,
-		m.causalWaits, m.causalWaitSeconds, m.causalStale, subscribers, storeBytes, lagCollector{b}} {
+		m.causalWaits, m.causalWaitSeconds, m.causalStale, subscribers, storeBytes, lagCollector{b},
+		edgeCollector{b}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("httpapi: register metrics: %w", err)
 		}

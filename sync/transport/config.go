@@ -53,8 +53,9 @@ type Config struct {
 	// MaxFrameSize is the largest frame payload read or written, in bytes.
 	// Zero means DefaultMaxFrameSize (16 MiB). Both sides should agree.
 	MaxFrameSize int
-	// Logger receives the transport's events: links up and down, refusals.
-	// Nil discards them.
+	// Logger receives the transport's events: links up and down, refusals
+	// (refused handshakes at most once per client address per minute). Nil
+	// discards them.
 	Logger *slog.Logger
 }
 

@@ -20,6 +20,15 @@
 // client the server refused gets an error matching [ErrRefused], never a
 // Link.
 //
+// # Refusals
+//
+// Every TLS handshake of a client that this side refuses — no certificate, a
+// certificate not from the mesh's CA, a peer Authorize refuses, another
+// protocol version — is counted by reason ([Transport.Refusals]) and logged
+// as a warning with the client's address and the reason, at most once per
+// client address per minute (the next line says how many were suppressed):
+// strangers knocking cannot flood the log.
+//
 // # Streams and frames
 //
 // A Link carries [Stream]s opened by either side; a stream carries frames,

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"slices"
 
 	"github.com/quic-go/quic-go"
 
@@ -15,7 +14,8 @@ import (
 
 // serverTLS returns the TLS configuration of accepted links: TLS 1.3 only, a
 // client certificate required and verified against the mesh's CA, then the
-// identity it names checked by verifyPeer.
+// identity it names checked by verifyPeer. Whatever refuses a client — crypto/tls
+// or verifyPeer — the refusal is counted and logged by watchHandshake.
 func (t *Transport) serverTLS() *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
@@ -23,18 +23,8 @@ func (t *Transport) serverTLS() *tls.Config {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    t.cfg.CA,
 		NextProtos:   []string{t.alpn},
-		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			if !slices.Contains(hello.SupportedProtos, t.alpn) {
-				// crypto/tls refuses it with no_application_protocol; say why here.
-				t.log.Warn("refused a peer speaking another protocol", "offered", hello.SupportedProtos, "want", t.alpn)
-			}
-			return nil, nil
-		},
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			id, err := t.verifyPeer(cs, "")
-			if err != nil {
-				t.log.Warn("refused a peer", "peer", id.Name, "region", id.Region, "err", err)
-			}
+			_, err := t.verifyPeer(cs, "")
 			return err
 		},
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/countermesh/countermesh/sync/transport/edgelog"
 	"github.com/countermesh/countermesh/sync/transport/pki"
 )
 
@@ -40,13 +41,18 @@ type Transport struct {
 	accepted chan *Link // links up, waiting for Accept
 	wg       sync.WaitGroup
 
+	refusals   refusalCounts    // handshakes refused
+	refusalLog *edgelog.Limiter // one line per client address per minute
+	watchers   sync.WaitGroup   // handshake watches running or pending
+
 	closeOnce sync.Once
 	closeErr  error
 
 	mu struct {
 		sync.Mutex
-		closed bool
-		links  map[*Link]struct{} // links up, pruned of dead ones on insert
+		closed  bool
+		links   map[*Link]struct{} // links up, pruned of dead ones on insert
+		watches map[*handshakeWatch]struct{}
 	}
 }
 
@@ -67,10 +73,11 @@ func listen(conn net.PacketConn, cfg Config, alpn string) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{
-		cfg:      cfg,
-		alpn:     alpn,
-		log:      cfg.Logger.With("local", cfg.Identity.Name),
-		accepted: make(chan *Link, acceptQueue),
+		cfg:        cfg,
+		alpn:       alpn,
+		log:        cfg.Logger.With("local", cfg.Identity.Name),
+		accepted:   make(chan *Link, acceptQueue),
+		refusalLog: edgelog.New(edgelog.DefaultInterval, 0),
 		qcfg: &quic.Config{
 			HandshakeIdleTimeout: cfg.HandshakeTimeout,
 			MaxIdleTimeout:       cfg.IdleTimeout,
@@ -78,12 +85,15 @@ func listen(conn net.PacketConn, cfg Config, alpn string) (*Transport, error) {
 		},
 	}
 	t.mu.links = map[*Link]struct{}{}
+	t.mu.watches = map[*handshakeWatch]struct{}{}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.qt = &quic.Transport{Conn: conn, StatelessResetKey: statelessResetKey(cfg.Certificate)}
+	t.qt = &quic.Transport{Conn: conn, StatelessResetKey: statelessResetKey(cfg.Certificate),
+		ConnContext: t.watchHandshake}
 	t.ln, err = t.qt.Listen(t.serverTLS(), t.qcfg)
 	if err != nil {
 		t.cancel()
 		t.qt.Close()
+		t.stopWatches()
 		return nil, fmt.Errorf("transport: listen on %s: %w", conn.LocalAddr(), err)
 	}
 	t.wg.Go(t.acceptLoop)
@@ -189,6 +199,7 @@ func (t *Transport) Close() error {
 		t.ln.Close()
 		t.wg.Wait()
 		t.closeErr = t.qt.Close()
+		t.stopWatches()
 		t.log.Info("transport closed", "links", len(links))
 	})
 	return t.closeErr

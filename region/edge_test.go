@@ -1,0 +1,211 @@
+package region_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/countermesh/countermesh/region"
+	"github.com/countermesh/countermesh/region/regiontest"
+	"github.com/countermesh/countermesh/sync/transport/edgelog/edgelogtest"
+	"github.com/countermesh/countermesh/sync/transport/faultnet"
+	"github.com/countermesh/countermesh/sync/transport/pki"
+)
+
+// restartRecorded restarts a peer of m with its logs recorded from level up.
+func restartRecorded(m *regiontest.Mesh, peer string, level slog.Level) *edgelogtest.Recorder {
+	logs := edgelogtest.NewRecorder(level)
+	m.Tune = func(c *region.Config) {
+		if c.PeerName == peer {
+			c.Logger = slog.New(logs)
+		}
+	}
+	m.Stop(peer)
+	m.Start(peer)
+	return logs
+}
+
+func TestJunkGossipPacketsLogAFewLines(t *testing.T) {
+	m := regiontest.NewMesh(t, threeRegions[:1], 1)
+	logs := restartRecorded(m, "eu-1", slog.LevelInfo)
+	victim := m.Node("eu-1").Peer
+	to, err := faultnet.ParseAddr(m.Host("eu-1") + ":7946")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 1,000 packets of random bytes, from 4 addresses, in bursts; each burst
+	// is taken (and counted) before the next.
+	const sources, perSource, burst = 4, 250, 50
+	rng := rand.New(rand.NewPCG(1, 2))
+	var sent uint64
+	for s := range sources {
+		pc, err := m.Net.ListenPacket(fmt.Sprintf("127.9.1.%d:5000", s+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		for i := range perSource {
+			junk := make([]byte, 16+rng.IntN(200))
+			for j := range junk {
+				junk[j] = byte(rng.Uint32())
+			}
+			if _, err := pc.WriteTo(junk, to); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+			if (i+1)%burst == 0 {
+				waitFor(t, 10*time.Second, "the junk to be taken", func() bool {
+					return victim.EdgeRefusals().GossipDropped >= sent
+				})
+			}
+		}
+	}
+	if got := victim.EdgeRefusals().GossipDropped; got != sent {
+		t.Errorf("GossipDropped = %d, want %d", got, sent)
+	}
+	if errs := logs.Lines("ERROR"); len(errs) > 0 {
+		t.Errorf("%d ERROR lines for junk nobody here can fix, e.g. %q", len(errs), errs[0])
+	}
+	lines := logs.Lines("remote=127.9.1.")
+	if len(lines) > sources {
+		t.Errorf("%d packets of junk from %d addresses logged %d lines, want at most %d:\n%s",
+			sent, sources, len(lines), sources, strings.Join(lines[:min(len(lines), 10)], "\n"))
+	}
+	for s := range sources {
+		if n := len(logs.Lines(fmt.Sprintf("remote=127.9.1.%d:", s+1))); n != 1 {
+			t.Errorf("source %d: %d lines, want 1", s+1, n)
+		}
+	}
+	t.Logf("%d junk packets, %d log lines: %v", sent, len(lines), lines)
+
+	// Junk streams from the host of a peer of the topology reach memberlist,
+	// whose complaints are limited the same way.
+	const streams = 50
+	dropped := victim.EdgeRefusals().GossipDropped
+	for range streams {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := m.Net.Dial(ctx, m.Host("eu-1"), m.Host("eu-1")+":7946")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+		c.Close()
+	}
+	waitFor(t, 10*time.Second, "memberlist to take the junk streams", func() bool {
+		return victim.EdgeRefusals().GossipDropped >= dropped+streams
+	})
+	host := logs.Lines("remote=" + m.Host("eu-1") + ":")
+	if len(host) != 1 {
+		t.Errorf("%d junk streams from one host logged %d lines, want 1:\n%s", streams, len(host), strings.Join(host, "\n"))
+	}
+	if errs := logs.Lines("ERROR"); len(errs) > 0 {
+		t.Errorf("%d ERROR lines for junk streams, e.g. %q", len(errs), errs[0])
+	}
+}
+
+// gossipImpostor runs a memberlist node named name, with the mesh's gossip
+// key and the metadata a real peer of regionName would send, at addr on the
+// mesh's network.
+func gossipImpostor(t *testing.T, m *regiontest.Mesh, name, regionName, addr string) *memberlist.Memberlist {
+	t.Helper()
+	keyText, err := os.ReadFile(filepath.Join(m.Dir, "gossip.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.ParseGossipKey(keyText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := region.NewGossipTransport(m.Net, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := json.Marshal(map[string]string{"mesh": m.Name, "region": regionName,
+		"replica": "0000000000000001", "sync": m.Host(name) + ":7000", "api": m.Host(name) + ":8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := memberlist.DefaultLocalConfig()
+	cfg.Name = name
+	cfg.Transport = tr
+	cfg.SecretKey = key
+	cfg.Delegate = impostorMeta(meta)
+	cfg.Logger = log.New(io.Discard, "", 0)
+	ml, err := memberlist.Create(cfg)
+	if err != nil {
+		tr.Shutdown()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ml.Shutdown() })
+	return ml
+}
+
+// impostorMeta is the delegate of an impostor: it only tells its metadata.
+type impostorMeta []byte
+
+func (d impostorMeta) NodeMeta(int) []byte             { return d }
+func (impostorMeta) NotifyMsg([]byte)                  {}
+func (impostorMeta) GetBroadcasts(int, int) [][]byte   { return nil }
+func (impostorMeta) LocalState(bool) []byte            { return nil }
+func (impostorMeta) MergeRemoteState(_ []byte, _ bool) {}
+
+func TestGossipImpostorAtAnotherAddressRefused(t *testing.T) {
+	m := regiontest.NewMesh(t, threeRegions[:2], 1)
+	logs := restartRecorded(m, "us-1", slog.LevelInfo)
+	victim := m.Node("us-1").Peer
+	waitFor(t, 30*time.Second, "us-1 to link eu-1", func() bool { return victim.Linked("eu-1") })
+	ups := len(logs.Lines("link up", "peer=eu-1"))
+
+	// With the gossip key, a node calls itself eu-1, joins us-1, then leaves
+	// as a node does when it stops: from a host outside the topology, and
+	// from eu-1's own host on another port.
+	for i, addr := range []string{"127.9.2.1:7946", m.Host("eu-1") + ":7947"} {
+		before := victim.EdgeRefusals()
+		ml := gossipImpostor(t, m, "eu-1", "eu", addr)
+		// us-1 refuses to merge what the impostor pushes, after sending its
+		// own state: the impostor's Join may well say it joined.
+		if _, err := ml.Join([]string{m.Host("us-1") + ":7946"}); err != nil {
+			t.Logf("impostor %d at %s: join: %v", i, addr, err)
+		}
+		waitFor(t, 10*time.Second, "us-1 to refuse the impostor", func() bool {
+			e := victim.EdgeRefusals()
+			return e.GossipNodesRefused > before.GossipNodesRefused || e.GossipDropped > before.GossipDropped
+		})
+		if err := ml.Leave(time.Second); err != nil {
+			t.Logf("leave: %v", err)
+		}
+		if err := ml.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refusals := logs.Lines("refused a gossip node", "node=eu-1", "remote="+m.Host("eu-1")+":7947",
+		"the topology says "+m.Host("eu-1")+":7946"); len(refusals) != 1 {
+		t.Errorf("%d lines say why the impostor on eu-1's host was refused, want 1; lines:\n%s",
+			len(refusals), strings.Join(logs.Lines("gossip"), "\n"))
+	}
+	// The real eu-1 stays a member, and its link is never dropped: watch for
+	// a while in which a drop caused by the impostors' leaving would show.
+	watchEnd := time.Now().Add(3 * time.Second)
+	for time.Now().Before(watchEnd) {
+		if downs := logs.Lines("link down", "to=eu-1"); len(downs) > 0 {
+			t.Fatalf("us-1 dropped its link to the real eu-1: %s", downs[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(logs.Lines("link up", "peer=eu-1")); n != ups {
+		t.Errorf("link to eu-1 came up %d more times", n-ups)
+	}
+}
