@@ -165,7 +165,7 @@ type Server struct {
 	handler http.Handler
 	// patterns are the routes the handler serves, as registered.
 	patterns []string
-	keys    atomic.Pointer[tokenKeys]
+	keys     atomic.Pointer[tokenKeys]
 
 	runMu   sync.Mutex
 	running bool
