@@ -287,3 +287,18 @@ func (e *env) parseToken(t testing.TB, s string) causalToken {
 }
 
 var errNotReady = errors.New("not yet joined the mesh")
+
+// clientProtocol is a protocol a client of HTTPServer speaks: HTTP/2 over
+// cleartext with prior knowledge, or HTTP/1.1.
+type clientProtocol struct {
+	name      string
+	protocols *http.Protocols // of the client's http.Transport; nil for HTTP/1.1
+	major     int             // the answers' ProtoMajor
+}
+
+// clientProtocols returns h2c and HTTP/1.1.
+func clientProtocols() []clientProtocol {
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	return []clientProtocol{{"h2c", &h2c, 2}, {"http/1.1", nil, 1}}
+}
