@@ -62,6 +62,7 @@
 //	                                                   (with WWW-Authenticate: Bearer realm="countermesh")
 //	404 urn:countermesh:problem:not-found             no such route
 //	405 urn:countermesh:problem:method-not-allowed    route served for other methods (with Allow)
+//	408 urn:countermesh:problem:request-timeout       the body did not arrive within Config.ReadTimeout
 //	409 urn:countermesh:problem:clock-drift           a reaction's causal token is more than
 //	                                                   Config.MaxTokenAhead (1 s) ahead of this peer's wall
 //	                                                   clock, or beyond its max drift (crdt.ErrClockDrift)
@@ -74,7 +75,8 @@
 //	                                                   persist.ErrCommitFailed (1 s), persist.ErrClosed
 //	                                                   (5 s), too many writes in flight (1 s), a write not
 //	                                                   durable within Config.WriteTimeout (outcome unknown),
-//	                                                   too many live subscribers (5 s), /readyz not ready,
+//	                                                   too many live subscribers (5 s), too many
+//	                                                   connections (1 s; see Serving), /readyz not ready,
 //	                                                   a write to a peer whose clock is skewed (30 s)
 //
 // Reads never depend on writes succeeding: a full or failing disk refuses writes
@@ -186,6 +188,8 @@
 //	countermesh_api_causal_wait_seconds                   how long they waited
 //	countermesh_api_causal_stale_total                    answers sent with X-Causal-Stale (reads and writes)
 //	countermesh_api_live_subscribers                      open live streams
+//	countermesh_api_connections                           open connections (LimitListener)
+//	countermesh_api_connections_refused_total             connections refused past Config.MaxConns
 //	countermesh_replication_lag_seqs{region,peer}         per remote peer, from Backend.Status
 //	countermesh_replication_lag_seconds{region,peer}
 //	countermesh_peer_linked{region,peer}
@@ -197,6 +201,18 @@
 // Handler serves every route for whatever protocols its http.Server speaks;
 // HTTPServer returns an http.Server speaking HTTP/1.1 and HTTP/2 with prior
 // knowledge over cleartext (h2c; the HTTP/1.1 Upgrade to h2c is not supported).
+// Serve it on the listener LimitListener returns: it caps open connections at
+// Config.MaxConns, by default the process's file limit less a reserve for the
+// store and the mesh (a quarter, at least 512), and answers a connection past
+// the cap 503 problem+json with Retry-After and closes it, while the
+// connections already open are served as before. Live streams are capped below
+// it (Config.MaxSubscribers). A request's head must arrive within
+// Config.ReadHeaderTimeout (5 s) and the whole request within
+// Config.ReadTimeout (15 s; a late body is answered 408). An HTTP/1.1 request
+// answered before its body was read — a 401 without a token, a 429, a bad path
+// — is answered at once and its connection closed, so announcing a body and
+// never sending it holds nothing.
+//
 // Run runs the live hub; cancel its context before shutting the http.Server
 // down, so that live streams end.
 package httpapi

@@ -189,6 +189,12 @@ func (e *env) do(method, path, body string, headers ...string) response {
 
 func doAt(t testing.TB, base, token, method, path, body string, headers ...string) response {
 	t.Helper()
+	return doWith(t, http.DefaultClient, base, token, method, path, body, headers...)
+}
+
+// doWith sends a request to base with client; headers are name, value pairs.
+func doWith(t testing.TB, client *http.Client, base, token, method, path, body string, headers ...string) response {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -203,7 +209,7 @@ func doAt(t testing.TB, base, token, method, path, body string, headers ...strin
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Add(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
