@@ -8,15 +8,16 @@
 //	DELETE /v1/items/{item}/reactions/{user}                                  → Item
 //	POST   /v1/items/{item}/counters/{name}    {"by":3}  [Idempotency-Key]    → Item
 //	GET    /v1/items/{item}[?user=U]                                          → Item
-//	GET    /v1/items?ids=a,b,c[&user=U]        (at most 100 ids)              → {"items":[Item,...]}
+//	GET    /v1/items?ids=a,b,c[&id=x][&user=U] (at most 100 ids)              → {"items":[Item,...]}
 //	GET    /v1/items/{item}/events             text/event-stream of Item
 //	POST   /v1/ops                             {"ops":[...]} (at most 1000)   → {"results":[...],"token":...}
 //	GET    /v1/mesh                            the peer's view of the mesh
 //	GET    /healthz  /readyz  /metrics         unauthenticated
 //
 // Path segments are URL-decoded: an item id holding "/" is sent as %2F. The ids
-// parameter is split at commas and may be repeated; an id holding a comma is read
-// with GET /v1/items/{item}.
+// parameter is split at commas and may be repeated; an id holding a comma is
+// read with the id parameter, one item per value, never split
+// (?ids=a,b&id=x%2Cy reads a, b and "x,y", in that order: the ids first).
 //
 // An Item is
 //
@@ -80,7 +81,9 @@
 //	                                                   a write to a peer whose clock is skewed (30 s)
 //
 // Reads never depend on writes succeeding: a full or failing disk refuses writes
-// and keeps answering reads. Writes are not refused while /readyz fails: a peer
+// and keeps answering reads. /readyz answers 503 (Retry-After 30) while the data
+// directory's free space is below the store's reserve (persist.Options.MinFreeBytes),
+// so that a load balancer sends writes elsewhere. Writes are not refused while /readyz fails: a peer
 // cut off from the mesh keeps taking writes, which is the point of a CRDT. The
 // one exception is Backend.Writable: a peer whose clock is beyond the max drift
 // from most of the mesh (region.ErrClockSkew) answers writes 503 with

@@ -234,6 +234,19 @@ func (r response) item(t testing.TB) Item {
 	return it
 }
 
+// items decodes an ItemList answer, failing the test unless the status is 200.
+func (r response) items(t testing.TB) []Item {
+	t.Helper()
+	if r.code != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", r.code, r.body)
+	}
+	var list ItemList
+	if err := json.Unmarshal(r.body, &list); err != nil {
+		t.Fatalf("decode items %s: %v", r.body, err)
+	}
+	return list.Items
+}
+
 // problem decodes a problem answer, checking its status and media type.
 func (r response) problem(t testing.TB, status int) Problem {
 	t.Helper()
