@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -28,14 +29,32 @@ type PNCounter struct {
 	entries map[ReplicaID]PN
 }
 
-// Value is ΣP − ΣN. It wraps like int64 arithmetic if the true value does not fit.
+// Value is ΣP − ΣN, saturated to the int64 range: a counter whose true value
+// is above math.MaxInt64 reads math.MaxInt64, one below math.MinInt64 reads
+// math.MinInt64. The entries keep the exact totals, so a counter brought back
+// into range reads exactly again. Writes are not refused for it: each replica
+// only sees its own increments, and two regions may each take half of a value
+// that only their merge puts out of range.
 func (c PNCounter) Value() int64 {
-	var p, n uint64
+	var pHi, pLo, nHi, nLo, carry uint64 // ΣP and ΣN in 128 bits
 	for _, e := range c.entries {
-		p += e.P
-		n += e.N
+		pLo, carry = bits.Add64(pLo, e.P, 0)
+		pHi += carry
+		nLo, carry = bits.Add64(nLo, e.N, 0)
+		nHi += carry
 	}
-	return int64(p - n)
+	if pHi > nHi || (pHi == nHi && pLo >= nLo) { // ΣP ≥ ΣN
+		lo, borrow := bits.Sub64(pLo, nLo, 0)
+		if pHi-nHi-borrow != 0 || lo > math.MaxInt64 {
+			return math.MaxInt64
+		}
+		return int64(lo)
+	}
+	lo, borrow := bits.Sub64(nLo, pLo, 0)
+	if nHi-pHi-borrow != 0 || lo > 1<<63 {
+		return math.MinInt64
+	}
+	return int64(-lo) // -(1<<63) wraps to MinInt64, as it should
 }
 
 // Len is the number of replicas with an entry.

@@ -3,8 +3,11 @@ package crdt_test
 import (
 	"errors"
 	"math"
+	"math/big"
 	"slices"
 	"testing"
+
+	"pgregory.net/rapid"
 
 	"github.com/countermesh/countermesh/crdt"
 )
@@ -95,8 +98,11 @@ func TestPNCounterValue(t *testing.T) {
 		{"sums every replica", map[crdt.ReplicaID]crdt.PN{1: {P: 5, N: 2}, 2: {P: 1, N: 7}}, -3},
 		{"max int64", map[crdt.ReplicaID]crdt.PN{1: {P: math.MaxInt64}}, math.MaxInt64},
 		{"min int64", map[crdt.ReplicaID]crdt.PN{1: {N: 1 << 63}}, math.MinInt64},
-		{"wraps past max int64", map[crdt.ReplicaID]crdt.PN{1: {P: math.MaxInt64}, 2: {P: 1}}, math.MinInt64},
-		{"wraps past min int64", map[crdt.ReplicaID]crdt.PN{1: {N: 1 << 63}, 2: {N: 1}}, math.MaxInt64},
+		{"saturates past max int64", map[crdt.ReplicaID]crdt.PN{1: {P: math.MaxInt64}, 2: {P: 1}}, math.MaxInt64},
+		{"saturates past min int64", map[crdt.ReplicaID]crdt.PN{1: {N: 1 << 63}, 2: {N: 1}}, math.MinInt64},
+		{"saturates past uint64", map[crdt.ReplicaID]crdt.PN{1: {P: math.MaxUint64}, 2: {P: math.MaxUint64}, 3: {N: 5}}, math.MaxInt64},
+		{"saturates below -uint64", map[crdt.ReplicaID]crdt.PN{1: {N: math.MaxUint64}, 2: {N: math.MaxUint64}, 3: {P: 5}}, math.MinInt64},
+		{"back in range", map[crdt.ReplicaID]crdt.PN{1: {P: math.MaxUint64}, 2: {N: math.MaxUint64 - 7}}, 7},
 		{"P total wraps uint64, true value fits", map[crdt.ReplicaID]crdt.PN{1: {P: math.MaxUint64}, 2: {P: 2, N: math.MaxUint64}}, 2},
 		{"all at max", map[crdt.ReplicaID]crdt.PN{1: {P: math.MaxUint64}, 2: {N: math.MaxUint64}}, 0},
 	}
@@ -131,4 +137,32 @@ func TestPNCounterAccessors(t *testing.T) {
 	if !zero.Equal(crdt.PNCounter{}) || zero.Value() != 0 || zero.Len() != 0 || len(zero.Replicas()) != 0 {
 		t.Errorf("zero counter is not empty")
 	}
+}
+
+// TestPNCounterValueSaturates checks Value against ΣP − ΣN computed exactly
+// (math/big) and clamped to the int64 range, on entries near the limits.
+func TestPNCounterValueSaturates(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		total := func(n uint64) uint64 {
+			return rapid.OneOf(rapid.Just(n), rapid.Uint64(), rapid.Uint64Range(0, 1000),
+				rapid.Uint64Range(math.MaxUint64-1000, math.MaxUint64)).Draw(t, "total")
+		}
+		entries := map[crdt.ReplicaID]crdt.PN{}
+		want := new(big.Int)
+		for r := range rapid.IntRange(0, 6).Draw(t, "replicas") {
+			pn := crdt.PN{P: total(1 << 63), N: total(1<<63 - 1)}
+			entries[crdt.ReplicaID(r+1)] = pn
+			want.Add(want, new(big.Int).SetUint64(pn.P))
+			want.Sub(want, new(big.Int).SetUint64(pn.N))
+		}
+		switch {
+		case want.Cmp(big.NewInt(math.MaxInt64)) > 0:
+			want.SetInt64(math.MaxInt64)
+		case want.Cmp(big.NewInt(math.MinInt64)) < 0:
+			want.SetInt64(math.MinInt64)
+		}
+		if got := counterOf(entries).Value(); got != want.Int64() {
+			t.Fatalf("Value() = %d, want %d for %v", got, want.Int64(), entries)
+		}
+	})
 }

@@ -32,3 +32,11 @@ func checkFreeSpace(dir string, min uint64) error {
 	}
 	return nil
 }
+
+// CheckFreeSpace returns nil while the data directory's file system has at
+// least Options.MinFreeBytes free, else an error matching ErrDiskFull that says
+// how much is free: the check that refuses writes, for readiness probes. It
+// costs one statfs call.
+func (s *Store) CheckFreeSpace() error {
+	return checkFreeSpace(s.opts.Dir, uint64(s.opts.MinFreeBytes))
+}

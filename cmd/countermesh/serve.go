@@ -119,7 +119,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // startAPI builds the peer's HTTP API with the topology's API tokens and token
-// secrets and listens on the peer's API address.
+// secrets and listens on the peer's API address, with the API's connection cap.
 func startAPI(p *region.Peer, logger *slog.Logger, tokenAhead time.Duration) (*httpapi.Server, net.Listener, error) {
 	topo := p.Topology()
 	keys, err := tokenKeys(topo)
@@ -144,7 +144,12 @@ func startAPI(p *region.Peer, logger *slog.Logger, tokenAhead time.Duration) (*h
 	if err != nil {
 		return nil, nil, fmt.Errorf("api address: %w", err)
 	}
-	return api, ln, nil
+	capped, err := api.LimitListener(ln)
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	return api, capped, nil
 }
 
 // tokenKeys reads the token secrets of t. A topology without any is refused:

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 )
 
 // decodeBody decodes the request body, one JSON value, into v: at most
@@ -42,6 +44,9 @@ func (s *Server) jsonProblem(err error) *Problem {
 	switch {
 	case isTooLarge(err):
 		return tooLarge("request body is larger than the %d bytes allowed", s.cfg.MaxBodyBytes)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return newProblem("request-timeout", http.StatusRequestTimeout, "Request timeout",
+			"the request body was not received within %s", s.cfg.ReadTimeout)
 	case err == io.EOF:
 		return badRequest("request body is empty; want a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -78,4 +83,42 @@ func jsonTypeName(kind string) string {
 		return "an object"
 	}
 	return kind
+}
+
+// closeUnreadBodies wraps h so that an HTTP/1.x request whose body h did not
+// read to its end — a refusal before the body: 401, 429, a bad path — is
+// answered at once and its connection closed. net/http would otherwise read up
+// to 256 KiB of the unread body before answering, for as long as the read
+// timeout lets a client that announced a body and never sends it hold the
+// connection.
+func closeUnreadBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 1 || r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
+		body := &eofBody{ReadCloser: r.Body}
+		r2 := *r
+		r2.Body = body
+		h.ServeHTTP(w, &r2)
+		if !body.eof {
+			// Reading the rest fails at once; net/http then closes the connection.
+			http.NewResponseController(w).SetReadDeadline(time.Now())
+		}
+	})
+}
+
+// eofBody is a request body that records whether it was read to its end.
+type eofBody struct {
+	io.ReadCloser
+	eof bool
+}
+
+// Read reads the body, recording its end.
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
 }

@@ -8,15 +8,16 @@
 //	DELETE /v1/items/{item}/reactions/{user}                                  → Item
 //	POST   /v1/items/{item}/counters/{name}    {"by":3}  [Idempotency-Key]    → Item
 //	GET    /v1/items/{item}[?user=U]                                          → Item
-//	GET    /v1/items?ids=a,b,c[&user=U]        (at most 100 ids)              → {"items":[Item,...]}
+//	GET    /v1/items?ids=a,b,c[&id=x][&user=U] (at most 100 ids)              → {"items":[Item,...]}
 //	GET    /v1/items/{item}/events             text/event-stream of Item
 //	POST   /v1/ops                             {"ops":[...]} (at most 1000)   → {"results":[...],"token":...}
 //	GET    /v1/mesh                            the peer's view of the mesh
 //	GET    /healthz  /readyz  /metrics         unauthenticated
 //
 // Path segments are URL-decoded: an item id holding "/" is sent as %2F. The ids
-// parameter is split at commas and may be repeated; an id holding a comma is read
-// with GET /v1/items/{item}.
+// parameter is split at commas and may be repeated; an id holding a comma is
+// read with the id parameter, one item per value, never split
+// (?ids=a,b&id=x%2Cy reads a, b and "x,y", in that order: the ids first).
 //
 // An Item is
 //
@@ -62,6 +63,7 @@
 //	                                                   (with WWW-Authenticate: Bearer realm="countermesh")
 //	404 urn:countermesh:problem:not-found             no such route
 //	405 urn:countermesh:problem:method-not-allowed    route served for other methods (with Allow)
+//	408 urn:countermesh:problem:request-timeout       the body did not arrive within Config.ReadTimeout
 //	409 urn:countermesh:problem:clock-drift           a reaction's causal token is more than
 //	                                                   Config.MaxTokenAhead (1 s) ahead of this peer's wall
 //	                                                   clock, or beyond its max drift (crdt.ErrClockDrift)
@@ -74,11 +76,14 @@
 //	                                                   persist.ErrCommitFailed (1 s), persist.ErrClosed
 //	                                                   (5 s), too many writes in flight (1 s), a write not
 //	                                                   durable within Config.WriteTimeout (outcome unknown),
-//	                                                   too many live subscribers (5 s), /readyz not ready,
+//	                                                   too many live subscribers (5 s), too many
+//	                                                   connections (1 s; see Serving), /readyz not ready,
 //	                                                   a write to a peer whose clock is skewed (30 s)
 //
 // Reads never depend on writes succeeding: a full or failing disk refuses writes
-// and keeps answering reads. Writes are not refused while /readyz fails: a peer
+// and keeps answering reads. /readyz answers 503 (Retry-After 30) while the data
+// directory's free space is below the store's reserve (persist.Options.MinFreeBytes),
+// so that a load balancer sends writes elsewhere. Writes are not refused while /readyz fails: a peer
 // cut off from the mesh keeps taking writes, which is the point of a CRDT. The
 // one exception is Backend.Writable: a peer whose clock is beyond the max drift
 // from most of the mesh (region.ErrClockSkew) answers writes 503 with
@@ -166,7 +171,9 @@
 // the item's current state; then the latest state, at most every
 // Config.LiveInterval (100 ms) while the item changes (a slow client skips
 // intermediate states), and a ": heartbeat" comment every Config.Heartbeat
-// (15 s). The API notifies the hub of its own writes; changes merged from other
+// (15 s). A stream stays open however long it is idle, over HTTP/1.1 and h2c:
+// a write to it must complete within 10 s (a client that stops reading is
+// dropped), and no deadline is left running between writes. The API notifies the hub of its own writes; changes merged from other
 // peers reach it through Backend.OnChange, which New wires to Server.Notify. Past
 // Config.MaxSubscribers streams the answer is 503. Streams end when Run's context
 // ends.
@@ -184,6 +191,8 @@
 //	countermesh_api_causal_wait_seconds                   how long they waited
 //	countermesh_api_causal_stale_total                    answers sent with X-Causal-Stale (reads and writes)
 //	countermesh_api_live_subscribers                      open live streams
+//	countermesh_api_connections                           open connections (LimitListener)
+//	countermesh_api_connections_refused_total             connections refused past Config.MaxConns
 //	countermesh_replication_lag_seqs{region,peer}         per remote peer, from Backend.Status
 //	countermesh_replication_lag_seconds{region,peer}
 //	countermesh_peer_linked{region,peer}
@@ -199,6 +208,18 @@
 // Handler serves every route for whatever protocols its http.Server speaks;
 // HTTPServer returns an http.Server speaking HTTP/1.1 and HTTP/2 with prior
 // knowledge over cleartext (h2c; the HTTP/1.1 Upgrade to h2c is not supported).
+// Serve it on the listener LimitListener returns: it caps open connections at
+// Config.MaxConns, by default the process's file limit less a reserve for the
+// store and the mesh (a quarter, at least 512), and answers a connection past
+// the cap 503 problem+json with Retry-After and closes it, while the
+// connections already open are served as before. Live streams are capped below
+// it (Config.MaxSubscribers). A request's head must arrive within
+// Config.ReadHeaderTimeout (5 s) and the whole request within
+// Config.ReadTimeout (15 s; a late body is answered 408). An HTTP/1.1 request
+// answered before its body was read — a 401 without a token, a 429, a bad path
+// — is answered at once and its connection closed, so announcing a body and
+// never sending it holds nothing.
+//
 // Run runs the live hub; cancel its context before shutting the http.Server
 // down, so that live streams end.
 package httpapi

@@ -10,7 +10,10 @@ import (
 )
 
 // eventWriteTimeout bounds one write to a live stream: a client that stops
-// reading is dropped instead of holding its stream open forever.
+// reading is dropped instead of holding its stream open forever. The deadline
+// covers the write alone and is cleared once it is done: under HTTP/2 a write
+// deadline resets the stream when it passes, written to or not, so one left set
+// would end an idle stream.
 const eventWriteTimeout = 10 * time.Second
 
 // heartbeat is the SSE comment sent on idle streams.
@@ -45,7 +48,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		if _, err := w.Write(b); err != nil {
 			return false
 		}
-		return rc.Flush() == nil
+		if rc.Flush() != nil {
+			return false
+		}
+		rc.SetWriteDeadline(time.Time{}) // idle until the next send, however long
+		return true
 	}
 	if !send(nil) {
 		return nil

@@ -21,9 +21,15 @@ type stream struct {
 // openStream opens the live stream of item on the API at base.
 func openStream(t *testing.T, base, item string) *stream {
 	t.Helper()
+	return openStreamWith(t, http.DefaultClient, base, item)
+}
+
+// openStreamWith opens the live stream of item on the API at base with client.
+func openStreamWith(t *testing.T, client *http.Client, base, item string) *stream {
+	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/v1/items/"+item+"/events", nil)
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

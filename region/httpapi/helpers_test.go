@@ -189,6 +189,12 @@ func (e *env) do(method, path, body string, headers ...string) response {
 
 func doAt(t testing.TB, base, token, method, path, body string, headers ...string) response {
 	t.Helper()
+	return doWith(t, http.DefaultClient, base, token, method, path, body, headers...)
+}
+
+// doWith sends a request to base with client; headers are name, value pairs.
+func doWith(t testing.TB, client *http.Client, base, token, method, path, body string, headers ...string) response {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -203,7 +209,7 @@ func doAt(t testing.TB, base, token, method, path, body string, headers ...strin
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Add(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +232,19 @@ func (r response) item(t testing.TB) Item {
 		t.Fatalf("decode item %s: %v", r.body, err)
 	}
 	return it
+}
+
+// items decodes an ItemList answer, failing the test unless the status is 200.
+func (r response) items(t testing.TB) []Item {
+	t.Helper()
+	if r.code != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", r.code, r.body)
+	}
+	var list ItemList
+	if err := json.Unmarshal(r.body, &list); err != nil {
+		t.Fatalf("decode items %s: %v", r.body, err)
+	}
+	return list.Items
 }
 
 // problem decodes a problem answer, checking its status and media type.
@@ -287,3 +306,18 @@ func (e *env) parseToken(t testing.TB, s string) causalToken {
 }
 
 var errNotReady = errors.New("not yet joined the mesh")
+
+// clientProtocol is a protocol a client of HTTPServer speaks: HTTP/2 over
+// cleartext with prior knowledge, or HTTP/1.1.
+type clientProtocol struct {
+	name      string
+	protocols *http.Protocols // of the client's http.Transport; nil for HTTP/1.1
+	major     int             // the answers' ProtoMajor
+}
+
+// clientProtocols returns h2c and HTTP/1.1.
+func clientProtocols() []clientProtocol {
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	return []clientProtocol{{"h2c", &h2c, 2}, {"http/1.1", nil, 1}}
+}

@@ -110,7 +110,7 @@ func (s *Server) getItem(w http.ResponseWriter, r *http.Request) error {
 	return s.respondItem(w, c, item, user)
 }
 
-// getItems serves GET /v1/items?ids=a,b,c[&user=U].
+// getItems serves GET /v1/items?ids=a,b,c[&id=x,y][&user=U].
 func (s *Server) getItems(w http.ResponseWriter, r *http.Request) error {
 	q, p := parseQuery(r)
 	if p != nil {
@@ -158,16 +158,19 @@ func (s *Server) userParam(q url.Values) (string, *Problem) {
 	return values[0], s.checkID("user", values[0])
 }
 
-// idsParam returns the ids parameter: comma-separated, possibly repeated.
+// idsParam returns the items to read: those of the ids parameter,
+// comma-separated and possibly repeated, then those of the id parameter, one
+// per value, which may hold commas.
 func (s *Server) idsParam(q url.Values) ([]string, *Problem) {
-	values, ok := q["ids"]
-	if !ok {
-		return nil, badRequest("ids is required: a comma-separated list of 1 to %d item ids", MaxReadIDs)
+	if !q.Has("ids") && !q.Has("id") {
+		return nil, badRequest("ids is required: a comma-separated list of 1 to %d item ids "+
+			"(or id, once per item, for ids holding a comma)", MaxReadIDs)
 	}
 	var ids []string
-	for _, v := range values {
+	for _, v := range q["ids"] {
 		ids = append(ids, strings.Split(v, ",")...)
 	}
+	ids = append(ids, q["id"]...)
 	if len(ids) > MaxReadIDs {
 		return nil, badRequest("%d ids, more than the %d one request may read", len(ids), MaxReadIDs)
 	}

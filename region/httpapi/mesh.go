@@ -29,10 +29,15 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz serves GET /readyz: 200 when the peer is ready, else 503 with why not.
+// readyz serves GET /readyz: 200 when the peer is ready and its disk above the
+// store's free-space reserve, else 503 with why not.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.b.Ready(); err != nil {
 		writeProblem(w, unavailable(1, "not ready: %v", err))
+		return
+	}
+	if err := s.b.Store().CheckFreeSpace(); err != nil {
+		writeProblem(w, unavailable(30, "not ready: writes are refused until disk space is freed, reads are served: %v", err))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

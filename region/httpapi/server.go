@@ -97,8 +97,21 @@ type Config struct {
 	// subscribers. Default 100 ms.
 	LiveInterval time.Duration
 	// MaxSubscribers bounds live subscriptions, over all items; past it the
-	// answer is 503. Default 20,000.
+	// answer is 503. It must be below MaxConns, so that streams cannot take every
+	// connection. Default 20,000 or MaxConns/2, whichever is lower.
 	MaxSubscribers int
+	// MaxConns bounds the open connections of the listener LimitListener
+	// returns; past it a new connection is answered 503 and closed. Default the
+	// process's file limit (RLIMIT_NOFILE) less a reserve for the store, the
+	// mesh's sockets and the refusals themselves — a quarter of the limit, at
+	// least 512: 512 under a limit of 1,024 — and at least 64.
+	MaxConns int
+	// ReadHeaderTimeout bounds the reading of a request's headers, and how long
+	// a new connection may stay silent. Default 5 s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the reading of a whole request, body included; a body
+	// not received in time is answered 408. Default 15 s.
+	ReadTimeout time.Duration
 	// Heartbeat is how often an idle live stream gets a comment line, so proxies
 	// and clients know it is alive. Default 15 s.
 	Heartbeat time.Duration
@@ -125,7 +138,20 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.WriteTimeout, 10*time.Second)
 	setDefault(&c.MaxWritesInFlight, 8192)
 	setDefault(&c.LiveInterval, 100*time.Millisecond)
-	setDefault(&c.MaxSubscribers, 20_000)
+	if c.MaxConns <= 0 {
+		nofile, err := fileLimit()
+		if err != nil {
+			return c, err
+		}
+		c.MaxConns = defaultMaxConns(nofile)
+	}
+	setDefault(&c.MaxSubscribers, max(1, min(20_000, c.MaxConns/2)))
+	if c.MaxSubscribers >= c.MaxConns {
+		return c, fmt.Errorf("httpapi: Config.MaxSubscribers (%d) must be below Config.MaxConns (%d): "+
+			"live streams would take every connection", c.MaxSubscribers, c.MaxConns)
+	}
+	setDefault(&c.ReadHeaderTimeout, 5*time.Second)
+	setDefault(&c.ReadTimeout, 15*time.Second)
 	setDefault(&c.Heartbeat, 15*time.Second)
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
@@ -207,7 +233,7 @@ func New(cfg Config) (*Server, error) {
 	if s.metrics, err = newMetrics(cfg.Registry, s.b, s.hub); err != nil {
 		return nil, err
 	}
-	s.handler = s.routes()
+	s.handler = closeUnreadBodies(s.routes())
 	s.b.OnChange(func(items []string) { s.Notify(items...) })
 	if s.auth.open() {
 		s.log.Warn("httpapi: no API tokens configured: the API is open to anyone who reaches it")
@@ -234,8 +260,10 @@ func (s *Server) SetTokenKeys(keys []TokenKey) error {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // HTTPServer returns an http.Server serving Handler on addr over HTTP/1.1 and
-// unencrypted HTTP/2, with header and idle timeouts and no write timeout (live
-// streams last). Its errors are logged to the Server's logger.
+// unencrypted HTTP/2, with the header and request read timeouts of the Config,
+// an idle timeout and no write timeout (live streams last). Its errors are
+// logged to the Server's logger. Serve it on the listener LimitListener
+// returns, so that the connection cap holds.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
@@ -244,8 +272,8 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		Addr:              addr,
 		Handler:           s.handler,
 		Protocols:         &p,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -141,20 +141,12 @@ func TestH2C(t *testing.T) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	var h2c http.Protocols
-	h2c.SetUnencryptedHTTP2(true)
-	for _, c := range []struct {
-		name   string
-		client *http.Client
-		major  int
-	}{
-		{"h2c", &http.Client{Transport: &http.Transport{Protocols: &h2c}}, 2},
-		{"http/1.1", &http.Client{Transport: &http.Transport{}}, 1},
-	} {
+	for _, c := range clientProtocols() {
 		t.Run(c.name, func(t *testing.T) {
+			client := &http.Client{Transport: &http.Transport{Protocols: c.protocols}}
 			req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v1/items/a/counters/claps",
 				strings.NewReader(`{"by":2}`))
-			resp, err := c.client.Do(req)
+			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +155,7 @@ func TestH2C(t *testing.T) {
 			if resp.ProtoMajor != c.major || resp.StatusCode != http.StatusOK {
 				t.Fatalf("%s %d: %s", resp.Proto, resp.StatusCode, body)
 			}
-			c.client.CloseIdleConnections()
+			client.CloseIdleConnections()
 		})
 	}
 	if got := e.do("GET", "/v1/items/a", "").item(t).Counters["claps"]; got != 4 {
