@@ -29,6 +29,8 @@ func (e *Exchange) AntiEntropy(ctx context.Context, link Link) (uint64, error) {
 		return 0, err
 	}
 	defer st.Close()
+	// A peer that stalls mid-round must not hold the round past its timeout.
+	defer boundBy(ctx, st)()
 	digest, seq := e.store.DigestAt()
 	if err := e.write(name, st, wire.Message{Type: wire.MsgDigest, Seq: seq, Digest: digest[:]}); err != nil {
 		return 0, err
@@ -78,6 +80,9 @@ func (e *Exchange) answerAntiEntropy(ctx context.Context, name string, replica c
 	if len(m.Digest) != persist.DigestBuckets {
 		return fmt.Errorf("%w: %s sent a digest of %d buckets, want %d", ErrProtocol, name, len(m.Digest), persist.DigestBuckets)
 	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.IOTimeout)
+	defer cancel()
+	defer boundBy(ctx, st)()
 	var theirs persist.Digest
 	copy(theirs[:], m.Digest)
 	mine, _ := e.store.DigestAt()

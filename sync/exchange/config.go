@@ -20,7 +20,8 @@ type Config struct {
 	// receiver could not apply a batch (full disk), and how often it offers again
 	// the keys the receiver refused (clock drift). Default 1 s.
 	RetryInterval time.Duration
-	// IOTimeout bounds each anti-entropy round and the wait for a hello. Default 30 s.
+	// IOTimeout bounds each anti-entropy round, on both sides, and each exchange
+	// of hellos: a peer that stalls past it has its stream failed. Default 30 s.
 	IOTimeout time.Duration
 	// Logger receives the exchange's logs. Default slog.Default().
 	Logger *slog.Logger

@@ -201,31 +201,38 @@ func (e *Exchange) checkHello(peer string, m wire.Message) (crdt.ReplicaID, erro
 	return m.Replica, nil
 }
 
-// openStream opens a stream and exchanges hellos: opener first.
+// openStream opens a stream and exchanges hellos, opener first, within
+// IOTimeout; the stream it returns has no deadline.
 func (e *Exchange) openStream(ctx context.Context, link Link) (Stream, crdt.ReplicaID, error) {
 	name := link.PeerName()
 	st, err := link.OpenStream(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open stream to %s: %w", name, err)
 	}
-	if err := e.write(name, st, e.hello()); err != nil {
-		st.Close()
-		return nil, 0, err
-	}
-	m, err := e.expect(name, st, wire.MsgHello)
-	if err != nil {
-		st.Close()
-		return nil, 0, err
-	}
-	replica, err := e.checkHello(name, m)
+	replica, err := e.shakeHands(name, st, true)
 	if err != nil {
 		st.Close()
 	}
 	return st, replica, err
 }
 
-// acceptHello answers the hello that opens a stream the peer opened.
+// acceptHello answers, within IOTimeout, the hello that opens a stream the peer
+// opened; the stream is left with no deadline.
 func (e *Exchange) acceptHello(name string, st Stream) (crdt.ReplicaID, error) {
+	return e.shakeHands(name, st, false)
+}
+
+// shakeHands exchanges hellos on st, this side first if it opened st, within
+// IOTimeout, and clears the deadline after.
+func (e *Exchange) shakeHands(name string, st Stream, opener bool) (crdt.ReplicaID, error) {
+	if err := st.SetDeadline(time.Now().Add(e.cfg.IOTimeout)); err != nil {
+		return 0, err
+	}
+	if opener {
+		if err := e.write(name, st, e.hello()); err != nil {
+			return 0, err
+		}
+	}
 	m, err := e.expect(name, st, wire.MsgHello)
 	if err != nil {
 		return 0, err
@@ -234,7 +241,23 @@ func (e *Exchange) acceptHello(name string, st Stream) (crdt.ReplicaID, error) {
 	if err != nil {
 		return 0, err
 	}
-	return replica, e.write(name, st, e.hello())
+	if !opener {
+		if err := e.write(name, st, e.hello()); err != nil {
+			return 0, err
+		}
+	}
+	return replica, st.SetDeadline(time.Time{})
+}
+
+// boundBy makes st's reads and writes fail once ctx ends (its deadline, or its
+// cancellation), so no blocked read outlives the work it was for. The returned
+// func releases the binding.
+func boundBy(ctx context.Context, st Stream) (release func()) {
+	if d, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Now()) })
+	return func() { stop() }
 }
 
 // Applied returns the highest sequence of replica's own changes known to be

@@ -1,6 +1,9 @@
 package exchange
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Stream is an ordered, reliable, bidirectional channel of frames within a Link.
 // One goroutine may read while another writes.
@@ -11,6 +14,9 @@ type Stream interface {
 	ReadFrame() ([]byte, error)
 	// Close ends the writing side.
 	Close() error
+	// SetDeadline bounds ReadFrame and WriteFrame, those blocked now included:
+	// past t they fail. The zero time removes the bound.
+	SetDeadline(t time.Time) error
 }
 
 // Link is an authenticated connection to one remote peer that carries streams. The

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/countermesh/countermesh/sync/exchange"
 )
@@ -45,8 +46,8 @@ func (l *memLink) Close(reason string) error {
 
 func (l *memLink) OpenStream(ctx context.Context) (exchange.Stream, error) {
 	ab, ba := make(chan []byte, 64), make(chan []byte, 64)
-	mine := &memStream{in: ba, out: ab, done: l.done}
-	theirs := &memStream{in: ab, out: ba, done: l.done}
+	mine := newMemStream(ba, ab, l.done)
+	theirs := newMemStream(ab, ba, l.done)
 	select {
 	case l.peer.accept <- theirs:
 		return mine, nil
@@ -74,8 +75,39 @@ type memStream struct {
 	out  chan []byte
 	done <-chan struct{}
 
-	mu     sync.Mutex
-	closed bool
+	mu       sync.Mutex
+	closed   bool
+	deadline time.Time
+	moved    chan struct{} // closed and replaced when the deadline changes
+}
+
+func newMemStream(in <-chan []byte, out chan []byte, done <-chan struct{}) *memStream {
+	return &memStream{in: in, out: out, done: done, moved: make(chan struct{})}
+}
+
+// errDeadline is what a memStream's read or write fails with past its deadline.
+var errDeadline = errors.New("memlink: deadline exceeded")
+
+// SetDeadline bounds reads and writes, those blocked now included.
+func (s *memStream) SetDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deadline = t
+	close(s.moved)
+	s.moved = make(chan struct{})
+	return nil
+}
+
+// expiry returns a channel that fires at the deadline (nil for none) and one
+// closed when the deadline moves, and a func to release the timer.
+func (s *memStream) expiry() (<-chan time.Time, <-chan struct{}, func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deadline.IsZero() {
+		return nil, s.moved, func() {}
+	}
+	t := time.NewTimer(time.Until(s.deadline))
+	return t.C, s.moved, func() { t.Stop() }
 }
 
 func (s *memStream) WriteFrame(p []byte) error {
@@ -84,23 +116,40 @@ func (s *memStream) WriteFrame(p []byte) error {
 	if s.closed {
 		return errors.New("memlink: write on closed stream")
 	}
+	var fire <-chan time.Time // the deadline as it is now: mu, held, keeps it
+	if !s.deadline.IsZero() {
+		t := time.NewTimer(time.Until(s.deadline))
+		defer t.Stop()
+		fire = t.C
+	}
 	select {
 	case s.out <- append([]byte(nil), p...):
 		return nil
 	case <-s.done:
 		return errLinkClosed
+	case <-fire:
+		return errDeadline
 	}
 }
 
 func (s *memStream) ReadFrame() ([]byte, error) {
-	select {
-	case b, ok := <-s.in:
-		if !ok {
-			return nil, io.EOF
+	for {
+		fire, moved, stop := s.expiry()
+		select {
+		case b, ok := <-s.in:
+			stop()
+			if !ok {
+				return nil, io.EOF
+			}
+			return b, nil
+		case <-s.done:
+			stop()
+			return nil, errLinkClosed
+		case <-fire:
+			return nil, errDeadline
+		case <-moved: // look at the new deadline
+			stop()
 		}
-		return b, nil
-	case <-s.done:
-		return nil, errLinkClosed
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 // a refusal and ends the stream, so nothing after it is acknowledged; the sender
 // offers it again later.
 func (e *Exchange) receive(ctx context.Context, peer string, replica crdt.ReplicaID, st Stream, first wire.Message) error {
+	defer boundBy(ctx, st)() // the link's end ends a blocked read
 	m := first
 	for {
 		if m.Type != wire.MsgBatch {

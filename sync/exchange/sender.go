@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
@@ -58,16 +59,24 @@ func (e *Exchange) sendSession(ctx context.Context, link Link) error {
 
 	replies := make(chan wire.Message, e.cfg.Window+1)
 	readErr := make(chan error, 1)
-	go func() { // ends when st fails or closes, which the deferred Close forces
+	readCtx, stopReading := context.WithCancel(ctx)
+	release := boundBy(readCtx, st) // ending the session ends the reader's read
+	var reader sync.WaitGroup
+	defer func() { stopReading(); reader.Wait(); release() }()
+	reader.Go(func() {
 		for {
 			m, err := e.read(name, st)
 			if err != nil {
 				readErr <- err
 				return
 			}
-			replies <- m
+			select {
+			case replies <- m:
+			case <-readCtx.Done():
+				return
+			}
 		}
-	}()
+	})
 	s := &session{e: e, name: name, replica: replica, st: st, acked: acked, sentUpTo: acked,
 		retry: e.takeRetry(name)}
 	// The keys the peer refused outlive the session: the next one offers them.
