@@ -119,7 +119,7 @@
 // 429 with Retry-After and changes nothing; one costing more than the burst
 // waits for a full bucket. A write token's budget is the token's, wherever it
 // calls from; a read token is shared by every browser it is handed to, so its
-// budget is per token and client address. Without tokens the API is open: New
+// budget is per token and client address (behind a proxy, the proxy's). Without tokens the API is open: New
 // logs a warning, /v1/mesh says "api_open": true, and the default limit
 // applies per client address.
 //
