@@ -141,8 +141,12 @@ func (a *authenticator) authenticate(r *http.Request, inQuery bool) (principal, 
 // from the query string, or a 401 saying what is wrong with how it was sent.
 func presentedToken(r *http.Request, inQuery bool) (token string, fromQuery bool, p *Problem) {
 	values := r.Header.Values("Authorization")
-	query, _ := url.ParseQuery(r.URL.RawQuery) // malformed: no token in it
-	queried, hasQuery := query[queryTokenParam]
+	var queried []string
+	hasQuery := false
+	if strings.Contains(r.URL.RawQuery, queryTokenParam) { // spare the parse to nearly every request
+		query, _ := url.ParseQuery(r.URL.RawQuery) // malformed: no token in it
+		queried, hasQuery = query[queryTokenParam]
+	}
 	switch {
 	case hasQuery && !inQuery:
 		return "", false, unauthorized(wwwAuthenticate+`, error="invalid_request"`,
