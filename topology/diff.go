@@ -20,9 +20,9 @@ type Changes struct {
 	PeersRemoved     []string
 	PeersChanged     []PeerChange // peers in both, with different fields
 	// SecurityChanged lists the security fields that differ: "ca",
-	// "gossip_key", "api_tokens", "token_secrets". Only paths, names and order
-	// (for token_secrets, the first signs) are compared, not the files'
-	// content.
+	// "gossip_key", "api_tokens", "token_secrets", "cors_origins". Only
+	// paths, names, scopes, rate limits and order (for token_secrets, the first
+	// signs) are compared, not the files' content.
 	SecurityChanged []string
 }
 
@@ -70,6 +70,9 @@ func Diff(old, new *Topology) Changes {
 	}
 	if !slices.Equal(secretKeys(old), secretKeys(new)) {
 		c.SecurityChanged = append(c.SecurityChanged, "token_secrets")
+	}
+	if !slices.Equal(old.Security.CORSOrigins, new.Security.CORSOrigins) {
+		c.SecurityChanged = append(c.SecurityChanged, "cors_origins")
 	}
 	return c
 }
@@ -182,11 +185,11 @@ func secretKeys(t *Topology) []string {
 	return keys
 }
 
-// tokenKeys returns the api tokens as sorted "name=path" strings.
+// tokenKeys returns the api tokens as sorted "name=path scope rate" strings.
 func tokenKeys(t *Topology) []string {
 	var keys []string
 	for _, tok := range t.Security.APITokens {
-		keys = append(keys, tok.Name+"="+t.rel(tok.File))
+		keys = append(keys, fmt.Sprintf("%s=%s %s %+v", tok.Name, t.rel(tok.File), tok.Scope, tok.RateLimit))
 	}
 	slices.Sort(keys)
 	return keys

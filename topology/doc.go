@@ -12,6 +12,12 @@
 //	  api_tokens:                    # bearer tokens of the HTTP API (optional)
 //	    - name: frontend             # who uses it (required, unique)
 //	      file: certs/frontend.token # file holding the token (required)
+//	      scope: write               # write (everything) or read (reads, live streams); default write
+//	      rate_limit:                # operations per token (optional; default 50000/s, burst 100000)
+//	        ops_per_second: 50000    # sustained (required in rate_limit, 1 to 1e9)
+//	        burst: 100000            # at once above it (default twice ops_per_second)
+//	  cors_origins:                  # browser origins that may call the read routes (optional)
+//	    - https://www.example.com    # scheme://host[:port], exactly as browsers send it
 //	  token_secrets:                 # secrets causal tokens are signed with (serve needs one)
 //	    - id: k1                     # names it in tokens (required, unique)
 //	      file: certs/k1.secret      # base64 of a 32-byte secret (required)
@@ -37,6 +43,11 @@
 //     peer, then first, then dropping the old one. Every peer must list the
 //     same secrets. token_secrets is optional in the file, so that topologies
 //     written before it still load, but serve refuses to start without it.
+//   - A token of scope read may only read items, GET /v1/mesh and open live
+//     streams: it is safe to hand to browsers, on the cors_origins listed. A
+//     read token's rate limit applies per client address, a write token's
+//     to the token as a whole. Scopes, rate limits and origins apply live on
+//     reload, as do tokens added, removed or rewritten in their files.
 //   - Addresses are host:port, the host an IP address or a DNS name that other
 //     peers can dial (not 0.0.0.0 or ::), the port 1-65535. No two addresses of
 //     the mesh are equal, whichever of gossip, sync and api they are.

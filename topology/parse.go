@@ -19,8 +19,9 @@ import (
 // Fields of each mapping of the schema, in the order the package doc lists them.
 var (
 	topologyFields = []string{"mesh", "reaction_kinds", "security", "regions"}
-	securityFields = []string{"ca", "gossip_key", "api_tokens", "token_secrets"}
-	tokenFields    = []string{"name", "file"}
+	securityFields = []string{"ca", "gossip_key", "api_tokens", "token_secrets", "cors_origins"}
+	tokenFields    = []string{"name", "file", "scope", "rate_limit"}
+	rateFields     = []string{"ops_per_second", "burst"}
 	secretFields   = []string{"id", "file"}
 	regionFields   = []string{"name", "peers"}
 	peerFields     = []string{"name", "gossip", "sync", "api", "cert", "key"}
@@ -156,24 +157,36 @@ func (ps *problems) reactionKinds(m mapping) []string {
 		ps.addf(line, "reaction_kinds is empty: list at least one reaction kind")
 		return nil
 	}
-	var kinds []string
+	return ps.uniqueStrings(items, "reaction kind", func(kind string) string {
+		if !reactionKindRE.MatchString(kind) {
+			return reactionKindRule
+		}
+		return ""
+	})
+}
+
+// uniqueStrings reads a list of unique strings, each a what: check says what
+// is wrong with one, or "". It returns the valid ones, in file order.
+func (ps *problems) uniqueStrings(items []*yaml.Node, what string, check func(string) string) []string {
+	var valid []string
 	first := map[string]int{}
 	for _, n := range items {
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-			ps.addf(n.Line, "reaction kind: want a string, got %s", describe(n))
+			ps.addf(n.Line, "%s: want a string, got %s", what, describe(n))
 			continue
 		}
-		switch prev, dup := first[n.Value]; {
-		case !reactionKindRE.MatchString(n.Value):
-			ps.addf(n.Line, "bad reaction kind %q: %s", n.Value, reactionKindRule)
-		case dup:
-			ps.addf(n.Line, "reaction kind %q listed twice (first at line %d)", n.Value, prev)
-		default:
-			first[n.Value] = n.Line
-			kinds = append(kinds, n.Value)
+		if msg := check(n.Value); msg != "" {
+			ps.addf(n.Line, "bad %s %q: %s", what, n.Value, msg)
+			continue
 		}
+		if prev, dup := first[n.Value]; dup {
+			ps.addf(n.Line, "%s %q listed twice (first at line %d)", what, n.Value, prev)
+			continue
+		}
+		first[n.Value] = n.Line
+		valid = append(valid, n.Value)
 	}
-	return kinds
+	return valid
 }
 
 // security reads the security section.
@@ -185,19 +198,23 @@ func (ps *problems) security(t *Topology, n *yaml.Node) Security {
 	}
 	s.CA = ps.path(t, m, "ca", "security", refCA, "")
 	s.GossipKey = ps.path(t, m, "gossip_key", "security", refGossipKey, "")
-	ps.namedFiles(t, m, "api_tokens", "api token", "name", tokenFields, refToken, func(name, file string) {
-		s.APITokens = append(s.APITokens, APIToken{Name: name, File: file})
+	ps.namedFiles(t, m, "api_tokens", "api token", "name", tokenFields, refToken, func(name, file string, tm mapping) {
+		owner := fmt.Sprintf("api token %q", name)
+		s.APITokens = append(s.APITokens, APIToken{Name: name, File: file, Scope: ps.scope(tm, owner),
+			RateLimit: ps.rateLimit(tm, owner)})
 	})
-	ps.namedFiles(t, m, "token_secrets", "token secret", "id", secretFields, refTokenSecret, func(id, file string) {
+	ps.namedFiles(t, m, "token_secrets", "token secret", "id", secretFields, refTokenSecret, func(id, file string, _ mapping) {
 		s.TokenSecrets = append(s.TokenSecrets, TokenSecret{ID: id, File: file})
 	})
+	s.CORSOrigins = ps.corsOrigins(m)
 	return s
 }
 
 // namedFiles reads the optional list key of m: mappings of fields, each a
-// unique name (its field nameField) and a file; add gets each valid one.
+// unique name (its field nameField) and a file; add gets each valid one with
+// its mapping.
 func (ps *problems) namedFiles(t *Topology, m mapping, key, what, nameField string, fields []string, kind refKind,
-	add func(name, file string)) {
+	add func(name, file string, m mapping)) {
 	items, _, _ := ps.seq(m, key, "security", false)
 	first := map[string]int{}
 	for _, it := range items {
@@ -219,7 +236,7 @@ func (ps *problems) namedFiles(t *Topology, m mapping, key, what, nameField stri
 			ps.addf(line, "%s %q defined twice (first at line %d)", what, name, prev)
 		default:
 			first[name] = line
-			add(name, file)
+			add(name, file, tm)
 		}
 	}
 }

@@ -86,7 +86,7 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("File %q, Dir %q", topo.File, topo.Dir)
 	}
 	wantSec := Security{CA: "conf/ca.crt", GossipKey: "conf/gossip.key",
-		APITokens: []APIToken{{Name: "frontend", File: "conf/frontend.token"}}}
+		APITokens: []APIToken{{Name: "frontend", File: "conf/frontend.token", Scope: ScopeWrite}}}
 	if !slices.Equal(wantSec.APITokens, topo.Security.APITokens) || wantSec.CA != topo.Security.CA || wantSec.GossipKey != topo.Security.GossipKey {
 		t.Errorf("security = %+v, want %+v", topo.Security, wantSec)
 	}
@@ -113,6 +113,39 @@ func TestParseValid(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"eu-1", "us-1"}) {
 		t.Errorf("Peers() = %v", names)
+	}
+}
+
+// TestParseTokenScopesRateLimitsAndOrigins reads every access field, with its
+// defaults.
+func TestParseTokenScopesRateLimitsAndOrigins(t *testing.T) {
+	src := edit(t, "  api_tokens:\n    - name: frontend\n      file: frontend.token\n", `  api_tokens:
+    - name: frontend
+      file: frontend.token
+    - name: browser
+      file: browser.token
+      scope: read
+      rate_limit: {ops_per_second: 20}
+    - name: importer
+      file: importer.token
+      scope: write
+      rate_limit: {ops_per_second: 100_000, burst: 1000000}
+  cors_origins: [https://www.example.com, "http://localhost:3000", "http://[::1]:8080"]
+`)
+	topo, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []APIToken{
+		{Name: "frontend", File: "frontend.token", Scope: ScopeWrite},
+		{Name: "browser", File: "browser.token", Scope: ScopeRead, RateLimit: RateLimit{OpsPerSecond: 20, Burst: 40}},
+		{Name: "importer", File: "importer.token", Scope: ScopeWrite, RateLimit: RateLimit{OpsPerSecond: 100_000, Burst: 1_000_000}},
+	}
+	if !slices.Equal(topo.Security.APITokens, want) {
+		t.Errorf("api tokens %+v, want %+v", topo.Security.APITokens, want)
+	}
+	if origins := []string{"https://www.example.com", "http://localhost:3000", "http://[::1]:8080"}; !slices.Equal(topo.Security.CORSOrigins, origins) {
+		t.Errorf("cors origins %q, want %q", topo.Security.CORSOrigins, origins)
 	}
 }
 
@@ -171,11 +204,11 @@ func TestParseReportsEachProblem(t *testing.T) {
 		{"unknown peer field", edit(t, "        key: eu-1.key\n", "        key: eu-1.key\n        gosip: x\n"),
 			`t.yaml:18: unknown field "gosip" in peer (want name, gossip, sync, api, cert, key)`},
 		{"unknown security field", edit(t, "  ca: ca.crt", "  cert: ca.crt\n  ca: ca.crt"),
-			`t.yaml:4: unknown field "cert" in security (want ca, gossip_key, api_tokens, token_secrets)`},
+			`t.yaml:4: unknown field "cert" in security (want ca, gossip_key, api_tokens, token_secrets, cors_origins)`},
 		{"unknown region field", edit(t, "  - name: us\n", "  - name: us\n    zone: b\n"),
 			`t.yaml:19: unknown field "zone" in region (want name, peers)`},
-		{"unknown token field", edit(t, "      file: frontend.token", "      file: frontend.token\n      scope: all"),
-			`t.yaml:9: unknown field "scope" in api token (want name, file)`},
+		{"unknown token field", edit(t, "      file: frontend.token", "      file: frontend.token\n      role: all"),
+			`t.yaml:9: unknown field "role" in api token (want name, file, scope, rate_limit)`},
 		{"repeated field", edit(t, "        api: 127.0.0.1:7301\n", "        api: 127.0.0.1:7301\n        api: 127.0.0.1:7302\n"),
 			`t.yaml:16: field "api" repeated (first at line 15)`},
 		{"non-string field name", edit(t, "mesh: demo", "mesh: demo\n3: x"),
@@ -237,6 +270,46 @@ func TestParseReportsEachProblem(t *testing.T) {
 			`t.yaml:10: token secret "k1": missing field "file"`},
 		{"unknown token secret field", edit(t, "regions:\n", "  token_secrets:\n    - {id: k1, file: k1.secret, name: x}\nregions:\n"),
 			`t.yaml:10: unknown field "name" in token secret (want id, file)`},
+
+		// Token scopes and rate limits.
+		{"unknown scope", edit(t, "      file: frontend.token", "      file: frontend.token\n      scope: admin"),
+			`t.yaml:9: api token "frontend": unknown scope "admin": want write (frontends: everything) or read (browsers: reads and live streams)`},
+		{"scope is a list", edit(t, "      file: frontend.token", "      file: frontend.token\n      scope: [read]"),
+			`t.yaml:9: api token "frontend": scope: want a string, got a list`},
+		{"rate limit without ops per second", edit(t, "      file: frontend.token", "      file: frontend.token\n      rate_limit: {burst: 10}"),
+			`t.yaml:9: api token "frontend": rate_limit: missing field "ops_per_second"`},
+		{"rate limit of zero", edit(t, "      file: frontend.token", "      file: frontend.token\n      rate_limit: {ops_per_second: 0}"),
+			`t.yaml:9: api token "frontend": rate_limit: ops_per_second is 0: want 1 to 1000000000`},
+		{"negative burst", edit(t, "      file: frontend.token", "      file: frontend.token\n      rate_limit:\n        ops_per_second: 10\n        burst: -1"),
+			`t.yaml:11: api token "frontend": rate_limit: burst is -1: want 1 to 1000000000`},
+		{"fractional rate", edit(t, "      file: frontend.token", "      file: frontend.token\n      rate_limit: {ops_per_second: 0.5}"),
+			`t.yaml:9: api token "frontend": rate_limit: ops_per_second: want a whole number of operations, got a number`},
+		{"rate as a string", edit(t, "      file: frontend.token", "      file: frontend.token\n      rate_limit: {ops_per_second: \"50k\"}"),
+			`t.yaml:9: api token "frontend": rate_limit: ops_per_second: want a whole number of operations, got a string`},
+		{"rate limit is a number", edit(t, "      file: frontend.token", "      file: frontend.token\n      rate_limit: 100"),
+			`t.yaml:9: api token "frontend": rate_limit: want a mapping, got an integer`},
+		{"unknown rate limit field", edit(t, "      file: frontend.token", "      file: frontend.token\n      rate_limit: {ops_per_second: 5, per: minute}"),
+			`t.yaml:9: unknown field "per" in api token "frontend": rate_limit (want ops_per_second, burst)`},
+
+		// CORS origins.
+		{"origin with a path", edit(t, "regions:\n", "  cors_origins: [https://app.example.com/page]\nregions:\n"),
+			`t.yaml:9: bad cors origin "https://app.example.com/page": an origin has no user, path, query or fragment: want scheme://host[:port] as browsers send it, e.g. https://www.example.com`},
+		{"origin with a trailing slash", edit(t, "regions:\n", "  cors_origins: [https://app.example.com/]\nregions:\n"),
+			`t.yaml:9: bad cors origin "https://app.example.com/": browsers send it as "https://app.example.com"; write that`},
+		{"origin in capitals", edit(t, "regions:\n", "  cors_origins: [https://App.Example.com]\nregions:\n"),
+			`t.yaml:9: bad cors origin "https://App.Example.com": browsers send it as "https://app.example.com"; write that`},
+		{"origin with its default port", edit(t, "regions:\n", "  cors_origins: [\"https://app.example.com:443\"]\nregions:\n"),
+			`t.yaml:9: bad cors origin "https://app.example.com:443": browsers send it as "https://app.example.com"; write that`},
+		{"origin without a scheme", edit(t, "regions:\n", "  cors_origins: [app.example.com]\nregions:\n"),
+			`t.yaml:9: bad cors origin "app.example.com": want scheme://host[:port] as browsers send it, e.g. https://www.example.com`},
+		{"wildcard origin", edit(t, "regions:\n", "  cors_origins: [\"*\"]\nregions:\n"),
+			`t.yaml:9: bad cors origin "*": list each origin; a wildcard is not accepted`},
+		{"origin listed twice", edit(t, "regions:\n", "  cors_origins:\n    - https://app.example.com\n    - https://app.example.com\nregions:\n"),
+			`t.yaml:11: cors origin "https://app.example.com" listed twice (first at line 10)`},
+		{"origin is a number", edit(t, "regions:\n", "  cors_origins: [8080]\nregions:\n"),
+			`t.yaml:9: cors origin: want a string, got an integer`},
+		{"cors origins is a string", edit(t, "regions:\n", "  cors_origins: https://app.example.com\nregions:\n"),
+			`t.yaml:9: security: cors_origins: want a list, got a string`},
 
 		// Regions.
 		{"no regions", base[:strings.Index(base, "regions:")] + "regions: []\n", "t.yaml:9: regions is empty: list at least one region"},

@@ -27,6 +27,9 @@ type Security struct {
 	// order: the first signs, every one verifies. Empty in a topology written
 	// before they existed; serve refuses to start without one.
 	TokenSecrets []TokenSecret
+	// CORSOrigins are the browser origins (scheme://host[:port], as browsers
+	// send them) allowed to call the API's read routes, in file order.
+	CORSOrigins []string
 }
 
 // TokenSecret names a secret the peers sign and verify causal tokens with.
@@ -37,8 +40,23 @@ type TokenSecret struct {
 
 // APIToken names a bearer token accepted by the HTTP API.
 type APIToken struct {
-	Name string // who uses it, for logs and metrics
-	File string // file holding the token
+	Name  string // who uses it, for logs and metrics
+	File  string // file holding the token
+	Scope string // ScopeWrite (the default) or ScopeRead
+	// RateLimit is the token's rate limit; zero fields take the API's default.
+	RateLimit RateLimit
+}
+
+// Scopes of an API token.
+const (
+	ScopeWrite = "write" // every route: frontends
+	ScopeRead  = "read"  // reads and live streams only: safe to hand to browsers
+)
+
+// RateLimit is a token's rate limit, counted in operations.
+type RateLimit struct {
+	OpsPerSecond int // sustained operations per second; 0: the API's default
+	Burst        int // operations at once above it; 0: twice OpsPerSecond
 }
 
 // Region is a region of the mesh and its peers.

@@ -56,7 +56,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.TopologyFile, cfg.PeerName, cfg.DataDir, cfg.Logger = *topo, *peer, *data, logger
 	var apiRef atomic.Pointer[httpapi.Server]
-	cfg.OnReload = func(t *topology.Topology) { applyTokenSecrets(apiRef.Load(), t, logger) }
+	cfg.OnReload = func(t *topology.Topology) {
+		applyTokenSecrets(apiRef.Load(), t, logger)
+		applyAPIAccess(apiRef.Load(), t, logger)
+	}
 	p, err := region.New(cfg)
 	if err != nil {
 		return err
@@ -126,16 +129,12 @@ func startAPI(p *region.Peer, logger *slog.Logger, tokenAhead time.Duration) (*h
 	if err != nil {
 		return nil, nil, err
 	}
-	tokens := map[string]string{}
-	for _, t := range topo.Security.APITokens {
-		b, err := os.ReadFile(t.File)
-		if err != nil {
-			return nil, nil, fmt.Errorf("api token %s: %w", t.Name, err)
-		}
-		tokens[strings.TrimSpace(string(b))] = t.Name
+	tokens, err := apiTokens(topo)
+	if err != nil {
+		return nil, nil, err
 	}
-	api, err := httpapi.New(httpapi.Config{Backend: p, Tokens: tokens, TokenKeys: keys, MaxTokenAhead: tokenAhead,
-		Logger: logger})
+	api, err := httpapi.New(httpapi.Config{Backend: p, APITokens: tokens, CORSOrigins: topo.Security.CORSOrigins,
+		TokenKeys: keys, MaxTokenAhead: tokenAhead, Logger: logger})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -191,6 +190,41 @@ func applyTokenSecrets(api *httpapi.Server, t *topology.Topology, logger *slog.L
 		return
 	}
 	logger.Info("token secrets in force", "ids", len(keys), "signing", keys[0].ID)
+}
+
+// apiTokens reads the API tokens of t, with their scopes and rate limits.
+func apiTokens(t *topology.Topology) ([]httpapi.APIToken, error) {
+	var tokens []httpapi.APIToken
+	for _, tok := range t.Security.APITokens {
+		b, err := os.ReadFile(tok.File)
+		if err != nil {
+			return nil, fmt.Errorf("api token %s: %w", tok.Name, err)
+		}
+		tokens = append(tokens, httpapi.APIToken{Name: tok.Name, Token: strings.TrimSpace(string(b)),
+			Scope: httpapi.Scope(tok.Scope), RateLimit: float64(tok.RateLimit.OpsPerSecond), Burst: tok.RateLimit.Burst})
+	}
+	return tokens, nil
+}
+
+// applyAPIAccess puts the API tokens and CORS origins of a reloaded topology
+// in force in api (nil before the API started: it reads them when it
+// starts): tokens removed are refused from then on, tokens added or rewritten
+// in their files accepted, scopes and rate limits changed. Tokens that cannot
+// be read are logged and the ones in force kept.
+func applyAPIAccess(api *httpapi.Server, t *topology.Topology, logger *slog.Logger) {
+	if api == nil {
+		return
+	}
+	api.SetCORSOrigins(t.Security.CORSOrigins)
+	tokens, err := apiTokens(t)
+	if err == nil {
+		err = api.SetAPITokens(tokens)
+	}
+	if err != nil {
+		logger.Error("api tokens not reloaded; keeping the ones in force", "err", err)
+		return
+	}
+	logger.Info("api tokens in force", "tokens", len(tokens), "cors_origins", len(t.Security.CORSOrigins))
 }
 
 // newLogger builds the process's slog logger.

@@ -98,7 +98,7 @@ func TestRateLimitPerToken(t *testing.T) {
 	if err != nil || retry < 1 || retry > 2 {
 		t.Fatalf("Retry-After %q, want 1 or 2 seconds", r.header.Get("Retry-After"))
 	}
-	if !strings.Contains(p.Detail, "rate limit of 0.5 requests/s (burst 2) exceeded") {
+	if !strings.Contains(p.Detail, `rate limit of 0.5 operations/s (burst 2) of api token "frontend-a" exceeded: this request costs 1`) {
 		t.Fatalf("detail %q", p.Detail)
 	}
 	// Another token has its own budget.
@@ -114,16 +114,16 @@ func TestRateLimitPerToken(t *testing.T) {
 }
 
 func TestRateLimiterRefills(t *testing.T) {
-	l := newRateLimiter(10, 1)
+	l := newRateLimiter()
 	now := time.Unix(1000, 0)
-	if ok, _ := l.allow("k", now); !ok {
+	if ok, _ := l.allow("k", 1, 10, 1, now); !ok {
 		t.Fatal("first request refused")
 	}
-	ok, wait := l.allow("k", now)
+	ok, wait := l.allow("k", 1, 10, 1, now)
 	if ok || wait != 100*time.Millisecond {
 		t.Fatalf("second request: ok %v, wait %s; want refused for 100ms", ok, wait)
 	}
-	if ok, _ := l.allow("k", now.Add(100*time.Millisecond)); !ok {
+	if ok, _ := l.allow("k", 1, 10, 1, now.Add(100*time.Millisecond)); !ok {
 		t.Fatal("refused after the refill")
 	}
 	l.prune(now.Add(100 * time.Millisecond))

@@ -12,6 +12,7 @@
 //	GET    /v1/items/{item}/events             text/event-stream of Item
 //	POST   /v1/ops                             {"ops":[...]} (at most 1000)   → {"results":[...],"token":...}
 //	GET    /v1/mesh                            the peer's view of the mesh
+//	OPTIONS on each GET route above             CORS preflight (see Browsers on other origins)
 //	GET    /healthz  /readyz  /metrics         unauthenticated
 //
 // Path segments are URL-decoded: an item id holding "/" is sent as %2F. The ids
@@ -59,8 +60,12 @@
 //	400 urn:countermesh:problem:invalid-causal-token  X-Causal-Token malformed, or not minted by a peer of
 //	                                                   this mesh: bad MAC, unknown key, version 1 (the
 //	                                                   detail says which)
-//	401 urn:countermesh:problem:unauthorized          missing, malformed or unknown bearer token
+//	401 urn:countermesh:problem:unauthorized          missing, malformed or unknown bearer token, or
+//	                                                   access_token anywhere but on a live stream
 //	                                                   (with WWW-Authenticate: Bearer realm="countermesh")
+//	403 urn:countermesh:problem:forbidden             a write with a token of scope read; a write token
+//	                                                   as access_token; a CORS preflight from an origin
+//	                                                   not listed, or for a method other than GET
 //	404 urn:countermesh:problem:not-found             no such route
 //	405 urn:countermesh:problem:method-not-allowed    route served for other methods (with Allow)
 //	408 urn:countermesh:problem:request-timeout       the body did not arrive within Config.ReadTimeout
@@ -70,7 +75,8 @@
 //	413 urn:countermesh:problem:too-large             body over MaxBodyBytes; persist.ErrTooLarge
 //	422 urn:countermesh:problem:idempotency-conflict  idempotency key reused for a different increment
 //	422 urn:countermesh:problem:counter-overflow      crdt.ErrOverflow
-//	429 urn:countermesh:problem:rate-limited          per-token rate limit (with Retry-After seconds)
+//	429 urn:countermesh:problem:rate-limited          per-token rate limit, counted in operations (with
+//	                                                   Retry-After seconds); nothing changed
 //	500 urn:countermesh:problem:internal              unexpected failure (logged; its text not sent)
 //	503 urn:countermesh:problem:unavailable           with Retry-After: persist.ErrDiskFull (30 s),
 //	                                                   persist.ErrCommitFailed (1 s), persist.ErrClosed
@@ -89,16 +95,57 @@
 // from most of the mesh (region.ErrClockSkew) answers writes 503 with
 // Retry-After 30 until its clock is fixed, and keeps answering reads.
 //
-// # Authentication and rate limits
+// # Authentication, scopes and rate limits
 //
-// With Config.Tokens set, every /v1 route needs "Authorization: Bearer <token>";
-// tokens are compared in constant time (as SHA-256 digests). The token's name
-// scopes idempotency keys — two clients' equal keys never collide — and its rate
-// limit (Config.RateLimit requests/s, Config.Burst). Without tokens the API is
-// open: New logs a warning, /v1/mesh says "api_open": true, and the rate limit
-// applies per client address. Browsers' EventSource cannot send headers: in a
-// secured mesh, browsers reach live streams through the frontend.
+// With tokens configured (Config.APITokens, Config.Tokens), every /v1 route
+// needs "Authorization: Bearer <token>"; tokens are compared in constant time
+// (as SHA-256 digests). A token has a scope:
 //
+//   - write (frontends): every route.
+//   - read (safe to hand to browsers): GET /v1/items/{item}, GET /v1/items,
+//     GET /v1/mesh and live streams. Every write route answers it 403
+//     (forbidden) and changes nothing.
+//
+// Server.SetAPITokens replaces the tokens live: a token removed is refused from
+// the next request on, a new one accepted, a changed scope or limit applies at
+// once. A token rotated under the same name keeps its idempotency keys and its
+// rate limit's budget. An empty set is refused while tokens are in force:
+// it would open the API.
+//
+// The token's name scopes idempotency keys — two clients' equal keys never
+// collide — and its rate limit, a token bucket of APIToken.RateLimit
+// operations/s and APIToken.Burst (default Config.RateLimit, 50,000, and
+// Config.Burst, 100,000: sized for a frontend's whole traffic, which comes
+// through one token). Operations, not requests, are counted: an op of POST
+// /v1/ops, a reaction write or an increment costs one, so a batch of 1,000 ops
+// costs 1,000; a read costs one per request however many ids it reads (reads
+// are served from memory, grow nothing on disk, and read at most 100 ids); a
+// live stream costs one when it opens. A request over the limit is answered
+// 429 with Retry-After and changes nothing; one costing more than the burst
+// waits for a full bucket. A write token's budget is the token's, wherever it
+// calls from; a read token is shared by every browser it is handed to, so its
+// budget is per token and client address (behind a proxy, the proxy's). Without tokens the API is open: New
+// logs a warning, /v1/mesh says "api_open": true, and the default limit
+// applies per client address.
+//
+// # Browsers on other origins (CORS)
+//
+// The read routes answer CORS for the origins of Config.CORSOrigins (the
+// topology's security.cors_origins; Server.SetCORSOrigins replaces them): an
+// answer to a request whose Origin is listed — errors included — carries
+// Access-Control-Allow-Origin and exposes X-Causal-Token, X-Causal-Stale,
+// Retry-After and WWW-Authenticate; a preflight (OPTIONS) from a listed origin
+// for GET is answered 204 allowing the Authorization, X-Causal-Token and
+// Last-Event-ID headers, and any other preflight 403 with the reason. Write
+// routes never answer CORS: a browser cannot write. Browsers' EventSource
+// cannot send headers, so a live stream, and only a live stream, also takes
+// its token as the access_token query parameter, and only a token of scope
+// read:
+//
+//	const es = new EventSource("https://peer.example.com/v1/items/video:abc/events?access_token=" + readToken);
+//	es.addEventListener("item", (e) => render(JSON.parse(e.data)));
+//
+// A URL ends up in logs and browser history: hand browsers read tokens only.
 // # Idempotency
 //
 // An increment sent with Idempotency-Key (or an add op's idempotency_key) counts

@@ -18,7 +18,7 @@ type MeshInfo struct {
 
 // getMesh serves GET /v1/mesh.
 func (s *Server) getMesh(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, MeshInfo{MeshStatus: s.b.Status(), APIOpen: s.auth.open(),
+	writeJSON(w, http.StatusOK, MeshInfo{MeshStatus: s.b.Status(), APIOpen: s.auth.Load().open(),
 		ReactionKinds: s.b.ReactionKinds()})
 	return nil
 }

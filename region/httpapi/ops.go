@@ -64,6 +64,11 @@ func (s *Server) postOps(w http.ResponseWriter, r *http.Request) error {
 		s.countInvalidOps(body.Ops)
 		return p
 	}
+	// A batch costs one operation of the rate limit per op; the request
+	// itself paid for the first.
+	if p := s.spend(r, len(ops)-1); p != nil {
+		return p
+	}
 	c, p := s.writeToken(r, hasReact(ops))
 	if p != nil {
 		s.countInvalidOps(body.Ops)

@@ -7,12 +7,25 @@ import (
 	"time"
 )
 
-// rateLimiter is a token bucket per client: per token name, or per client
-// address when the API is open.
-type rateLimiter struct {
-	rate  float64 // tokens per second
-	burst float64
+// Default rate limit of a token, sized for a frontend's whole traffic, which
+// comes through one token. 50,000 operations per second is about what one peer
+// answers in single-op requests over HTTP (a handler doing nothing serves about
+// 52,000 requests/s on a small machine), twenty times the average write rate of
+// a YouTube-scale like service, and fifty batches of 1,000 ops a second, so a
+// frontend never meets it before the peer's own capacity; it still stops one
+// token from filling the disk with keyed increments at the peer's full batch
+// rate. The burst of 100,000 is two seconds of it: a frontend reconnecting
+// after a pause can flush 100 full batches at once.
+const (
+	DefaultRateLimit = 50_000
+	DefaultBurst     = 100_000
+)
 
+// rateLimiter is a token bucket per client — per API token, per read token
+// and client address, or per client address when the API is open — counting
+// operations. Each call names the bucket's rate and burst, so a token whose
+// limit a reload changed is held to the new one at once.
+type rateLimiter struct {
 	mu      sync.Mutex
 	buckets map[string]*bucket
 }
@@ -20,31 +33,39 @@ type rateLimiter struct {
 type bucket struct {
 	tokens float64
 	last   time.Time // of the last refill
+	rate   float64   // operations per second, as of the last call
+	burst  float64
 }
 
-func newRateLimiter(rate float64, burst int) *rateLimiter {
-	return &rateLimiter{rate: rate, burst: float64(max(burst, 1)), buckets: map[string]*bucket{}}
+func newRateLimiter() *rateLimiter {
+	return &rateLimiter{buckets: map[string]*bucket{}}
 }
 
-// allow takes a token from key's bucket at now, or reports how long until one
-// is there.
-func (l *rateLimiter) allow(key string, now time.Time) (ok bool, wait time.Duration) {
+// allow takes n operations from key's bucket, which refills at rate up to
+// burst, at now, or takes none and reports how long until there are enough. A
+// request of more operations than the burst waits for a full bucket and
+// empties it: it is never refused for good.
+func (l *rateLimiter) allow(key string, n int, rate, burst float64, now time.Time) (ok bool, wait time.Duration) {
+	burst = max(burst, 1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[key]
 	if b == nil {
-		b = &bucket{tokens: l.burst, last: now}
+		b = &bucket{tokens: burst, last: now}
 		l.buckets[key] = b
 	}
+	b.rate, b.burst = rate, burst
 	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
-		b.tokens = math.Min(l.burst, b.tokens+elapsed*l.rate)
+		b.tokens += elapsed * rate
 		b.last = now
 	}
-	if b.tokens >= 1 {
-		b.tokens--
+	b.tokens = math.Min(b.tokens, burst)
+	cost := math.Min(float64(n), burst)
+	if b.tokens >= cost {
+		b.tokens -= cost
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return false, time.Duration((cost - b.tokens) / rate * float64(time.Second))
 }
 
 // prune drops the buckets that have refilled completely by now: a new bucket
@@ -53,7 +74,7 @@ func (l *rateLimiter) prune(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+		if b.tokens+now.Sub(b.last).Seconds()*b.rate >= b.burst {
 			delete(l.buckets, k)
 		}
 	}

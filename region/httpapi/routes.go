@@ -27,15 +27,21 @@ func (s *Server) routes() http.Handler {
 		s.patterns = append(s.patterns, pattern)
 		mux.Handle(pattern, s.instrument(pattern, h))
 	}
-	api := func(pattern string, h apiHandler) { handle(pattern, s.authenticated(h)) }
-	api("PUT /v1/items/{item}/reactions/{user}", s.putReaction)
-	api("DELETE /v1/items/{item}/reactions/{user}", s.deleteReaction)
-	api("POST /v1/items/{item}/counters/{name}", s.addCounter)
-	api("GET /v1/items/{item}", s.getItem)
-	api("GET /v1/items", s.getItems)
-	api("GET /v1/items/{item}/events", s.events)
-	api("POST /v1/ops", s.postOps)
-	api("GET /v1/mesh", s.getMesh)
+	// read routes serve tokens of every scope and browsers of the CORS
+	// origins, preflights included; write routes need a write token.
+	read := func(pattern string, h apiHandler) {
+		handle("GET "+pattern, s.allowOrigins(s.authenticated(ScopeRead, h)))
+		handle("OPTIONS "+pattern, http.HandlerFunc(s.preflight))
+	}
+	write := func(pattern string, h apiHandler) { handle(pattern, s.authenticated(ScopeWrite, h)) }
+	write("PUT /v1/items/{item}/reactions/{user}", s.putReaction)
+	write("DELETE /v1/items/{item}/reactions/{user}", s.deleteReaction)
+	write("POST /v1/items/{item}/counters/{name}", s.addCounter)
+	read("/v1/items/{item}", s.getItem)
+	read("/v1/items", s.getItems)
+	read(eventsRoute, s.events)
+	write("POST /v1/ops", s.postOps)
+	read("/v1/mesh", s.getMesh)
 
 	open := handle
 	open("GET /healthz", http.HandlerFunc(s.healthz))
@@ -47,46 +53,108 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// clientKey is the context key of the request's client name.
+// eventsRoute is the route of live streams: the only one that accepts a read
+// token in the query string.
+const eventsRoute = "/v1/items/{item}/events"
+
+// clientKey is the context key of the request's principal.
 type clientKey struct{}
+
+// client is who a request acts as, and the bucket it spends its rate limit
+// from.
+type client struct {
+	principal
+	limitKey string // the rate limiter's bucket
+	limitOf  string // names the bucket in a 429: the token, or the client address
+	spent    int    // operations the request spent so far
+}
 
 // clientName returns the name of the token the request authenticated with, or
 // "" when the API is open.
 func clientName(ctx context.Context) string {
-	name, _ := ctx.Value(clientKey{}).(string)
-	return name
+	c, _ := ctx.Value(clientKey{}).(*client)
+	if c == nil {
+		return ""
+	}
+	return c.name
 }
 
-// authenticated wraps an API handler with authentication, the rate limit and
-// the translation of its errors into problem answers.
-func (s *Server) authenticated(h apiHandler) http.Handler {
+// allowOrigins adds the CORS headers of a read route's answers, errors
+// included, so that a browser on a listed origin can read them.
+func (s *Server) allowOrigins(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.allowOrigin(w, r)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// authenticated wraps an API handler with authentication, the check of the
+// token's scope against the route's (a write route needs ScopeWrite), the
+// rate limit (one operation; a handler spends more with spend) and the
+// translation of its errors into problem answers.
+func (s *Server) authenticated(route Scope, h apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		name, limitKey := "", ""
-		if s.auth.open() {
-			limitKey = "addr " + remoteHost(r)
-		} else {
-			var p *Problem
-			if name, p = s.auth.authenticate(r); p != nil {
-				writeProblem(w, p)
-				return
-			}
-			limitKey = "token " + name
+		c, p := s.identify(r, route)
+		if p == nil {
+			r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
+			p = s.spend(r, 1)
 		}
-		if s.limits != nil {
-			if ok, wait := s.limits.allow(limitKey, time.Now()); !ok {
-				s.metrics.rateLimited.Inc()
-				writeProblem(w, newProblem("rate-limited", http.StatusTooManyRequests, "Too many requests",
-					"rate limit of %g requests/s (burst %d) exceeded; retry after the Retry-After delay",
-					s.cfg.RateLimit, s.cfg.Burst).withRetryAfter(int(math.Ceil(wait.Seconds()))))
-				return
-			}
+		if p != nil {
+			writeProblem(w, p)
+			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), clientKey{}, name))
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// identify authenticates a request to a route of the given scope and returns
+// who it acts as, or the 401 or 403 to answer.
+func (s *Server) identify(r *http.Request, route Scope) (*client, *Problem) {
+	a := s.auth.Load()
+	if a.open() {
+		host := remoteHost(r)
+		return &client{principal: principal{scope: ScopeWrite, rate: s.cfg.RateLimit, burst: float64(s.cfg.Burst)},
+			limitKey: "addr " + host, limitOf: "client address " + host}, nil
+	}
+	who, p := a.authenticate(r, route == ScopeRead && r.Pattern == "GET "+eventsRoute)
+	if p != nil {
+		return nil, p
+	}
+	if route == ScopeWrite && who.scope != ScopeWrite {
+		return nil, forbidden("api token %q has scope %q, which may only read: %s %s needs a token of scope %q",
+			who.name, who.scope, r.Method, r.URL.Path, ScopeWrite)
+	}
+	c := &client{principal: who, limitKey: "token " + who.name, limitOf: "api token " + quote(who.name)}
+	if who.scope == ScopeRead {
+		// A read token is shared by every browser it is handed to: each
+		// client address gets its own budget, so one cannot spend the others'.
+		host := remoteHost(r)
+		c.limitKey += " addr " + host
+		c.limitOf += " at client address " + host
+	}
+	return c, nil
+}
+
+// spend takes n operations from the rate limit of the request's client, or
+// returns the 429 to answer: the request must then change nothing.
+func (s *Server) spend(r *http.Request, n int) *Problem {
+	c, _ := r.Context().Value(clientKey{}).(*client)
+	if s.limits == nil || c == nil || n <= 0 {
+		return nil
+	}
+	ok, wait := s.limits.allow(c.limitKey, n, c.rate, c.burst, time.Now())
+	if ok {
+		c.spent += n
+		return nil
+	}
+	s.metrics.rateLimited.Inc()
+	return newProblem("rate-limited", http.StatusTooManyRequests, "Too many requests",
+		"rate limit of %g operations/s (burst %g) of %s exceeded: this request costs %d; "+
+			"retry after the Retry-After delay", c.rate, c.burst, c.limitOf, c.spent+n).
+		withRetryAfter(int(math.Ceil(wait.Seconds())))
 }
 
 // writeError answers with the problem err is or maps to, logging the errors
@@ -121,14 +189,14 @@ func remoteHost(r *http.Request) string {
 func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodOptions} {
 			probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
 			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
 				allow = append(allow, m)
 			}
 		}
-		if slices.Contains(allow, http.MethodGet) {
-			allow = append(allow, http.MethodHead)
+		if i := slices.Index(allow, http.MethodGet); i >= 0 {
+			allow = slices.Insert(allow, i+1, http.MethodHead)
 		}
 		if len(allow) == 0 {
 			writeProblem(w, notFound("no route for %s %s; see the API documentation", r.Method, r.URL.Path))

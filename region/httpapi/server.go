@@ -53,15 +53,26 @@ const (
 type Config struct {
 	// Backend is the peer the API serves. Required.
 	Backend Backend
-	// Tokens maps each accepted bearer token to its name. The name scopes
-	// idempotency keys and rate limits. Nil or empty runs the API open, without
+	// Tokens maps each accepted bearer token to its name, as tokens of scope
+	// write with the default rate limit. The name scopes idempotency keys and
+	// rate limits. With APITokens nil or empty too, the API runs open, without
 	// authentication; New logs a warning and /v1/mesh says "api_open": true.
 	Tokens map[string]string
-	// RateLimit is the sustained requests per second allowed per token name (per
-	// client address when open). Default 1000; negative disables rate limiting.
+	// APITokens are accepted bearer tokens with their scope and rate limit,
+	// besides those of Tokens. SetAPITokens replaces them all.
+	APITokens []APIToken
+	// CORSOrigins are the browser origins allowed to call the read routes from
+	// another origin, each exactly as browsers send it in the Origin header
+	// (scheme://host[:port]). Write routes never answer a browser on another
+	// origin. SetCORSOrigins replaces them.
+	CORSOrigins []string
+	// RateLimit is the sustained operations per second a token may spend when
+	// it sets no limit of its own (per client address when the API is open);
+	// see the package documentation for what an operation costs. Default
+	// 50,000; negative disables rate limiting, tokens' own limits included.
 	RateLimit float64
-	// Burst is how many requests a token may make at once above RateLimit.
-	// Default 2000.
+	// Burst is how many operations a token may spend at once above RateLimit
+	// when it sets no limit of its own. Default 100,000.
 	Burst int
 	// MaxBodyBytes bounds a request body; past it the answer is 413. Default 1 MiB.
 	MaxBodyBytes int64
@@ -127,9 +138,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("httpapi: Config.Backend is required")
 	}
 	if c.RateLimit == 0 {
-		c.RateLimit = 1000
+		c.RateLimit = DefaultRateLimit
 	}
-	setDefault(&c.Burst, 2000)
+	setDefault(&c.Burst, DefaultBurst)
 	setDefault(&c.MaxBodyBytes, 1<<20)
 	setDefault(&c.MaxIDLen, 256)
 	setDefault(&c.MaxBy, 1_000_000)
@@ -161,11 +172,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	var tokens []APIToken
 	for token, name := range c.Tokens {
-		if token == "" || name == "" {
-			return c, fmt.Errorf("httpapi: Config.Tokens: empty token or name (name %q)", name)
-		}
+		tokens = append(tokens, APIToken{Name: name, Token: token})
 	}
+	c.APITokens = append(tokens, c.APITokens...)
+	c.Tokens = nil
 	return c, nil
 }
 
@@ -183,7 +195,8 @@ type Server struct {
 	cfg     Config
 	b       Backend
 	log     *slog.Logger
-	auth    authenticator
+	auth    atomic.Pointer[authenticator]
+	cors    atomic.Pointer[corsOrigins]
 	limits  *rateLimiter // nil when disabled
 	metrics *metrics
 	hub     *live.Hub
@@ -209,13 +222,16 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		b:      cfg.Backend,
 		log:    cfg.Logger,
-		auth:   newAuthenticator(cfg.Tokens),
 		writes: make(chan struct{}, cfg.MaxWritesInFlight),
 		done:   make(chan struct{}),
 	}
 	if cfg.RateLimit > 0 {
-		s.limits = newRateLimiter(cfg.RateLimit, cfg.Burst)
+		s.limits = newRateLimiter()
 	}
+	if err := s.SetAPITokens(cfg.APITokens); err != nil {
+		return nil, err
+	}
+	s.SetCORSOrigins(cfg.CORSOrigins)
 	s.hub = live.NewHub(live.Config{
 		Interval:       cfg.LiveInterval,
 		MaxSubscribers: cfg.MaxSubscribers,
@@ -235,7 +251,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.handler = closeUnreadBodies(s.routes())
 	s.b.OnChange(func(items []string) { s.Notify(items...) })
-	if s.auth.open() {
+	if s.auth.Load().open() {
 		s.log.Warn("httpapi: no API tokens configured: the API is open to anyone who reaches it")
 	}
 	return s, nil
