@@ -120,8 +120,14 @@ func planOutputs(t *topology.Topology, out string) ([]*output, error) {
 	if caCert.named { // the key goes beside the certificate
 		caKey.path = strings.TrimSuffix(caCert.path, filepath.Ext(caCert.path)) + ".key"
 	}
-	add(t.Security.GossipKey, "gossip.key", "gossip key", 0o600,
-		func(*pki.CA) ([]byte, error) { return pki.EncodeGossipKey(pki.NewGossipKey()), nil })
+	for i, key := range t.Security.GossipKeys {
+		def := "gossip.key"
+		if i > 0 {
+			def = fmt.Sprintf("gossip-%d.key", i+1)
+		}
+		add(key, def, "gossip key", 0o600,
+			func(*pki.CA) ([]byte, error) { return pki.EncodeGossipKey(pki.NewGossipKey()), nil })
+	}
 	for _, tok := range t.Security.APITokens {
 		add(tok.File, tok.Name+".token", "API token "+tok.Name, 0o600,
 			func(*pki.CA) ([]byte, error) { return []byte(pki.NewToken() + "\n"), nil })
