@@ -2,12 +2,10 @@ package region
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +43,9 @@ type Peer struct {
 	stop    context.CancelFunc
 	stopped chan struct{} // closed when Run has torn everything down
 	closed  bool
+
+	reloadMu sync.Mutex          // one Reload at a time
+	keyring  *memberlist.Keyring // the gossip keys in force; Reload rotates it
 }
 
 // New loads the topology, opens the store, and sets up the QUIC endpoint and the
@@ -54,14 +55,11 @@ func New(cfg Config) (_ *Peer, err error) {
 	if cfg.TopologyFile == "" || cfg.PeerName == "" || cfg.DataDir == "" {
 		return nil, errors.New("region: TopologyFile, PeerName and DataDir are required")
 	}
-	topo, err := topology.Load(cfg.TopologyFile)
+	topo, mat, err := topology.LoadPeer(cfg.TopologyFile, cfg.PeerName)
 	if err != nil {
 		return nil, err
 	}
-	self, ok := topo.Peer(cfg.PeerName)
-	if !ok {
-		return nil, fmt.Errorf("region: peer %q is not in %s", cfg.PeerName, cfg.TopologyFile)
-	}
+	self, _ := topo.Peer(cfg.PeerName)
 	p := &Peer{cfg: cfg, wakeCh: make(chan struct{}, 1), stopped: make(chan struct{})}
 	p.log = cfg.Logger.With("peer", cfg.PeerName)
 	p.topo.Store(topo)
@@ -84,36 +82,26 @@ func New(cfg Config) (_ *Peer, err error) {
 	xcfg.Logger = p.log
 	xcfg.OnChange = p.changed
 	p.ex = exchange.New(p.store, xcfg)
-	if err := p.listenQUIC(topo, self); err != nil {
+	if err := p.listenQUIC(topo, self, mat); err != nil {
 		return nil, err
 	}
-	if err := p.setUpGossip(topo, self); err != nil {
+	if err := p.setUpGossip(topo, self, mat); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *Peer) listenQUIC(topo *topology.Topology, self topology.Peer) error {
-	cert, err := tls.LoadX509KeyPair(self.Cert, self.Key)
-	if err != nil {
-		return fmt.Errorf("region: certificate of %s: %w", self.Name, err)
-	}
-	caPEM, err := os.ReadFile(topo.Security.CA)
-	if err != nil {
-		return fmt.Errorf("region: CA: %w", err)
-	}
-	ca, err := pki.ParseCertificatePEM(caPEM)
-	if err != nil {
-		return fmt.Errorf("region: CA %s: %w", topo.Security.CA, err)
-	}
-	pool := x509Pool(ca)
+// listenQUIC listens for links on this peer's sync address, with the
+// certificate and CA of mat.
+func (p *Peer) listenQUIC(topo *topology.Topology, self topology.Peer, mat *topology.Material) error {
+	var err error
 	if p.quic, err = p.cfg.Network.ListenPacket(self.Sync); err != nil {
 		return fmt.Errorf("region: sync address: %w", err)
 	}
 	p.tr, err = transport.Listen(p.quic, transport.Config{
 		Identity:    pki.PeerIdentity{Mesh: topo.Mesh, Region: self.Region, Name: self.Name},
-		Certificate: cert,
-		CA:          pool,
+		Certificate: mat.Certificate,
+		CA:          mat.CAPool,
 		Authorize:   p.authorize,
 		IdleTimeout: p.cfg.LinkIdleTimeout,
 		KeepAlive:   p.cfg.LinkIdleTimeout / 5,
@@ -122,14 +110,12 @@ func (p *Peer) listenQUIC(topo *topology.Topology, self topology.Peer) error {
 	return err
 }
 
-func (p *Peer) setUpGossip(topo *topology.Topology, self topology.Peer) error {
-	keyText, err := os.ReadFile(topo.Security.GossipKey)
-	if err != nil {
-		return fmt.Errorf("region: gossip key: %w", err)
-	}
-	key, err := pki.ParseGossipKey(keyText)
-	if err != nil {
-		return fmt.Errorf("region: gossip key %s: %w", topo.Security.GossipKey, err)
+// setUpGossip creates the memberlist pool on this peer's gossip address,
+// encrypted with the gossip keys of mat.
+func (p *Peer) setUpGossip(topo *topology.Topology, self topology.Peer, mat *topology.Material) error {
+	var err error
+	if p.keyring, err = newKeyring(mat.GossipKeys); err != nil {
+		return fmt.Errorf("region: %w", err)
 	}
 	meta, err := nodeMeta{Mesh: topo.Mesh, Region: self.Region, Replica: p.store.Replica().String(),
 		Sync: self.Sync, API: self.API}.encode()
@@ -139,10 +125,11 @@ func (p *Peer) setUpGossip(topo *topology.Topology, self topology.Peer) error {
 	if p.gossip, err = newGossipTransport(p.cfg.Network, self.Gossip, p.gossipSource, p.log); err != nil {
 		return fmt.Errorf("region: %w", err)
 	}
-	mc, err := p.memberlistConfig(&gossipDelegate{p: p, meta: meta}, p.gossip, key)
+	mc, err := p.memberlistConfig(&gossipDelegate{p: p, meta: meta}, p.gossip, nil)
 	if err != nil {
 		return err
 	}
+	mc.Keyring = p.keyring
 	if p.ml, err = memberlist.Create(mc); err != nil {
 		return fmt.Errorf("region: memberlist: %w", err)
 	}

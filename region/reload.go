@@ -2,8 +2,10 @@ package region
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/countermesh/countermesh/topology"
@@ -38,30 +40,39 @@ func fileVersion(path string) string {
 	return fmt.Sprint(st.Size(), st.ModTime().UnixNano())
 }
 
+// ErrRestartNeeded matches (with errors.Is) the error of a Reload refused
+// because the new topology changes what only a restart puts in force.
+var ErrRestartNeeded = errors.New("region: the new topology needs a restart of this peer")
+
 // Reload reads the topology file again (on change, or on SIGHUP) and puts it in
-// force: links to removed peers close, added peers are joined and linked. An
-// invalid file — or one that drops this peer, renames the mesh or moves this peer
-// to another region — is refused and the topology in force is kept.
+// force: links to removed peers close, added peers are joined and linked, and
+// the gossip keyring takes the keys the file lists now (the first encrypts,
+// every one decrypts). It reads only the files this peer needs, as New does.
+// An invalid file is refused, and so is one that changes what only a restart
+// puts in force (ErrRestartNeeded, with the reasons: see
+// topology.RestartReasons); the topology in force is then kept.
 func (p *Peer) Reload() error {
-	next, err := topology.Load(p.cfg.TopologyFile)
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	next, mat, err := topology.LoadPeer(p.cfg.TopologyFile, p.cfg.PeerName)
 	if err != nil {
 		return err
 	}
 	cur := p.topo.Load()
-	self, ok := next.Peer(p.cfg.PeerName)
-	switch {
-	case !ok:
-		return fmt.Errorf("the new topology drops this peer (%s)", p.cfg.PeerName)
-	case next.Mesh != cur.Mesh:
-		return fmt.Errorf("the new topology renames the mesh %q to %q; restart to do that", cur.Mesh, next.Mesh)
+	if reasons := topology.RestartReasons(cur, next, p.cfg.PeerName); len(reasons) > 0 {
+		return fmt.Errorf("%w: %s", ErrRestartNeeded, strings.Join(reasons, "; "))
 	}
-	if old, _ := cur.Peer(p.cfg.PeerName); old.Region != self.Region || old.Sync != self.Sync || old.Gossip != self.Gossip {
-		return fmt.Errorf("the new topology moves this peer; restart to do that")
+	rotated, err := rotateKeyring(p.keyring, mat.GossipKeys)
+	if err != nil {
+		return fmt.Errorf("region: reload: %w", err)
 	}
 	changes := topology.Diff(cur, next)
 	p.topo.Store(next)
 	if !changes.Empty() {
 		p.log.Info("topology reloaded", "changes", changes.String())
+	}
+	if rotated {
+		p.log.Info("gossip keys in force", "keys", len(mat.GossipKeys))
 	}
 	p.join()
 	p.wake()

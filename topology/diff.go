@@ -21,8 +21,9 @@ type Changes struct {
 	PeersChanged     []PeerChange // peers in both, with different fields
 	// SecurityChanged lists the security fields that differ: "ca",
 	// "gossip_key", "api_tokens", "token_secrets", "cors_origins". Only
-	// paths, names, scopes, rate limits and order (for token_secrets, the first
-	// signs) are compared, not the files' content.
+	// paths, names, scopes, rate limits and order (for gossip_key and
+	// token_secrets, the first is used to send) are compared, not the files'
+	// content.
 	SecurityChanged []string
 }
 
@@ -62,7 +63,7 @@ func Diff(old, new *Topology) Changes {
 	if old.rel(old.Security.CA) != new.rel(new.Security.CA) {
 		c.SecurityChanged = append(c.SecurityChanged, "ca")
 	}
-	if old.rel(old.Security.GossipKey) != new.rel(new.Security.GossipKey) {
+	if !slices.Equal(gossipKeyFiles(old), gossipKeyFiles(new)) {
 		c.SecurityChanged = append(c.SecurityChanged, "gossip_key")
 	}
 	if !slices.Equal(tokenKeys(old), tokenKeys(new)) {
@@ -113,22 +114,31 @@ func (c Changes) String() string {
 // peerFieldsChanged lists the fields of a peer that differ between topologies.
 func peerFieldsChanged(ot *Topology, op Peer, nt *Topology, np Peer) []string {
 	var fields []string
-	for _, f := range []struct {
-		name     string
-		old, new string
-	}{
+	for _, f := range peerFieldValues(ot, op, nt, np) {
+		if f.old != f.new {
+			fields = append(fields, f.name)
+		}
+	}
+	return fields
+}
+
+// peerField is a field of a peer as two topologies give it.
+type peerField struct {
+	name     string // schema name
+	old, new string
+}
+
+// peerFieldValues returns every field of a peer as two topologies give it, file
+// paths relative to each topology's directory.
+func peerFieldValues(ot *Topology, op Peer, nt *Topology, np Peer) []peerField {
+	return []peerField{
 		{"region", op.Region, np.Region},
 		{"gossip", op.Gossip, np.Gossip},
 		{"sync", op.Sync, np.Sync},
 		{"api", op.API, np.API},
 		{"cert", ot.rel(op.Cert), nt.rel(np.Cert)},
 		{"key", ot.rel(op.Key), nt.rel(np.Key)},
-	} {
-		if f.old != f.new {
-			fields = append(fields, f.name)
-		}
 	}
-	return fields
 }
 
 // rel returns a path relative to the topology's directory when it is under it.
@@ -174,6 +184,15 @@ func peerNames(t *Topology) []string {
 		names = append(names, p.Name)
 	}
 	return names
+}
+
+// gossipKeyFiles returns the gossip key files, in file order.
+func gossipKeyFiles(t *Topology) []string {
+	var files []string
+	for _, f := range t.Security.GossipKeys {
+		files = append(files, t.rel(f))
+	}
+	return files
 }
 
 // secretKeys returns the token secrets as "id=path" strings, in file order.

@@ -8,7 +8,7 @@
 //	reaction_kinds: [like, dislike]  # reaction kinds (required, non-empty, unique)
 //	security:                        # required
 //	  ca: certs/ca.crt               # PEM certificate of the mesh's CA (required)
-//	  gossip_key: certs/gossip.key   # base64 of the 32-byte gossip key (required)
+//	  gossip_key: certs/gossip.key   # base64 of the 32-byte gossip key, or a list of such files (required)
 //	  api_tokens:                    # bearer tokens of the HTTP API (optional)
 //	    - name: frontend             # who uses it (required, unique)
 //	      file: certs/frontend.token # file holding the token (required)
@@ -28,8 +28,8 @@
 //	        gossip: 127.0.0.1:7101   # memberlist address, UDP and TCP (required)
 //	        sync: 127.0.0.1:7201     # replication address, QUIC over UDP (required)
 //	        api: 127.0.0.1:7301      # HTTP API address (required)
-//	        cert: certs/eu-west-1.crt  # PEM certificate issued by the CA (required)
-//	        key: certs/eu-west-1.key   # PEM private key of cert (required)
+//	        cert: certs/eu-west-1.crt  # PEM certificate issued by the CA (its own host needs it)
+//	        key: certs/eu-west-1.key   # PEM private key of cert (its own host needs it)
 //
 // Rules:
 //
@@ -48,6 +48,12 @@
 //     read token's rate limit applies per client address, a write token's
 //     to the token as a whole. Scopes, rate limits and origins apply live on
 //     reload, as do tokens added, removed or rewritten in their files.
+//   - gossip_key may list several files while a key is rotated: the first
+//     encrypts what a peer sends, every one listed decrypts. Rotate by listing
+//     the new key after the old on every peer, then first, then dropping the
+//     old one; a reload puts each step in force.
+//   - A peer's cert and key are needed on that peer's host only. Another
+//     peer's entry may leave them out, or name files this host does not have.
 //   - Addresses are host:port, the host an IP address or a DNS name that other
 //     peers can dial (not 0.0.0.0 or ::), the port 1-65535. No two addresses of
 //     the mesh are equal, whichever of gossip, sync and api they are.
@@ -56,10 +62,15 @@
 //     silently ignored. YAML anchors and aliases may be used.
 //
 // [Parse] checks the structure and the rules above without touching the file
-// system; [Load] also checks that every file named can be read and holds what it
-// should: the peers' certificates must be signed by the CA for exactly that
-// mesh, region and peer. Both report every problem found at once, each as
-// "file:line: what is wrong" in an [*Error].
+// system. [Load], as on the operator's machine, also checks that every file
+// named that this host holds can be read and holds what it should: the peers'
+// certificates must be signed by the CA for exactly that mesh, region and
+// peer; the peers' files it does not find it lists in [Topology.Unchecked].
+// [LoadPeer], as on a peer's host, checks and returns the [Material] of that
+// peer alone — its certificate and key, the CA, the gossip keys, the token
+// secrets — and never opens another peer's files. All report every problem
+// found at once, each as "file:line: what is wrong" in an [*Error].
 //
-// [Diff] compares two topologies, as a peer does when it reloads its file.
+// [Diff] compares two topologies, as a peer does when it reloads its file;
+// [RestartReasons] says what of a change a running peer cannot take live.
 package topology

@@ -118,8 +118,8 @@ func TestLoadRelativeFileNameMakesPathsAbsolute(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if !filepath.IsAbs(topo.File) || !filepath.IsAbs(topo.Security.GossipKey) {
-		t.Errorf("File %q, gossip key %q: want absolute paths", topo.File, topo.Security.GossipKey)
+	if !filepath.IsAbs(topo.File) || !filepath.IsAbs(topo.Security.GossipKeys[0]) {
+		t.Errorf("File %q, gossip keys %q: want absolute paths", topo.File, topo.Security.GossipKeys)
 	}
 }
 
@@ -146,8 +146,15 @@ func TestLoadReportsFileProblems(t *testing.T) {
 		}, `cannot read gossip_key file "gossip.key": is a directory`},
 		{"missing token", func(t *testing.T, dir string, _ *pki.CA) { remove(t, dir, "frontend.token") },
 			`cannot read file "frontend.token" of api token "frontend": no such file or directory`},
-		{"missing peer key", func(t *testing.T, dir string, _ *pki.CA) { remove(t, dir, "us-1.key") },
-			`cannot read key "us-1.key" of peer "us-1": no such file or directory`},
+		{"cert of another CA, its key not on this host", func(t *testing.T, dir string, _ *pki.CA) {
+			other, err := pki.NewCA("demo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			issueTo(t, other, dir, pki.PeerIdentity{Mesh: "demo", Region: "us", Name: "us-1"}, "us-1")
+			remove(t, dir, "us-1.key")
+		}, `cert "us-1.crt" of peer "us-1" does not verify against the mesh CA: x509: certificate signed by unknown authority ` +
+			`(possibly because of "x509: ECDSA verification failure" while trying to verify candidate authority certificate "countermesh demo CA")`},
 		{"short gossip key", func(t *testing.T, dir string, _ *pki.CA) {
 			write(t, filepath.Join(dir, "gossip.key"), []byte("AAAA\n"))
 		},

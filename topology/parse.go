@@ -197,7 +197,7 @@ func (ps *problems) security(t *Topology, n *yaml.Node) Security {
 		return s
 	}
 	s.CA = ps.path(t, m, "ca", "security", refCA, "")
-	s.GossipKey = ps.path(t, m, "gossip_key", "security", refGossipKey, "")
+	s.GossipKeys = ps.gossipKeys(t, m)
 	ps.namedFiles(t, m, "api_tokens", "api token", "name", tokenFields, refToken, func(name, file string, tm mapping) {
 		owner := fmt.Sprintf("api token %q", name)
 		s.APITokens = append(s.APITokens, APIToken{Name: name, File: file, Scope: ps.scope(tm, owner),
@@ -248,10 +248,5 @@ func (ps *problems) path(t *Topology, m mapping, key, owner string, kind refKind
 	if !ok {
 		return ""
 	}
-	abs := p
-	if !filepath.IsAbs(p) {
-		abs = filepath.Join(t.Dir, p)
-	}
-	t.refs = append(t.refs, fileRef{kind: kind, field: key, subject: subject, written: p, path: abs, line: line})
-	return abs
+	return t.addRef(fileRef{kind: kind, field: key, subject: subject, written: p, line: line})
 }

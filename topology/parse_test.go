@@ -85,9 +85,10 @@ func TestParseValid(t *testing.T) {
 	if topo.File != "conf/t.yaml" || topo.Dir != "conf" {
 		t.Errorf("File %q, Dir %q", topo.File, topo.Dir)
 	}
-	wantSec := Security{CA: "conf/ca.crt", GossipKey: "conf/gossip.key",
+	wantSec := Security{CA: "conf/ca.crt", GossipKeys: []string{"conf/gossip.key"},
 		APITokens: []APIToken{{Name: "frontend", File: "conf/frontend.token", Scope: ScopeWrite}}}
-	if !slices.Equal(wantSec.APITokens, topo.Security.APITokens) || wantSec.CA != topo.Security.CA || wantSec.GossipKey != topo.Security.GossipKey {
+	if !slices.Equal(wantSec.APITokens, topo.Security.APITokens) || wantSec.CA != topo.Security.CA ||
+		!slices.Equal(wantSec.GossipKeys, topo.Security.GossipKeys) {
 		t.Errorf("security = %+v, want %+v", topo.Security, wantSec)
 	}
 	want := Peer{Name: "us-1", Region: "us", Gossip: "127.0.0.1:7111", Sync: "127.0.0.1:7211",
@@ -151,13 +152,15 @@ func TestParseTokenScopesRateLimitsAndOrigins(t *testing.T) {
 
 func TestParseAcceptsVariants(t *testing.T) {
 	cases := map[string]string{
-		"absolute paths":        edit(t, "cert: eu-1.crt", "cert: /etc/countermesh/eu-1.crt"),
-		"no api tokens":         edit(t, "  api_tokens:\n    - name: frontend\n      file: frontend.token\n", ""),
-		"empty api tokens":      edit(t, "  api_tokens:\n    - name: frontend\n      file: frontend.token\n", "  api_tokens: []\n"),
-		"token secrets":         edit(t, "regions:\n", "  token_secrets:\n    - {id: k2, file: k2.secret}\n    - {id: k1, file: k1.secret}\nregions:\n"),
-		"host names":            edit(t, "127.0.0.1:7101", "eu-1.example.com:7101"),
-		"IPv6":                  edit(t, "127.0.0.1:7101", `"[::1]:7101"`),
-		"same port, other host": edit(t, "127.0.0.1:7111", "127.0.0.2:7101"),
+		"absolute paths":                    edit(t, "cert: eu-1.crt", "cert: /etc/countermesh/eu-1.crt"),
+		"no api tokens":                     edit(t, "  api_tokens:\n    - name: frontend\n      file: frontend.token\n", ""),
+		"empty api tokens":                  edit(t, "  api_tokens:\n    - name: frontend\n      file: frontend.token\n", "  api_tokens: []\n"),
+		"token secrets":                     edit(t, "regions:\n", "  token_secrets:\n    - {id: k2, file: k2.secret}\n    - {id: k1, file: k1.secret}\nregions:\n"),
+		"host names":                        edit(t, "127.0.0.1:7101", "eu-1.example.com:7101"),
+		"IPv6":                              edit(t, "127.0.0.1:7101", `"[::1]:7101"`),
+		"same port, other host":             edit(t, "127.0.0.1:7111", "127.0.0.2:7101"),
+		"another peer without cert and key": edit(t, "        cert: us-1.crt\n        key: us-1.key\n", ""),
+		"gossip keys being rotated":         edit(t, "gossip_key: gossip.key", "gossip_key: [gossip-2.key, gossip.key]"),
 		"aliases": `mesh: demo
 reaction_kinds: &kinds [like]
 security: {ca: ca.crt, gossip_key: g.key}
@@ -244,8 +247,9 @@ func TestParseReportsEachProblem(t *testing.T) {
 		{"missing gossip", edit(t, "        gossip: 127.0.0.1:7101\n", ""), `t.yaml:12: peer "eu-1": missing field "gossip"`},
 		{"missing sync", edit(t, "        sync: 127.0.0.1:7201\n", ""), `t.yaml:12: peer "eu-1": missing field "sync"`},
 		{"missing api", edit(t, "        api: 127.0.0.1:7301\n", ""), `t.yaml:12: peer "eu-1": missing field "api"`},
-		{"missing cert", edit(t, "        cert: eu-1.crt\n", ""), `t.yaml:12: peer "eu-1": missing field "cert"`},
-		{"missing key", edit(t, "        key: eu-1.key\n", ""), `t.yaml:12: peer "eu-1": missing field "key"`},
+		{"empty gossip key list", edit(t, "gossip_key: gossip.key", "gossip_key: []"), `t.yaml:5: gossip_key is empty: list at least one key file`},
+		{"gossip key listed twice", edit(t, "gossip_key: gossip.key", "gossip_key: [g.key, g.key]"), `t.yaml:5: gossip_key: "g.key" listed twice (first at line 5)`},
+		{"gossip key not a file name", edit(t, "gossip_key: gossip.key", "gossip_key: [g.key, {a: b}]"), `t.yaml:5: gossip_key: want a file name, got a mapping`},
 		{"empty mesh", edit(t, "mesh: demo", "mesh:"), "t.yaml:1: topology: mesh is empty"},
 		{"empty quoted key path", edit(t, "key: us-1.key", `key: ""`), `t.yaml:25: peer "us-1": key is empty`},
 

@@ -96,7 +96,7 @@ func (ps *problems) peer(t *Topology, n *yaml.Node, region string, firstPeer map
 		}
 		uses = append(uses, addrUse{peer: name, seq: m.line, field: a.key, canon: canon, line: line})
 	}
-	p.Cert = ps.path(t, m, "cert", owner, refPeerCert, name)
-	p.Key = ps.path(t, m, "key", owner, refPeerKey, name)
+	p.Cert = ps.optionalPath(t, m, "cert", owner, refPeerCert, name)
+	p.Key = ps.optionalPath(t, m, "key", owner, refPeerKey, name)
 	return p, uses, true
 }

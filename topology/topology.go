@@ -13,6 +13,11 @@ type Topology struct {
 	// Dir is the directory relative paths of the file are resolved against:
 	// File's directory.
 	Dir string
+	// Unchecked lists, after Load, what Load could not check because it is not
+	// on this host: a peer's certificate or key file that does not exist, or a
+	// peer that names none. A peer's host holds only its own; the operator's
+	// machine usually holds them all. Empty after Parse and LoadPeer.
+	Unchecked []Problem
 
 	refs []fileRef // every file the topology names, for Load's checks
 }
@@ -20,9 +25,12 @@ type Topology struct {
 // Security is the security material of a mesh. Paths are resolved against the
 // topology file's directory (absolute after Load).
 type Security struct {
-	CA        string     // PEM certificate of the mesh's CA
-	GossipKey string     // file holding the base64 gossip encryption key
-	APITokens []APIToken // bearer tokens of the HTTP API, in file order
+	CA string // PEM certificate of the mesh's CA
+	// GossipKeys are the files holding the base64 gossip encryption keys, in
+	// file order: the first encrypts what a peer sends, every one decrypts
+	// what it receives. Never empty in a valid topology.
+	GossipKeys []string
+	APITokens  []APIToken // bearer tokens of the HTTP API, in file order
 	// TokenSecrets are the secrets causal tokens are signed with, in file
 	// order: the first signs, every one verifies. Empty in a topology written
 	// before they existed; serve refuses to start without one.
@@ -72,8 +80,10 @@ type Peer struct {
 	Gossip string // host:port for memberlist (UDP and TCP)
 	Sync   string // host:port for replication over QUIC (UDP)
 	API    string // host:port for the HTTP API (TCP)
-	Cert   string // PEM certificate issued by the mesh's CA; resolved path
-	Key    string // PEM private key of Cert; resolved path
+	// Cert is the PEM certificate issued to the peer by the mesh's CA, and Key
+	// its PEM private key: resolved paths, or "" when the file names none.
+	// Only the peer's own host needs them (see LoadPeer).
+	Cert, Key string
 }
 
 // Peer returns the peer of that name.

@@ -17,21 +17,31 @@ import (
 )
 
 const certsUsage = `Usage:
-  countermesh certs init --topology FILE --out DIR [--force]
+  countermesh certs init --topology FILE --out DIR [--ca-key FILE] [--force]
+  countermesh certs issue --topology FILE --ca-key FILE --peer NAME --out DIR [--force]
 
 init makes the security material of the mesh a topology file describes, in DIR:
-a new CA (ca.crt, ca.key), a certificate and key per peer for the hosts of its
+a new CA certificate (ca.crt), a certificate and key per peer for the hosts of its
 addresses, the gossip key, one file per api_tokens entry and one secret per
 token_secrets entry (token.secret when the topology lists none). Files the topology
 names under DIR are written where it names them; others get a default name in
-DIR. Nothing is written if any of the files exists, unless --force is given.
-Keep ca.key offline: peers do not need it.
+DIR. The CA key goes apart from all of them, to --ca-key (default ca-key/ca.key
+beside DIR): no peer needs it, only certs issue does. Keep it offline. Nothing is
+written if any of the files exists, unless --force is given.
+
+issue makes a new certificate and key for one peer of the topology (a peer being
+added, or one whose key is to be replaced) with the mesh's existing CA: the CA
+certificate the topology names and its key, --ca-key. They go where the topology
+names them under DIR, or to DIR/NAME.crt and DIR/NAME.key. Only that peer's host
+needs them.
 `
 
-// certsConfig is what the flags of "certs init" set.
+// certsConfig is what the flags of "certs init" and "certs issue" set.
 type certsConfig struct {
 	topology string
 	out      string
+	caKey    string // init: where to write the CA key; issue: where to read it
+	peer     string // issue: the peer to issue for
 	force    bool
 }
 
@@ -39,13 +49,16 @@ type certsConfig struct {
 func runCerts(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, certsUsage)
-		return fmt.Errorf("%w: certs: want a subcommand: init", errUsage)
+		return fmt.Errorf("%w: certs: want a subcommand: init or issue", errUsage)
 	}
 	switch args[0] {
-	case "init":
-		c, err := parseCertsInit(args[1:], stderr)
+	case "init", "issue":
+		c, err := parseCerts(args[0], args[1:], stderr)
 		if err != nil {
 			return err
+		}
+		if args[0] == "issue" {
+			return certsIssue(c, stdout, stderr)
 		}
 		return certsInit(c, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -56,9 +69,11 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("%w: certs: unknown subcommand %q", errUsage, args[0])
 }
 
-func parseCertsInit(args []string, stderr io.Writer) (certsConfig, error) {
+// parseCerts parses the flags of "certs init" or "certs issue" (sub).
+func parseCerts(sub string, args []string, stderr io.Writer) (certsConfig, error) {
 	var c certsConfig
-	fs := flag.NewFlagSet("certs init", flag.ContinueOnError)
+	name := "certs " + sub
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), certsUsage+"\nFlags:\n")
@@ -67,17 +82,25 @@ func parseCertsInit(args []string, stderr io.Writer) (certsConfig, error) {
 	fs.StringVar(&c.topology, "topology", "", "topology file (required)")
 	fs.StringVar(&c.out, "out", "", "directory to write the files to (required)")
 	fs.BoolVar(&c.force, "force", false, "overwrite files that exist")
+	required := "--topology and --out are required"
+	if sub == "issue" {
+		fs.StringVar(&c.caKey, "ca-key", "", "the mesh's CA key, as certs init wrote it (required)")
+		fs.StringVar(&c.peer, "peer", "", "the peer to issue a certificate and key for (required)")
+		required = "--topology, --ca-key, --peer and --out are required"
+	} else {
+		fs.StringVar(&c.caKey, "ca-key", "", "where to write the CA key (default ca-key/ca.key beside --out)")
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
 		}
-		return c, fmt.Errorf("%w: certs init: %v", errUsage, err)
+		return c, fmt.Errorf("%w: %s: %v", errUsage, name, err)
 	}
 	switch {
 	case fs.NArg() > 0:
-		return c, fmt.Errorf("%w: certs init: unexpected argument %q", errUsage, fs.Arg(0))
-	case c.topology == "" || c.out == "":
-		return c, fmt.Errorf("%w: certs init: --topology and --out are required", errUsage)
+		return c, fmt.Errorf("%w: %s: unexpected argument %q", errUsage, name, fs.Arg(0))
+	case c.topology == "" || c.out == "" || sub == "issue" && (c.caKey == "" || c.peer == ""):
+		return c, fmt.Errorf("%w: %s: %s", errUsage, name, required)
 	}
 	return c, nil
 }
@@ -96,32 +119,46 @@ type output struct {
 	data    []byte // filled by generate
 }
 
-// planOutputs lists the files to write for t in the directory out: CA, gossip
-// key, API tokens, then each peer's certificate and key.
-func planOutputs(t *topology.Topology, out string) ([]*output, error) {
+// place returns the file of what to write in the directory out: where the
+// topology names it (named) when that is under out, else def in out.
+func place(out, named, def, what string, mode fs.FileMode, content func(*pki.CA) ([]byte, error)) *output {
+	o := &output{path: filepath.Join(out, def), what: what, mode: mode, content: content}
+	if named != "" {
+		abs, err := filepath.Abs(named)
+		if err == nil && under(out, abs) {
+			o.path, o.named = abs, true
+		} else {
+			o.wanted = named
+		}
+	}
+	return o
+}
+
+// planOutputs lists the files to write for t in the directory out: CA
+// certificate, CA key (to caKey, apart), gossip keys, API tokens, token
+// secrets, then each peer's certificate and key.
+func planOutputs(t *topology.Topology, out, caKey string) ([]*output, error) {
 	var plan []*output
 	add := func(named, def, what string, mode fs.FileMode, content func(*pki.CA) ([]byte, error)) *output {
-		o := &output{path: filepath.Join(out, def), what: what, mode: mode, content: content}
-		if named != "" {
-			abs, err := filepath.Abs(named)
-			if err == nil && under(out, abs) {
-				o.path, o.named = abs, true
-			} else {
-				o.wanted = named
-			}
-		}
+		o := place(out, named, def, what, mode, content)
 		plan = append(plan, o)
 		return o
 	}
-	caCert := add(t.Security.CA, "ca.crt", "CA certificate", 0o644,
+	add(t.Security.CA, "ca.crt", "CA certificate", 0o644,
 		func(ca *pki.CA) ([]byte, error) { return ca.CertPEM(), nil })
-	caKey := add("", "ca.key", "CA key, keep it offline", 0o600,
-		func(ca *pki.CA) ([]byte, error) { return ca.KeyPEM(), nil })
-	if caCert.named { // the key goes beside the certificate
-		caKey.path = strings.TrimSuffix(caCert.path, filepath.Ext(caCert.path)) + ".key"
+	if under(out, caKey) {
+		return nil, fmt.Errorf("the CA key would be %s, among the files peers get: give --ca-key a file outside %s", caKey, out)
 	}
-	add(t.Security.GossipKey, "gossip.key", "gossip key", 0o600,
-		func(*pki.CA) ([]byte, error) { return pki.EncodeGossipKey(pki.NewGossipKey()), nil })
+	plan = append(plan, &output{path: caKey, what: "CA key: keep it offline, only certs issue needs it", mode: 0o600,
+		content: func(ca *pki.CA) ([]byte, error) { return ca.KeyPEM(), nil }})
+	for i, key := range t.Security.GossipKeys {
+		def := "gossip.key"
+		if i > 0 {
+			def = fmt.Sprintf("gossip-%d.key", i+1)
+		}
+		add(key, def, "gossip key", 0o600,
+			func(*pki.CA) ([]byte, error) { return pki.EncodeGossipKey(pki.NewGossipKey()), nil })
+	}
 	for _, tok := range t.Security.APITokens {
 		add(tok.File, tok.Name+".token", "API token "+tok.Name, 0o600,
 			func(*pki.CA) ([]byte, error) { return []byte(pki.NewToken() + "\n"), nil })
@@ -166,20 +203,39 @@ func certsInit(c certsConfig, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("certs init: %w", err)
 	}
-	plan, err := planOutputs(t, out)
+	caKey := filepath.Join(filepath.Dir(out), "ca-key", "ca.key")
+	if c.caKey != "" {
+		if caKey, err = filepath.Abs(c.caKey); err != nil {
+			return fmt.Errorf("certs init: %w", err)
+		}
+	}
+	plan, err := planOutputs(t, out, caKey)
 	if err != nil {
 		return fmt.Errorf("certs init: %w", err)
 	}
-	if err := checkPlan(plan, c, stderr); err != nil {
+	if err := checkPlan("certs init", plan, c, stderr); err != nil {
 		return err
 	}
 	if err := generate(t.Mesh, plan); err != nil {
 		return fmt.Errorf("certs init: %w", err)
 	}
+	if err := writePlan(plan, c, out, stdout); err != nil {
+		return fmt.Errorf("certs init: %w", err)
+	}
+	if len(t.Security.TokenSecrets) == 0 {
+		fmt.Fprintf(stdout, "note: the topology lists no token_secrets, and serve needs one; add to its security section:\n"+
+			"  token_secrets:\n    - id: k1\n      file: %s\n", topologyPath(t, filepath.Join(out, defaultTokenSecret)))
+	}
+	return nil
+}
+
+// writePlan writes the planned files, saying so on stdout, and lists those
+// the topology names elsewhere than where they went.
+func writePlan(plan []*output, c certsConfig, out string, stdout io.Writer) error {
 	var moved []string
 	for _, o := range plan {
 		if err := writeFileAtomic(o.path, o.data, o.mode); err != nil {
-			return fmt.Errorf("certs init: %w", err)
+			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s (%s)\n", display(c.out, out, o.path), o.what)
 		if o.wanted != "" {
@@ -189,10 +245,6 @@ func certsInit(c certsConfig, stdout, stderr io.Writer) error {
 	if len(moved) > 0 {
 		fmt.Fprintf(stdout, "note: the topology names these files outside %s; update its paths or move the files:\n%s\n",
 			c.out, strings.Join(moved, "\n"))
-	}
-	if len(t.Security.TokenSecrets) == 0 {
-		fmt.Fprintf(stdout, "note: the topology lists no token_secrets, and serve needs one; add to its security section:\n"+
-			"  token_secrets:\n    - id: k1\n      file: %s\n", topologyPath(t, filepath.Join(out, defaultTokenSecret)))
 	}
 	return nil
 }
@@ -231,7 +283,7 @@ func (i *issued) key(ca *pki.CA) ([]byte, error)  { err := i.issue(ca); return i
 
 // checkPlan refuses, without --force, to overwrite files that exist, listing
 // them all on stderr.
-func checkPlan(plan []*output, c certsConfig, stderr io.Writer) error {
+func checkPlan(cmd string, plan []*output, c certsConfig, stderr io.Writer) error {
 	var existing []string
 	for _, o := range plan {
 		_, err := os.Lstat(o.path)
@@ -239,7 +291,7 @@ func checkPlan(plan []*output, c certsConfig, stderr io.Writer) error {
 		case err == nil:
 			existing = append(existing, o.path)
 		case !errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("certs init: %w", err)
+			return fmt.Errorf("%s: %w", cmd, err)
 		}
 	}
 	if len(existing) == 0 || c.force {
@@ -250,7 +302,7 @@ func checkPlan(plan []*output, c certsConfig, stderr io.Writer) error {
 	for _, p := range existing {
 		fmt.Fprintf(stderr, "  %s\n", display(c.out, out, p))
 	}
-	return fmt.Errorf("certs init: %s exist already; wrote nothing (use --force to overwrite them)", plural(len(existing), "file"))
+	return fmt.Errorf("%s: %s exist already; wrote nothing (use --force to overwrite them)", cmd, plural(len(existing), "file"))
 }
 
 // generate fills in the content of every planned file, with a new CA for the

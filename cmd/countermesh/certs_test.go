@@ -16,12 +16,12 @@ import (
 
 // certsFiles are the files certs init writes for testTopology, under certs/.
 var certsFiles = []string{
-	"ca.crt", "ca.key", "gossip.key", "frontend.token", "admin.token", "token.secret",
+	"ca.crt", "gossip.key", "frontend.token", "admin.token", "token.secret",
 	"eu-1.crt", "eu-1.key", "us-1.crt", "us-1.key",
 }
 
 // secretFiles are those of certsFiles that must be private.
-var secretFiles = []string{"ca.key", "gossip.key", "frontend.token", "admin.token", "token.secret", "eu-1.key", "us-1.key"}
+var secretFiles = []string{"gossip.key", "frontend.token", "admin.token", "token.secret", "eu-1.key", "us-1.key"}
 
 // initCerts writes testTopology in a new directory and runs certs init for it
 // with --out dir/certs; it returns the topology file and the output directory.
@@ -77,7 +77,15 @@ func TestCertsInitWritesEverything(t *testing.T) {
 		t.Errorf("%d files in %s, want %d (no temporary files left)", len(entries), out, len(certsFiles))
 	}
 
-	ca, err := pki.LoadCA(readFile(t, filepath.Join(out, "ca.crt")), readFile(t, filepath.Join(out, "ca.key")))
+	// The CA key is apart from everything peers get, and private.
+	caKey := filepath.Join(dir, "ca-key", "ca.key")
+	if info, err := os.Stat(caKey); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("CA key: %v, %v", info, err)
+	}
+	if !strings.Contains(stdout, "wrote "+caKey+" (CA key: keep it offline, only certs issue needs it)") {
+		t.Errorf("stdout does not say to keep the CA key offline:\n%s", stdout)
+	}
+	ca, err := pki.LoadCA(readFile(t, filepath.Join(out, "ca.crt")), readFile(t, caKey))
 	if err != nil {
 		t.Fatalf("LoadCA: %v", err)
 	}
@@ -176,7 +184,7 @@ func TestCertsInitForceOverwrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := runCmd(t, "certs", "init", "--topology", file, "--out", out, "--force")
-	if code != 0 || strings.Count(stdout, "wrote ") != len(certsFiles) {
+	if code != 0 || strings.Count(stdout, "wrote ") != len(certsFiles)+1 { // and the CA key
 		t.Fatalf("init --force: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	if bytes.Equal(before, readFile(t, filepath.Join(out, "ca.crt"))) {
@@ -212,7 +220,7 @@ func TestCertsInitOutsideTheTopologysPaths(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
-	if strings.Contains(stdout, "(topology: "+filepath.Join(out, "ca.key")) {
+	if strings.Contains(stdout, "(topology: "+filepath.Join(dir, "ca-key", "ca.key")) {
 		t.Error("ca.key, which the topology does not name, is in the note")
 	}
 }
@@ -229,9 +237,11 @@ func TestCertsInitErrors(t *testing.T) {
 		code int
 		out  string // expected in stdout+stderr
 	}{
-		{[]string{"certs"}, 2, "want a subcommand: init"},
+		{[]string{"certs"}, 2, "want a subcommand: init or issue"},
 		{[]string{"certs", "renew"}, 2, `unknown subcommand "renew"`},
-		{[]string{"certs", "-h"}, 0, "countermesh certs init --topology FILE --out DIR [--force]"},
+		{[]string{"certs", "-h"}, 0, "countermesh certs issue --topology FILE --ca-key FILE --peer NAME --out DIR [--force]"},
+		{[]string{"certs", "init", "--topology", good, "--out", out, "--ca-key", filepath.Join(out, "keys", "ca.key")}, 1,
+			"the CA key would be " + filepath.Join(out, "keys", "ca.key") + ", among the files peers get"},
 		{[]string{"certs", "init", "-h"}, 0, "overwrite files that exist"},
 		{[]string{"certs", "init", "--out", out}, 2, "--topology and --out are required"},
 		{[]string{"certs", "init", "--topology", good}, 2, "--topology and --out are required"},

@@ -9,8 +9,10 @@
 //	                              validate a topology file and the files it names
 //	countermesh topology diff OLD NEW
 //	                              show what changed from one topology file to another
-//	countermesh certs init --topology FILE --out DIR [--force]
+//	countermesh certs init --topology FILE --out DIR [--ca-key FILE] [--force]
 //	                              make a mesh's CA, certificates, gossip key and tokens
+//	countermesh certs issue --topology FILE --ca-key FILE --peer NAME --out DIR [--force]
+//	                              issue one peer's certificate and key from the mesh's CA
 //	countermesh status --peer URL [--token T] [--json]
 //	                              show the mesh as one peer sees it: membership, links, lag
 //	countermesh backup --data DIR --out FILE [--force]
@@ -105,8 +107,10 @@ Usage:
                             validate a topology file and the files it names
   countermesh topology diff OLD NEW
                             show what changed from one topology file to another
-  countermesh certs init --topology FILE --out DIR [--force]
+  countermesh certs init --topology FILE --out DIR [--ca-key FILE] [--force]
                             make a mesh's CA, certificates, gossip key and tokens
+  countermesh certs issue --topology FILE --ca-key FILE --peer NAME --out DIR [--force]
+                            issue one peer's certificate and key from the mesh's CA
   countermesh status --peer URL [--token T] [--json]
                             show the mesh as one peer sees it: membership, links, lag
   countermesh backup --data DIR --out FILE [--force]

@@ -16,6 +16,8 @@ const topologyUsage = `Usage:
   countermesh topology diff OLD NEW   show what changed from one topology file to another
 
 check prints every problem as "file:line: what is wrong" and exits 1 if there is any.
+It checks every file the topology names that this host holds, and lists the peers'
+certificates and keys it could not check because they are not here.
 `
 
 // runTopology runs "countermesh topology SUBCOMMAND ...".
@@ -66,6 +68,12 @@ func runTopologyCheck(args []string, stdout, stderr io.Writer) error {
 		return reportInvalid(files[0], err, stderr)
 	}
 	fmt.Fprintf(stdout, "%s: ok: %s\n", files[0], summary(t))
+	if len(t.Unchecked) > 0 {
+		fmt.Fprintf(stdout, "not checked, not on this host (a peer's host holds only its own certificate and key):\n")
+		for _, p := range t.Unchecked {
+			fmt.Fprintf(stdout, "  %s\n", p)
+		}
+	}
 	return nil
 }
 
