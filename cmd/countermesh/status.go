@@ -15,16 +15,21 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/region"
+	"github.com/countermesh/countermesh/region/httpapi/client"
 )
 
 const statusUsage = `Usage:
-  countermesh status --peer URL [--token T] [--json] [--timeout D]
+  countermesh status --peer URL [--token-file F | --token T] [--json] [--timeout D]
 
 status asks one peer how it sees the mesh (GET URL/v1/mesh) and prints every
 region and peer of its topology: membership, link, replication lag in sequences
 and seconds, and bytes sent and received. URL is the peer's API address,
-http://host:port or host:port. The peer asked is marked *. The bearer token
-defaults to $COUNTERMESH_TOKEN; --json prints the peer's answer as it is.
+http://host:port or host:port. The peer asked is marked *. The bearer token is
+read from --token-file, else --token (which lands in shell history), else
+$COUNTERMESH_TOKEN; --json prints the peer's answer as it is.
+
+Example:
+  countermesh status --peer 127.0.0.1:7301 --token-file certs/frontend.token
 `
 
 // tokenEnv names the environment variable holding the API's bearer token.
@@ -42,7 +47,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		flags.PrintDefaults()
 	}
 	peer := flags.String("peer", "", "API URL of the peer to ask (required)")
-	token := flags.String("token", "", "bearer token of the API (default $"+tokenEnv+")")
+	token := flags.String("token", "", "bearer token of the API (default $"+tokenEnv+"); prefer --token-file")
+	tokenFile := flags.String("token-file", "", "file holding the bearer token of the API")
 	raw := flags.Bool("json", false, "print the peer's JSON answer instead of a table")
 	timeout := flags.Duration("timeout", 10*time.Second, "how long to wait for the answer")
 	if err := flags.Parse(args); err != nil {
@@ -62,6 +68,13 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	u, err := meshURL(*peer)
 	if err != nil {
 		return fmt.Errorf("%w: status: %v", errUsage, err)
+	}
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("%w: status: --token-file: %v", errUsage, err)
+		}
+		*token = strings.TrimSpace(string(b))
 	}
 	if *token == "" {
 		*token = os.Getenv(tokenEnv)
@@ -104,54 +117,42 @@ func meshURL(peer string) (string, error) {
 
 // fetchMesh GETs u and returns the body of a 200 answer.
 func fetchMesh(ctx context.Context, u, token string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	base := strings.TrimSuffix(u, "/v1/mesh")
+	c, err := client.New(client.Config{Peers: []string{base}, Token: token, Attempts: 1})
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the peer: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxStatusBody+1))
+	body, err := c.Session().Mesh(ctx)
+	var p *client.Problem
+	var unknown *client.UnknownError
 	switch {
+	case errors.As(err, &p):
+		return nil, answerError(u, p, token != "")
+	case errors.As(err, &unknown):
+		return nil, fmt.Errorf("cannot reach the peer: %w", err)
 	case err != nil:
-		return nil, fmt.Errorf("read the answer of %s: %w", u, err)
-	case resp.StatusCode != http.StatusOK:
-		return nil, answerError(u, resp, body, token != "")
+		return nil, fmt.Errorf("%s answered something other than a mesh status: %w", u, err)
 	case len(body) > maxStatusBody:
 		return nil, fmt.Errorf("answer of %s is over %s", u, humanBytes(maxStatusBody))
 	}
 	return body, nil
 }
 
-// answerError describes a non-200 answer, with its problem detail if any.
-func answerError(u string, resp *http.Response, body []byte, withToken bool) error {
-	var p struct{ Title, Detail string }
-	why := ""
-	if json.Unmarshal(body, &p) == nil && (p.Detail != "" || p.Title != "") {
-		why = p.Detail
-		if why == "" {
-			why = p.Title
-		}
-	} else {
-		why = strings.Join(strings.Fields(string(body[:min(len(body), 300)])), " ")
+func answerError(u string, p *client.Problem, withToken bool) error {
+	why := p.Detail
+	if why == "" {
+		why = p.Title
 	}
-	msg := fmt.Sprintf("%s answered %s", u, resp.Status)
+	msg := fmt.Sprintf("%s answered %d %s", u, p.Status, http.StatusText(p.Status))
 	if why != "" {
-		msg += ": " + why
+		msg += ": " + strings.Join(strings.Fields(why[:min(len(why), 300)]), " ")
 	}
-	if resp.StatusCode == http.StatusUnauthorized && !withToken {
-		msg += " (give a token with --token or $" + tokenEnv + ")"
+	if p.Status == http.StatusUnauthorized && !withToken {
+		msg += " (give a token with --token-file, --token or $" + tokenEnv + ")"
 	}
 	return errors.New(msg)
 }
 
-// printMesh prints a summary line and a table of every peer of st.
 func printMesh(w io.Writer, st region.MeshStatus) error {
 	fmt.Fprintf(w, "mesh %s, self %s (region %s), replica %s, last sequence %d\n",
 		st.Mesh, st.Self, st.Region, st.Replica, st.LastSeq)

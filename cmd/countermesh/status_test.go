@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -90,6 +92,10 @@ func TestStatusJSONAndToken(t *testing.T) {
 }
 
 func TestStatusFailures(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "frontend.token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	secured := fakePeer(t, "s3cret")
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
@@ -113,7 +119,9 @@ func TestStatusFailures(t *testing.T) {
 		{"bad timeout", []string{"status", "--peer", secured.URL, "--timeout", "0s"}, 2, "must be positive"},
 		{"help", []string{"status", "-h"}, 0, "GET URL/v1/mesh"},
 		{"no token", []string{"status", "--peer", secured.URL}, 1,
-			"401 Unauthorized: missing or unknown bearer token (give a token with --token or $COUNTERMESH_TOKEN)"},
+			"401 Unauthorized: missing or unknown bearer token (give a token with --token-file, --token or $COUNTERMESH_TOKEN)"},
+		{"token file", []string{"status", "--peer", secured.URL, "--token-file", tokenFile}, 0, "mesh "},
+		{"missing token file", []string{"status", "--peer", secured.URL, "--token-file", tokenFile + ".nope"}, 2, "--token-file"},
 		{"wrong token", []string{"status", "--peer", secured.URL, "--token", "nope"}, 1,
 			"401 Unauthorized: missing or unknown bearer token\n"},
 		{"server error", []string{"status", "--peer", broken.URL}, 1, "500 Internal Server Error: upstream exploded"},

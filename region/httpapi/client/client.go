@@ -203,6 +203,14 @@ func (s *Session) GetMany(ctx context.Context, items []string, user string) ([]I
 	return out.Items, err
 }
 
+// Mesh returns the peer's view of the mesh (GET /v1/mesh) as the JSON it
+// answered: regions, peers, membership, links and replication lag.
+func (s *Session) Mesh(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := s.call(ctx, http.MethodGet, "/v1/mesh", nil, nil, &out)
+	return out, err
+}
+
 // NewKey returns a random idempotency key: 128 bits, hex.
 func NewKey() string {
 	var b [16]byte

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -203,5 +204,23 @@ func TestFollowDeliversChanges(t *testing.T) {
 	}
 	if err := <-done; err == nil || err.Error() != "enough" {
 		t.Fatalf("Follow returned %v, want the handler's error", err)
+	}
+}
+
+// Mesh answers the peer's view of the mesh, as JSON.
+func TestMesh(t *testing.T) {
+	ms := newMesh(t)
+	raw, err := ms.client(t, "eu-1").Session().Mesh(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Self    string `json:"self"`
+		Regions []struct {
+			Name string `json:"name"`
+		} `json:"regions"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil || m.Self != "eu-1" || len(m.Regions) != 2 {
+		t.Errorf("mesh %s (%v), want eu-1's view of 2 regions", raw, err)
 	}
 }
