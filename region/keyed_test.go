@@ -41,11 +41,7 @@ func TestKeyedIncrementRetriedInAnotherRegionCountsOnce(t *testing.T) {
 func TestKeyedIncrementOnBothSidesOfAPartitionCountsOnceAfterHeal(t *testing.T) {
 	m := regiontest.NewMesh(t, threeRegions, 2)
 	m.WaitConverged(30 * time.Second)
-	var others []string
-	for _, r := range []string{"eu", "us"} {
-		others = append(others, m.HostsOf(r)...)
-	}
-	m.Net.Partition(m.HostsOf("ap"), others)
+	cutOff(m, "ap", "eu", "us")
 	m.Write("ap-2", persist.Add("post", "claps", 10))
 	first := m.Write("eu-1", persist.AddOnce("post", "claps", 4, "fe\x00k2"))[0]
 	second := m.Write("ap-1", persist.AddOnce("post", "claps", 4, "fe\x00k2"))[0]

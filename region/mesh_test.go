@@ -19,6 +19,15 @@ func writeAt(m *regiontest.Mesh, peer, item string, n int) {
 	}
 }
 
+// cutOff partitions region from the others.
+func cutOff(m *regiontest.Mesh, region string, others ...string) {
+	var hosts []string
+	for _, r := range others {
+		hosts = append(hosts, m.HostsOf(r)...)
+	}
+	m.Net.Partition(m.HostsOf(region), hosts)
+}
+
 // clapsAt reads the claps of item at a running peer.
 func clapsAt(t *testing.T, m *regiontest.Mesh, peer, item string) int64 {
 	t.Helper()
@@ -47,11 +56,7 @@ func TestWritesAtEveryPeerConverge(t *testing.T) {
 func TestPartitionedRegionConvergesAfterHealWithNothingLost(t *testing.T) {
 	m := regiontest.NewMesh(t, threeRegions, 2)
 	m.WaitConverged(30 * time.Second)
-	var others []string
-	for _, r := range []string{"eu", "us"} {
-		others = append(others, m.HostsOf(r)...)
-	}
-	m.Net.Partition(m.HostsOf("ap"), others)
+	cutOff(m, "ap", "eu", "us")
 	// Load on both sides of the partition for a while.
 	acked := 0
 	for range 3 {

@@ -31,7 +31,10 @@ import (
 	"time"
 )
 
-// Item is a content item as the API answers it.
+// Item is a content item as the API answers it. The client declares the API's
+// JSON shapes itself rather than import the server's package, so a frontend's
+// build does not pull in the store, QUIC and memberlist; the OpenAPI document
+// the server serves at /openapi.json is the contract both follow.
 type Item struct {
 	// Item is the item's id.
 	Item string `json:"item"`
