@@ -214,8 +214,11 @@ func (w *memberlistLog) Write(b []byte) (int, error) {
 	case ok && level > slog.LevelDebug:
 		w.edge.dropped.Add(1)
 		w.edge.log.Log(w.l, slog.LevelWarn, from, "gossip: dropped what a remote sent", "err", rest)
-	case strings.Contains(msg, "ignoring alive message for"):
+	case strings.Contains(msg, "ignoring alive message for"),
+		strings.Contains(msg, "Failed push/pull merge") && strings.Contains(msg, "not a peer of the topology"):
 		w.l.Debug(msg) // admit has said why, rate-limited
+	case strings.Contains(msg, "use of closed network connection"):
+		w.l.Debug(msg) // this peer is stopping: its sockets closed under memberlist
 	default:
 		w.l.Log(context.Background(), level, msg)
 	}
