@@ -61,7 +61,8 @@ func New(cfg Config) (_ *Peer, err error) {
 	}
 	self, _ := topo.Peer(cfg.PeerName)
 	p := &Peer{cfg: cfg, wakeCh: make(chan struct{}, 1), stopped: make(chan struct{})}
-	p.log = cfg.Logger.With("peer", cfg.PeerName)
+	// "local" names this peer; "peer" in a line names the remote one.
+	p.log = cfg.Logger.With("local", cfg.PeerName)
 	p.topo.Store(topo)
 	p.links.m = make(map[string]*activeLink)
 	defer func() {

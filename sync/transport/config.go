@@ -56,6 +56,8 @@ type Config struct {
 	// Logger receives the transport's events: links up and down, refusals
 	// (refused handshakes at most once per client address per minute). Nil
 	// discards them.
+	// Give it the local peer's name as an attribute (region's peer logger
+	// names it "local"); lines about a remote peer name it "peer".
 	Logger *slog.Logger
 }
 

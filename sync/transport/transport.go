@@ -75,7 +75,7 @@ func listen(conn net.PacketConn, cfg Config, alpn string) (*Transport, error) {
 	t := &Transport{
 		cfg:        cfg,
 		alpn:       alpn,
-		log:        cfg.Logger.With("local", cfg.Identity.Name),
+		log:        cfg.Logger, // the caller's: it names the local peer (region's does, as "local")
 		accepted:   make(chan *Link, acceptQueue),
 		refusalLog: edgelog.New(edgelog.DefaultInterval, 0),
 		qcfg: &quic.Config{
