@@ -27,15 +27,19 @@ with a fresh replica id: the peer whose backup it is may have written after the
 backup, and the mesh holds those writes under its id. The restored peer keeps
 the backup's counters, reactions and idempotency keys, and receives what the
 mesh wrote since from its peers.
+
+Examples:
+  countermesh backup --data /var/lib/countermesh --out eu-west-1.backup
+  countermesh restore --in eu-west-1.backup --data /var/lib/countermesh-new
 `
 
 // runBackup runs "countermesh backup --data DIR --out FILE [--force]".
 func runBackup(args []string, stdout, stderr io.Writer) error {
-	flags := newBackupFlags("backup", stderr)
+	flags := flag.NewFlagSet("backup", flag.ContinueOnError)
 	data := flags.String("data", "", "data directory of a stopped peer (required)")
 	out := flags.String("out", "", "file to write the backup to (required)")
 	force := flags.Bool("force", false, "overwrite FILE if it exists")
-	if err := parseBackupFlags(flags, args); err != nil {
+	if err := parseBackupFlags(flags, args, stdout); err != nil {
 		return err
 	}
 	if *data == "" || *out == "" {
@@ -116,10 +120,10 @@ func refuseExisting(path string) error {
 
 // runRestore runs "countermesh restore --in FILE --data DIR".
 func runRestore(args []string, stdout, stderr io.Writer) error {
-	flags := newBackupFlags("restore", stderr)
+	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
 	in := flags.String("in", "", "backup file to restore (required)")
 	data := flags.String("data", "", "data directory to restore into, empty or absent (required)")
-	if err := parseBackupFlags(flags, args); err != nil {
+	if err := parseBackupFlags(flags, args, stdout); err != nil {
 		return err
 	}
 	if *in == "" || *data == "" {
@@ -148,24 +152,11 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// newBackupFlags makes the flag set of backup or restore.
-func newBackupFlags(name string, stderr io.Writer) *flag.FlagSet {
-	flags := flag.NewFlagSet(name, flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() {
-		fmt.Fprint(flags.Output(), backupUsage+"\nFlags of "+name+":\n")
-		flags.PrintDefaults()
-	}
-	return flags
-}
-
-// parseBackupFlags parses args, allowing no positional arguments.
-func parseBackupFlags(flags *flag.FlagSet, args []string) error {
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %s: %v", errUsage, flags.Name(), err)
+// parseBackupFlags parses the flags of backup or restore, allowing no
+// positional arguments.
+func parseBackupFlags(flags *flag.FlagSet, args []string, stdout io.Writer) error {
+	if err := parseFlags(flags, backupUsage, args, stdout); err != nil {
+		return err
 	}
 	if flags.NArg() > 0 {
 		return fmt.Errorf("%w: %s: unexpected argument %q", errUsage, flags.Name(), flags.Arg(0))

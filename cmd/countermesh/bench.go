@@ -20,9 +20,7 @@ import (
 // report.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: countermesh bench [flags]
+	help := fmt.Sprintf(`Usage: countermesh bench [flags]
 
 Measures countermesh peers beside Redis (appendfsync always) and PostgreSQL
 (synchronous_commit on) doing the same job on this machine, and prints the
@@ -32,10 +30,10 @@ temporary directory and stops it at the end. Redis and PostgreSQL are optional
 
 Scenarios: %s. Start with --quick (under 2 minutes).
 
-Flags:
+Example:
+  countermesh bench --quick
+  countermesh bench --scenarios writes,reads --repeat 3
 `, strings.Join(bench.Scenarios, ", "))
-		fs.PrintDefaults()
-	}
 	quick := fs.Bool("quick", false, "smaller sizes and shorter phases, the small store profile: done in under 2 minutes")
 	duration := fs.Duration("duration", 0, "length of one measured phase (default 10s, quick 2s)")
 	repeat := fs.Int("repeat", 0, "runs of each phase; the report gives medians (default 3, quick 1)")
@@ -48,11 +46,8 @@ Flags:
 	scaleItems := fs.Int("scale-items", 0, "items loaded by the scale scenario (default 1,000,000, quick 10,000)")
 	scaleReactions := fs.Int("scale-reactions", 0, "reactions loaded by the scale scenario (default 10,000,000, quick 100,000)")
 	verbose := fs.Bool("v", false, "log the peers' warnings and errors to stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: bench: %v", errUsage, err)
+	if err := parseFlags(fs, help, args, stdout); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: bench takes no arguments, got %q", errUsage, fs.Args())

@@ -34,6 +34,10 @@ added, or one whose key is to be replaced) with the mesh's existing CA: the CA
 certificate the topology names and its key, --ca-key. They go where the topology
 names them under DIR, or to DIR/NAME.crt and DIR/NAME.key. Only that peer's host
 needs them.
+
+Examples:
+  countermesh certs init --topology topology.yaml --out certs
+  countermesh certs issue --topology topology.yaml --ca-key ca-key/ca.key --peer sa-east-1 --out certs
 `
 
 // certsConfig is what the flags of "certs init" and "certs issue" set.
@@ -53,7 +57,7 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "init", "issue":
-		c, err := parseCerts(args[0], args[1:], stderr)
+		c, err := parseCerts(args[0], args[1:], stdout)
 		if err != nil {
 			return err
 		}
@@ -70,15 +74,10 @@ func runCerts(args []string, stdout, stderr io.Writer) error {
 }
 
 // parseCerts parses the flags of "certs init" or "certs issue" (sub).
-func parseCerts(sub string, args []string, stderr io.Writer) (certsConfig, error) {
+func parseCerts(sub string, args []string, stdout io.Writer) (certsConfig, error) {
 	var c certsConfig
 	name := "certs " + sub
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), certsUsage+"\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	fs.StringVar(&c.topology, "topology", "", "topology file (required)")
 	fs.StringVar(&c.out, "out", "", "directory to write the files to (required)")
 	fs.BoolVar(&c.force, "force", false, "overwrite files that exist")
@@ -90,11 +89,8 @@ func parseCerts(sub string, args []string, stderr io.Writer) (certsConfig, error
 	} else {
 		fs.StringVar(&c.caKey, "ca-key", "", "where to write the CA key (default ca-key/ca.key beside --out)")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, fmt.Errorf("%w: %s: %v", errUsage, name, err)
+	if err := parseFlags(fs, certsUsage, args, stdout); err != nil {
+		return c, err
 	}
 	switch {
 	case fs.NArg() > 0:

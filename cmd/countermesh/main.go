@@ -21,7 +21,7 @@
 //	                              restore a backup into an empty directory, as a new replica
 //	countermesh bench [--quick] [--scenarios LIST] [--json FILE]
 //	                              measure peers beside Redis and PostgreSQL, against the targets
-//	countermesh version           print the version
+//	countermesh version           print the version and the VCS revision (also --version)
 //
 // Exit codes: 0 success, 1 failure, 2 bad usage.
 package main
@@ -73,8 +73,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runRestore(args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "countermesh", version)
+	case "version", "--version", "-version":
+		if len(args) > 1 && !wantsHelp(args[1:]) {
+			err = fmt.Errorf("%w: version takes no arguments, got %q", errUsage, args[1:])
+			break
+		}
+		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 	default:
@@ -119,9 +123,9 @@ Usage:
                             restore a backup into an empty directory, as a new replica
   countermesh bench [--quick] [--scenarios LIST] [--json FILE]
                             measure peers beside Redis and PostgreSQL, against the targets
-  countermesh version       print the version
+  countermesh version       print the version and the VCS revision (also --version)
 
-Run "countermesh dev -h" for the flags of dev, "countermesh certs -h" for certs,
-"countermesh bench -h" for bench (start with "countermesh bench --quick").
+Every command answers -h with its flags and an example ("countermesh serve -h").
+Exit codes: 0 success, 1 failure, 2 bad usage.
 `)
 }

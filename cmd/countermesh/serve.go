@@ -23,12 +23,31 @@ import (
 	"github.com/countermesh/countermesh/topology"
 )
 
+const serveHelp = `Usage:
+  countermesh serve --topology FILE --peer NAME --data DIR [flags]
+
+serve runs one peer of the mesh the topology file describes: its store in DIR
+(one directory per peer; a new directory is a new replica), its QUIC links to
+every other peer, its memberlist gossip and its HTTP API on the topology's api
+address. It needs on this host only its own certificate and key, the CA
+certificate, the gossip key(s), the token secret(s) and the API token files.
+
+Signals: SIGTERM or SIGINT drains (ships what is pending), closes the store and
+exits 0; SIGHUP reloads the topology file (it is also watched): regions and peers
+added or removed, API tokens, token secrets and gossip keys rotated; a reload
+that would need a restart (this peer's own addresses) is refused and logged.
+
+Ready: GET /readyz on the API answers 200 once the peer serves.
+
+Example:
+  countermesh serve --topology /etc/countermesh/topology.yaml --peer eu-west-1 --data /var/lib/countermesh
+`
+
 // runServe runs one peer until SIGTERM or SIGINT, reloading the topology on
 // SIGHUP. It drains (ships what is pending), closes the store and returns nil on
 // a signal, so the process exits 0.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	topo := fs.String("topology", "", "topology file (required)")
 	peer := fs.String("peer", "", "this peer's name in the topology (required)")
 	data := fs.String("data", "", "data directory (required)")
@@ -37,11 +56,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	local := fs.Bool("local", false, "use fast timings and a small store, for meshes on one machine")
 	tokenAhead := fs.Duration("max-token-ahead", time.Second,
 		"how far past this peer's wall clock a causal token may move its clock; raise it for a mesh whose clocks disagree by more")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: serve: %v", errUsage, err)
+	if err := parseFlags(fs, serveHelp, args, stdout); err != nil {
+		return err
 	}
 	if *topo == "" || *peer == "" || *data == "" || fs.NArg() > 0 {
 		return fmt.Errorf("%w: serve: --topology, --peer and --data are required, and nothing else", errUsage)

@@ -41,21 +41,13 @@ const maxStatusBody = 16 << 20
 // runStatus runs "countermesh status --peer URL ...".
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("status", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() {
-		fmt.Fprint(flags.Output(), statusUsage+"\nFlags:\n")
-		flags.PrintDefaults()
-	}
 	peer := flags.String("peer", "", "API URL of the peer to ask (required)")
 	token := flags.String("token", "", "bearer token of the API (default $"+tokenEnv+"); prefer --token-file")
 	tokenFile := flags.String("token-file", "", "file holding the bearer token of the API")
 	raw := flags.Bool("json", false, "print the peer's JSON answer instead of a table")
 	timeout := flags.Duration("timeout", 10*time.Second, "how long to wait for the answer")
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: status: %v", errUsage, err)
+	if err := parseFlags(flags, statusUsage, args, stdout); err != nil {
+		return err
 	}
 	switch {
 	case flags.NArg() > 0:

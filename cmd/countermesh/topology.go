@@ -18,6 +18,10 @@ const topologyUsage = `Usage:
 check prints every problem as "file:line: what is wrong" and exits 1 if there is any.
 It checks every file the topology names that this host holds, and lists the peers'
 certificates and keys it could not check because they are not here.
+
+Examples:
+  countermesh topology check topology.yaml
+  countermesh topology diff topology.yaml topology.new.yaml
 `
 
 // runTopology runs "countermesh topology SUBCOMMAND ...".
@@ -41,15 +45,10 @@ func runTopology(args []string, stdout, stderr io.Writer) error {
 
 // parseArgs parses a subcommand without flags of its own and checks that it
 // was given exactly the named positional arguments.
-func parseArgs(name string, args []string, stderr io.Writer, names ...string) ([]string, error) {
+func parseArgs(name string, args []string, stdout io.Writer, names ...string) ([]string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), topologyUsage) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %s: %v", errUsage, name, err)
+	if err := parseFlags(fs, topologyUsage, args, stdout); err != nil {
+		return nil, err
 	}
 	if fs.NArg() != len(names) {
 		return nil, fmt.Errorf("%w: %s: want %s, got %s", errUsage, name, strings.Join(names, " "), plural(fs.NArg(), "argument"))
@@ -59,7 +58,7 @@ func parseArgs(name string, args []string, stderr io.Writer, names ...string) ([
 
 // runTopologyCheck runs "countermesh topology check FILE".
 func runTopologyCheck(args []string, stdout, stderr io.Writer) error {
-	files, err := parseArgs("topology check", args, stderr, "FILE")
+	files, err := parseArgs("topology check", args, stdout, "FILE")
 	if err != nil {
 		return err
 	}
@@ -80,7 +79,7 @@ func runTopologyCheck(args []string, stdout, stderr io.Writer) error {
 // runTopologyDiff runs "countermesh topology diff OLD NEW". It compares the
 // files alone, without reading the files they name.
 func runTopologyDiff(args []string, stdout, stderr io.Writer) error {
-	files, err := parseArgs("topology diff", args, stderr, "OLD", "NEW")
+	files, err := parseArgs("topology diff", args, stdout, "OLD", "NEW")
 	if err != nil {
 		return err
 	}

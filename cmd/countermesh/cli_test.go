@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// Every command answers -h and --help with a synopsis, its flags and an
+// example, on stdout, exit 0, doing nothing else; a bad flag is a usage error
+// on stderr, exit 2.
+func TestEveryCommandHelpsTheSameWay(t *testing.T) {
+	for _, cmd := range [][]string{
+		{"serve"}, {"status"}, {"certs", "init"}, {"certs", "issue"}, {"topology", "check"},
+		{"topology", "diff"}, {"backup"}, {"restore"}, {"bench"},
+	} {
+		name := strings.Join(cmd, " ")
+		for _, h := range []string{"-h", "--help"} {
+			code, stdout, stderr := runCmd(t, append(append([]string{}, cmd...), h)...)
+			if code != 0 || stderr != "" || !strings.Contains(stdout, "Usage") || !strings.Contains(stdout, "Example") {
+				t.Errorf("%s %s: exit %d, stderr %q, stdout %q; want 0, nothing on stderr, a usage with an example",
+					name, h, code, stderr, stdout)
+			}
+		}
+		code, stdout, stderr := runCmd(t, append(append([]string{}, cmd...), "--no-such-flag")...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "no-such-flag") || !strings.Contains(stderr, name+" -h") {
+			t.Errorf("%s --no-such-flag: exit %d, stdout %q, stderr %q; want 2, a usage error on stderr pointing at -h",
+				name, code, stdout, stderr)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, stdout, stderr := runCmd(t, args...)
+		if code != 0 || stderr != "" || !strings.HasPrefix(stdout, "countermesh ") || strings.Count(stdout, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q %q", args, code, stdout, stderr)
+		}
+	}
+	if code, _, stderr := runCmd(t, "version", "extra"); code != 2 || !strings.Contains(stderr, "no arguments") {
+		t.Errorf("version extra: exit %d, stderr %q; want 2", code, stderr)
+	}
+}
