@@ -19,6 +19,8 @@
 //	                              restore a backup into an empty directory, as a new replica
 //	countermesh bench [--quick] [--scenarios LIST] [--json FILE]
 //	                              measure peers beside Redis and PostgreSQL, against the targets
+//	countermesh monitoring rules|dashboard
+//	                              print Prometheus alerting rules or a Grafana dashboard
 //	countermesh version           print the version
 //
 // Exit codes: 0 success, 1 failure, 2 bad usage.
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runRestore(args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
+	case "monitoring":
+		err = runMonitoring(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "countermesh", version)
 	case "help", "-h", "-help", "--help":
@@ -115,6 +119,8 @@ Usage:
                             restore a backup into an empty directory, as a new replica
   countermesh bench [--quick] [--scenarios LIST] [--json FILE]
                             measure peers beside Redis and PostgreSQL, against the targets
+  countermesh monitoring rules|dashboard
+                            print Prometheus alerting rules or a Grafana dashboard
   countermesh version       print the version
 
 Run "countermesh dev -h" for the flags of dev, "countermesh certs -h" for certs,
