@@ -21,6 +21,8 @@
 //	                              restore a backup into an empty directory, as a new replica
 //	countermesh bench [--quick] [--scenarios LIST] [--json FILE]
 //	                              measure peers beside Redis and PostgreSQL, against the targets
+//	countermesh monitoring rules|dashboard
+//	                              print Prometheus alerting rules or a Grafana dashboard
 //	countermesh version           print the version and the VCS revision (also --version)
 //
 // Exit codes: 0 success, 1 failure, 2 bad usage.
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runRestore(args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
+	case "monitoring":
+		err = runMonitoring(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		if len(args) > 1 && !wantsHelp(args[1:]) {
 			err = fmt.Errorf("%w: version takes no arguments, got %q", errUsage, args[1:])
@@ -123,6 +127,8 @@ Usage:
                             restore a backup into an empty directory, as a new replica
   countermesh bench [--quick] [--scenarios LIST] [--json FILE]
                             measure peers beside Redis and PostgreSQL, against the targets
+  countermesh monitoring rules|dashboard
+                            print Prometheus alerting rules or a Grafana dashboard
   countermesh version       print the version and the VCS revision (also --version)
 
 Every command answers -h with its flags and an example ("countermesh serve -h").

@@ -242,7 +242,11 @@
 //	countermesh_api_connections_refused_total             connections refused past Config.MaxConns
 //	countermesh_replication_lag_seqs{region,peer}         per remote peer, from Backend.Status
 //	countermesh_replication_lag_seconds{region,peer}
-//	countermesh_peer_linked{region,peer}
+//	countermesh_peer_linked{region,peer}                  1 while a sync link to the remote peer is up
+//	countermesh_peer_alive{region,peer}                   1 while it is alive in this peer's membership
+//	countermesh_clock_skewed                              1 while writes are refused for this peer's clock
+//	countermesh_store_below_reserve                       1 while free disk space is below the store's
+//	                                                      reserve (writes refused, /readyz not ready)
 //	countermesh_sync_handshakes_refused_total{reason}     QUIC handshakes refused, from the Backend's
 //	                                                      EdgeRefusals (region.Peer has it)
 //	countermesh_gossip_dropped_total                      gossip from strangers, junk

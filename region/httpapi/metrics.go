@@ -78,7 +78,7 @@ func newMetrics(reg *prometheus.Registry, b Backend, hub *live.Hub) (*metrics, e
 	}, func() float64 { lsm, vlog := b.Store().DiskSize(); return float64(lsm + vlog) })
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.writes, m.rateLimited,
 		m.causalWaits, m.causalWaitSeconds, m.causalStale, subscribers, storeBytes, lagCollector{b},
-		edgeCollector{b}} {
+		edgeCollector{b}, healthCollector{b}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("httpapi: register metrics: %w", err)
 		}
@@ -102,6 +102,9 @@ var (
 		"Age of the oldest local change a remote peer has not acknowledged.", []string{"region", "peer"}, nil)
 	linkedDesc = prometheus.NewDesc("countermesh_peer_linked",
 		"1 when a sync link to the remote peer is up, else 0.", []string{"region", "peer"}, nil)
+	aliveDesc = prometheus.NewDesc("countermesh_peer_alive",
+		"1 when the remote peer is alive in this peer's membership (gossip), else 0 (suspect, dead, left or unknown).",
+		[]string{"region", "peer"}, nil)
 	refusedDesc = prometheus.NewDesc("countermesh_sync_refused_keys",
 		"Local keys the remote peer refuses now as beyond its max clock drift; offered again until taken.",
 		[]string{"region", "peer"}, nil)
@@ -117,6 +120,7 @@ func (lagCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagSeqsDesc
 	ch <- lagSecondsDesc
 	ch <- linkedDesc
+	ch <- aliveDesc
 	ch <- refusedDesc
 	ch <- refusingDesc
 	ch <- refusalsDesc
@@ -129,13 +133,10 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 			if p.Self {
 				continue
 			}
-			linked := 0.0
-			if p.Linked {
-				linked = 1
-			}
 			ch <- prometheus.MustNewConstMetric(lagSeqsDesc, prometheus.GaugeValue, float64(p.LagSeqs), r.Name, p.Name)
 			ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, p.LagSeconds, r.Name, p.Name)
-			ch <- prometheus.MustNewConstMetric(linkedDesc, prometheus.GaugeValue, linked, r.Name, p.Name)
+			ch <- prometheus.MustNewConstMetric(linkedDesc, prometheus.GaugeValue, oneIf(p.Linked), r.Name, p.Name)
+			ch <- prometheus.MustNewConstMetric(aliveDesc, prometheus.GaugeValue, oneIf(p.Membership == "alive"), r.Name, p.Name)
 			ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.GaugeValue, float64(p.RefusedKeys), r.Name, p.Name)
 			ch <- prometheus.MustNewConstMetric(refusingDesc, prometheus.GaugeValue, float64(p.RefusingKeys), r.Name, p.Name)
 			ch <- prometheus.MustNewConstMetric(refusalsDesc, prometheus.CounterValue, float64(p.Refusals), r.Name, p.Name)
