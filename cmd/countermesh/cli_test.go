@@ -11,7 +11,7 @@ import (
 func TestEveryCommandHelpsTheSameWay(t *testing.T) {
 	for _, cmd := range [][]string{
 		{"serve"}, {"status"}, {"certs", "init"}, {"certs", "issue"}, {"topology", "check"},
-		{"topology", "diff"}, {"backup"}, {"restore"}, {"bench"},
+		{"topology", "diff"}, {"backup"}, {"restore"}, {"bench"}, {"monitoring", "rules"}, {"monitoring", "dashboard"},
 	} {
 		name := strings.Join(cmd, " ")
 		for _, h := range []string{"-h", "--help"} {

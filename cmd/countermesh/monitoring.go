@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,14 +48,8 @@ func runMonitoring(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: monitoring: unknown subcommand %q", errUsage, args[0])
 	}
 	fs := flag.NewFlagSet("monitoring "+args[0], flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, monitoringUsage)
-			return nil
-		}
-		fmt.Fprint(stderr, monitoringUsage)
-		return fmt.Errorf("%w: monitoring %s: %w", errUsage, args[0], err)
+	if err := parseFlags(fs, monitoringUsage, args[1:], stdout); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprint(stderr, monitoringUsage)
