@@ -107,18 +107,33 @@ func membershipName(s memberlist.NodeStateType) string {
 // readable at this peer (this peer's own: its last committed sequence).
 func (p *Peer) Applied(replica crdt.ReplicaID) uint64 { return p.ex.Applied(replica) }
 
-// Ready returns nil once the peer serves: its store is open, it has joined the
-// pool (or is alone in the topology) and its clock is within the max drift of
-// most of its peers; else why not. A clock beyond it gives an error matching
-// ErrClockSkew, and the API then refuses writes.
+// ErrNotRunning is Ready's answer before Run has started.
+var ErrNotRunning = errors.New("region: peer not yet running")
+
+// ErrStopped is Ready's answer once the peer has stopped (Run returned or Close
+// was called).
+var ErrStopped = errors.New("region: peer stopped")
+
+// Ready returns nil while the peer serves: Run has started and not yet stopped
+// (its store is open and it listens for links) and its clock is within the max
+// drift of most of its peers; else why not. Whether other peers are reachable
+// does not matter: a peer alone after a full-mesh restart, or cut off by a
+// partition, takes writes and serves reads at local latency and catches up
+// once it links again — which is the point of the mesh. A clock beyond the max
+// drift gives an error matching ErrClockSkew, and the API then refuses writes.
 func (p *Peer) Ready() error {
-	if err := p.Writable(); err != nil {
-		return err
+	select {
+	case <-p.stopped:
+		return ErrStopped
+	default:
 	}
-	if p.ml.NumMembers() > 1 || len(p.topo.Load().Peers()) == 1 {
-		return nil
+	p.runMu.Lock()
+	running := p.running
+	p.runMu.Unlock()
+	if !running {
+		return ErrNotRunning
 	}
-	return errors.New("not yet joined the mesh")
+	return p.Writable()
 }
 
 // Writable returns nil when the peer takes writes, else an error matching

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -41,7 +42,7 @@ func parseDev(args []string, stderr io.Writer) (devConfig, error) {
 	regions := fs.String("regions", "eu-west,us-east,ap-south", "comma-separated region names")
 	c := devConfig{}
 	fs.StringVar(&c.dataDir, "data", "", "directory for the topology, certificates and data (default: a temporary one, removed at exit)")
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address of the demo page (another free port is used if it is taken)")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "host:port of the demo page; a host left out means loopback (the page drives an open API: bind other interfaces only on purpose)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
 	fs.IntVar(&c.traffic, "traffic", 0, "simulated frontend writes per second in each region (0: only yours)")
 	fs.DurationVar(&c.partitionEvery, "partition-every", 0, "cut the last region off for half of every period (0: only with the page's switches)")
@@ -63,6 +64,11 @@ func parseDev(args []string, stderr io.Writer) (devConfig, error) {
 	if len(c.regions) < 2 {
 		return c, fmt.Errorf("%w: dev: need at least two regions", errUsage)
 	}
+	listen, err := parseListen(c.listen)
+	if err != nil {
+		return c, fmt.Errorf("%w: dev: -listen: %w", errUsage, err)
+	}
+	c.listen = listen
 	if c.traffic < 0 || c.report <= 0 {
 		return c, fmt.Errorf("%w: dev: -traffic must not be negative and -report must be positive", errUsage)
 	}
@@ -77,6 +83,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	ui, err := listenUI(cfg.listen)
+	if err != nil {
+		return err
+	}
+	defer ui.Close()
 	if cfg.dataDir == "" {
 		if cfg.dataDir, err = os.MkdirTemp("", "countermesh-dev-"); err != nil {
 			return err
@@ -96,12 +107,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer m.close()
 	defer stopPeers()
-	ui, err := listenUI(cfg.listen)
-	if err != nil {
-		return err
-	}
 	uiSrv := &http.Server{Handler: m.uiHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go uiSrv.Serve(ui)
+	var uiDone sync.WaitGroup
+	uiDone.Go(func() {
+		if err := uiSrv.Serve(ui); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("demo page", "err", err)
+		}
+	})
+	defer uiDone.Wait()
 	defer uiSrv.Close()
 	m.printWelcome(stdout, "http://"+ui.Addr().String(), cfg)
 
@@ -124,14 +137,37 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return m.finish(stdout)
 }
 
-// listenUI listens on addr, or on a free port of the same host if addr is taken.
+// parseListen checks a -listen address — host:port with an IP address or
+// "localhost" for the host, and a port number — and returns it with an empty
+// host made loopback.
+func parseListen(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("want host:port, such as 127.0.0.1:8080: %w", err)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", fmt.Errorf("port %q of %q is not a number from 0 to 65535", port, addr)
+	}
+	port = strconv.FormatUint(n, 10)
+	switch {
+	case host == "":
+		host = "127.0.0.1"
+	case host == "localhost":
+	case net.ParseIP(host) == nil:
+		return "", fmt.Errorf("host %q of %q is not an IP address or localhost", host, addr)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// listenUI listens on addr for the demo page. A taken port is an error: the
+// page must be where the command says it is.
 func listenUI(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
-	if err == nil {
-		return ln, nil
+	if err != nil {
+		return nil, fmt.Errorf("demo page: %w (is another countermesh dev running? pick a free port with -listen)", err)
 	}
-	host, _, _ := net.SplitHostPort(addr)
-	return net.Listen("tcp", net.JoinHostPort(host, "0"))
+	return ln, nil
 }
 
 func (m *devMesh) printWelcome(stdout io.Writer, ui string, cfg devConfig) {
@@ -212,6 +248,7 @@ func (m *devMesh) printTable(stdout io.Writer, header string) {
 	var buf bytes.Buffer
 	defer func() { stdout.Write(buf.Bytes()) }()
 	buf.WriteString(header)
+	fmt.Fprintf(&buf, "counts of %s, the demo page's article, in every region:\n", devItem)
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "region\tclaps\tlike\tdislike\tlink")
 	for _, r := range m.regions {
