@@ -10,7 +10,7 @@ import (
 // on stderr, exit 2.
 func TestEveryCommandHelpsTheSameWay(t *testing.T) {
 	for _, cmd := range [][]string{
-		{"serve"}, {"status"}, {"certs", "init"}, {"certs", "issue"}, {"topology", "check"},
+		{"serve"}, {"dev"}, {"status"}, {"certs", "init"}, {"certs", "issue"}, {"topology", "check"},
 		{"topology", "diff"}, {"backup"}, {"restore"}, {"bench"}, {"monitoring", "rules"}, {"monitoring", "dashboard"},
 	} {
 		name := strings.Join(cmd, " ")

@@ -36,9 +36,22 @@ type devConfig struct {
 	report         time.Duration
 }
 
-func parseDev(args []string, stderr io.Writer) (devConfig, error) {
+// devHelp is the help of "countermesh dev".
+const devHelp = `Usage:
+  countermesh dev [flags]
+
+dev runs a demo mesh of several regions on this machine: each region a real
+peer (its own Badger store, QUIC links with mutual TLS from fresh certificates,
+memberlist gossip, causal tokens signed with a fresh secret) over an in-memory
+network the demo can cut, each with its HTTP API on a loopback port, and a demo
+page. Ctrl-C heals every partition, waits for the regions to agree, and stops.
+
+Example:
+  countermesh dev -listen 127.0.0.1:8080 -traffic 20 -partition-every 30s
+`
+
+func parseDev(args []string, stdout io.Writer) (devConfig, error) {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	regions := fs.String("regions", "eu-west,us-east,ap-south", "comma-separated region names")
 	c := devConfig{}
 	fs.StringVar(&c.dataDir, "data", "", "directory for the topology, certificates and data (default: a temporary one, removed at exit)")
@@ -47,11 +60,8 @@ func parseDev(args []string, stderr io.Writer) (devConfig, error) {
 	fs.IntVar(&c.traffic, "traffic", 0, "simulated frontend writes per second in each region (0: only yours)")
 	fs.DurationVar(&c.partitionEvery, "partition-every", 0, "cut the last region off for half of every period (0: only with the page's switches)")
 	fs.DurationVar(&c.report, "report", 2*time.Second, "how often to print every region's counts")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, fmt.Errorf("%w: dev: %v", errUsage, err)
+	if err := parseFlags(fs, devHelp, args, stdout); err != nil {
+		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: dev: unexpected argument %q", errUsage, fs.Arg(0))
@@ -79,7 +89,7 @@ func parseDev(args []string, stderr io.Writer) (devConfig, error) {
 // -duration passes; then it heals every partition, waits for the regions to
 // converge and reports.
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseDev(args, stderr)
+	cfg, err := parseDev(args, stdout)
 	if err != nil {
 		return err
 	}
