@@ -305,7 +305,7 @@ func (e *env) parseToken(t testing.TB, s string) causalToken {
 	return tok
 }
 
-var errNotReady = errors.New("not yet joined the mesh")
+var errNotReady = errors.New("not running yet")
 
 // clientProtocol is a protocol a client of HTTPServer speaks: HTTP/2 over
 // cleartext with prior knowledge, or HTTP/1.1.

@@ -51,7 +51,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	e.b.setReady(errNotReady)
 	p := e.do("GET", "/readyz", "").problem(t, http.StatusServiceUnavailable)
-	if p.Detail != "not ready: not yet joined the mesh" {
+	if p.Detail != "not ready: not running yet" {
 		t.Fatalf("detail %q", p.Detail)
 	}
 	if r := e.do("GET", "/healthz", ""); r.code != http.StatusOK {
