@@ -111,7 +111,7 @@ func Restore(r io.Reader, opts Options) (err error) {
 		}
 	}()
 	if err := readBackupHeader(r); err != nil {
-		return fmt.Errorf("persist: restore: %w", err)
+		return err // it says what is wrong with the backup, prefix included
 	}
 	db, err := badger.Open(badgerOptions(opts))
 	if err != nil {
@@ -160,10 +160,13 @@ func prepareRestoreDir(dir string) (cleanup func(), err error) {
 func loadAsNewReplica(db *badger.DB, r io.Reader) (old, replica crdt.ReplicaID, err error) {
 	fr := &frameReader{r: r}
 	if err := db.Load(fr, 16); err != nil {
+		if errors.Is(err, ErrBadBackup) {
+			return 0, 0, err
+		}
 		return 0, 0, fmt.Errorf("persist: restore: load: %w", err)
 	}
 	if !fr.done {
-		return 0, 0, fmt.Errorf("persist: restore: %w: stream not read to its end", ErrBadBackup)
+		return 0, 0, fmt.Errorf("%w: stream not read to its end", ErrBadBackup)
 	}
 	err = db.View(func(txn *badger.Txn) error {
 		format, err := getUint(txn, keyFormat)

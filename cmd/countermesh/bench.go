@@ -79,6 +79,9 @@ Example:
 		// about them would only confuse the output.
 		os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: bench: %v", errUsage, err)
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

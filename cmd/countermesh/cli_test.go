@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -38,5 +40,22 @@ func TestVersion(t *testing.T) {
 	}
 	if code, _, stderr := runCmd(t, "version", "extra"); code != 2 || !strings.Contains(stderr, "no arguments") {
 		t.Errorf("version extra: exit %d, stderr %q; want 2", code, stderr)
+	}
+}
+
+// A usage error is reported before any work or output; an error says each
+// prefix once.
+func TestUsageErrorsBeforeAnyWork(t *testing.T) {
+	code, stdout, stderr := runCmd(t, "bench", "--scenarios", "nope")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, `unknown scenario "nope"`) {
+		t.Errorf("bench --scenarios nope: exit %d, stdout %q, stderr %q; want 2 and nothing on stdout", code, stdout, stderr)
+	}
+	junk := filepath.Join(t.TempDir(), "junk.backup")
+	if err := os.WriteFile(junk, []byte("not a backup"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCmd(t, "restore", "--in", junk, "--data", filepath.Join(t.TempDir(), "data"))
+	if code != 1 || strings.Count(stderr, "persist:") != 1 || strings.Count(stderr, "restore") != 1 {
+		t.Errorf("restore of junk: exit %d, stderr %q; want 1, each prefix once", code, stderr)
 	}
 }

@@ -154,6 +154,10 @@ func DefaultConfig(quick bool) Config {
 // ErrConfig marks a Config that Run refuses.
 var ErrConfig = errors.New("bad bench configuration")
 
+// Validate reports, with an error matching ErrConfig, what Run would refuse in
+// c: a caller checks it before announcing a run.
+func (c Config) Validate() error { return c.validate() }
+
 func (c Config) validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
