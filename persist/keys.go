@@ -30,7 +30,7 @@ var (
 	keyHLC     = []byte("mhlc")     // wire timestamp: clock high-water mark
 	keyTrimmed = []byte("mtrimmed") // wire uint: last sequence trimmed from the change log
 
-	keyDigest       = []byte("mdigest")       // the digest saved at a clean Close; see digeststore.go
+	keyDigest       = []byte("mdigest")       // the digest saved at a clean Close; see saveddigest.go
 	keyCounterNames = []byte("mcounternames") // wire names: every counter name ever stored
 	keyTallyKinds   = []byte("mtallykinds")   // wire names: every reaction kind ever tallied
 )

@@ -110,7 +110,7 @@ func (s *Store) startPipeline() {
 		maxBytes: int(s.db.MaxBatchSize() * 8 / 10),
 		logger:   s.opts.Logger,
 		snapshot: func() *badger.Txn { return s.db.NewTransaction(false) },
-		publish:  s.committed,
+		publish:  s.publish,
 	}
 	s.applier = newApplier(env, s.opts.CacheKeys, s.lastSeq.Load()+1, s.queue, sealed, results)
 	c := &committer{
@@ -222,28 +222,6 @@ func (s *Store) Clock() *crdt.Clock { return s.clock }
 
 // LastSeq returns the sequence number of the last committed local mutation.
 func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
-
-// committed runs on the applier goroutine after b became durable.
-func (s *Store) committed(b *batch) {
-	s.digest.Lock()
-	defer s.digest.Unlock()
-	if b.lastSeq != 0 {
-		s.lastSeq.Store(b.lastSeq)
-	}
-	for bucket, x := range b.digest {
-		s.digest.d[bucket] ^= x
-	}
-	close(s.digest.notify)
-	s.digest.notify = make(chan struct{})
-}
-
-// Committed returns a channel closed when the next batch commits: a sender waits
-// on it for new local changes, then calls Committed again.
-func (s *Store) Committed() <-chan struct{} {
-	s.digest.Lock()
-	defer s.digest.Unlock()
-	return s.digest.notify
-}
 
 // Write applies local ops atomically — all in one batch, all or none — and returns
 // once they are durable, with one Result per op. An error matching ErrInvalidOp or
