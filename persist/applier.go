@@ -2,20 +2,25 @@ package persist
 
 import (
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // applier is the single goroutine that decides every mutation. It applies requests
 // to the batch being filled (cur), reading through to the batch being committed
-// (inflight), then to its cache of committed states and then to Badger, so every
-// decision sees every earlier one whether or not it is durable yet. It seals cur
-// and hands it to the committer whenever the committer is idle.
+// (inflight), then to its cache of committed states and then to Badger (see
+// stateKind.at), so every decision sees every earlier one whether or not it is
+// durable yet. It seals cur and hands it to the committer whenever the committer
+// is idle, and handles the committer's report on it.
 type applier struct {
-	s        *Store
+	env      applyEnv
+	queue    <-chan *request // from callers; closed by Close
+	sealed   chan<- *batch   // to the committer
+	results  <-chan commitResult
 	cur      *batch
 	inflight *batch          // handed to the committer, not yet reported back
 	spare    *batch          // committed and emptied, ready to be the next cur
@@ -26,8 +31,36 @@ type applier struct {
 	j        journal         // undo log of the request being applied
 	key      []byte          // scratch space for the key of a read
 	closing  bool            // the request queue is closed: drain and stop
-	sealed   chan<- *batch   // to the committer
-	results  <-chan commitResult
+}
+
+// applyEnv is everything the applier uses that it does not own, given to it by
+// Open.
+type applyEnv struct {
+	replica   crdt.ReplicaID
+	clock     *crdt.Clock // stamps reactions; its high-water mark goes with each batch
+	names     *nameSet    // the applier adds every counter name and tally kind it writes
+	wallClock func() time.Time
+	idemTTL   time.Duration // Options.IdempotencyTTL
+
+	// A batch is sealed before it exceeds any of these.
+	maxOps, maxCount, maxBytes int
+
+	logger *slog.Logger
+	// snapshot opens a read-only view of the committed state.
+	snapshot func() *badger.Txn
+	// publish makes a committed batch's sequence and digest change visible. It is
+	// called before the batch's callers are released.
+	publish func(*batch)
+}
+
+// newApplier returns an applier whose next local sequence is nextSeq, with a
+// committed cache of cacheKeys keys of each kind.
+func newApplier(env applyEnv, cacheKeys int, nextSeq uint64,
+	queue <-chan *request, sealed chan<- *batch, results <-chan commitResult) *applier {
+	a := &applier{env: env, queue: queue, sealed: sealed, results: results,
+		cur: newBatch(), cache: newCommittedCache(cacheKeys), nextSeq: nextSeq}
+	a.cur.firstSeq = nextSeq
+	return a
 }
 
 // run is the applier's loop. It returns once the queue is closed and everything
@@ -50,7 +83,7 @@ func (a *applier) run() {
 			continue
 		default:
 		}
-		queue := a.s.queue
+		queue := a.queue
 		if a.pending != nil || a.closing {
 			queue = nil
 		}
@@ -76,7 +109,7 @@ func (a *applier) drainQueue() {
 			return
 		}
 		select {
-		case r, ok := <-a.s.queue:
+		case r, ok := <-a.queue:
 			if !ok {
 				a.closing = true
 				return
@@ -96,8 +129,8 @@ func (a *applier) placePending() bool {
 		return true
 	}
 	count, bytes := r.estimate()
-	fits := a.cur.ops+r.size() <= a.s.opts.MaxBatchOps &&
-		a.cur.count+count <= a.s.maxCount && a.cur.bytes+bytes <= a.s.maxBytes
+	fits := a.cur.ops+r.size() <= a.env.maxOps &&
+		a.cur.count+count <= a.env.maxCount && a.cur.bytes+bytes <= a.env.maxBytes
 	if !fits {
 		if !a.cur.empty() {
 			return false // wait for cur to be sealed
@@ -124,7 +157,7 @@ func (a *applier) seal() {
 	if a.nextSeq > b.firstSeq {
 		b.lastSeq = a.nextSeq - 1
 	}
-	b.hlc = a.s.clock.Last()
+	b.hlc = a.env.clock.Last()
 	a.inflight = b
 	a.cur = a.emptyBatch()
 	a.cur.firstSeq = a.nextSeq
@@ -142,7 +175,7 @@ func (a *applier) committed(res commitResult) {
 		// Badger has mostly finished marking the batch done, which the snapshot
 		// waits for.
 		a.cache.store(b)
-		a.s.committed(b)
+		a.env.publish(b)
 		for _, r := range b.reqs {
 			r.finish(nil)
 		}
@@ -153,7 +186,7 @@ func (a *applier) committed(res commitResult) {
 	// Nothing of b is durable, and cur was decided on top of b: fail both and hand
 	// their sequence numbers out again.
 	err := &CommitError{Err: res.err}
-	a.s.opts.Logger.Error("persist: commit failed", "ops", b.ops+a.cur.ops, "err", res.err)
+	a.env.logger.Error("persist: commit failed", "ops", b.ops+a.cur.ops, "err", res.err)
 	for _, r := range b.reqs {
 		r.finish(err)
 	}
@@ -231,12 +264,12 @@ func (a *applier) applyWrite(r *request) error {
 // applyAdd applies op, an increment, on this replica's own counter entry.
 func (a *applier) applyAdd(op Op) (Result, error) {
 	k := crdt.CounterKey{Item: op.Item, Name: op.Counter}
-	old, err := a.counter(k)
+	old, err := counterStates.at(a, k)
 	if err != nil {
 		return Result{}, err
 	}
 	c := old.Clone()
-	if _, err := c.Add(a.s.replica, op.By); err != nil {
+	if _, err := c.Add(a.env.replica, op.By); err != nil {
 		return Result{}, fmt.Errorf("%s/%s: %w", op.Item, op.Counter, err)
 	}
 	seq := a.nextSeq
@@ -248,7 +281,7 @@ func (a *applier) applyAdd(op Op) (Result, error) {
 
 func (a *applier) applyReact(op Op) (Result, error) {
 	k := crdt.RegisterKey{Item: op.Item, User: op.User}
-	r := crdt.Register{Kind: op.Reaction, TS: a.s.clock.Now(), Replica: a.s.replica}
+	r := crdt.Register{Kind: op.Reaction, TS: a.env.clock.Now(), Replica: a.env.replica}
 	adj, err := a.mergeRegister(k, r)
 	if err != nil {
 		return Result{}, err
@@ -262,7 +295,7 @@ func (a *applier) applyReact(op Op) (Result, error) {
 // mergeRegister merges r into the register at k and, if it changed, stores it and
 // adjusts the item's tallies in the same batch.
 func (a *applier) mergeRegister(k crdt.RegisterKey, r crdt.Register) (crdt.TallyAdjust, error) {
-	old, err := a.register(k)
+	old, err := registerStates.at(a, k)
 	if err != nil {
 		return crdt.TallyAdjust{}, err
 	}
@@ -287,27 +320,27 @@ func (a *applier) mergeRegister(k crdt.RegisterKey, r crdt.Register) (crdt.Tally
 
 // setCounter stores c as the new state of the counter at k, replacing old.
 func (a *applier) setCounter(k crdt.CounterKey, old, c crdt.PNCounter) {
-	a.s.names.addCounter(k.Name)
+	a.env.names.addCounter(k.Name)
 	a.cur.setCounter(&a.j, k, c)
 	a.cur.xorDigest(&a.j, BucketOf(k.Item), counterDigestChange(k, old, c))
 }
 
 func (a *applier) addTally(t tallyRef, by int64) error {
-	v, err := a.tally(t)
+	v, err := tallyStates.at(a, t)
 	if err != nil {
 		return err
 	}
 	if v+by < 0 {
 		return fmt.Errorf("%w: tally %s/%s would go below zero", ErrCorrupt, t.item, t.kind)
 	}
-	a.s.names.addKind(t.kind)
+	a.env.names.addKind(t.kind)
 	a.cur.setTally(&a.j, t, v+by)
 	return nil
 }
 
 func (a *applier) applyMerge(r *request) error {
 	for k, c := range r.delta.Counters {
-		old, err := a.counter(k)
+		old, err := counterStates.at(a, k)
 		if err != nil {
 			return err
 		}
@@ -318,7 +351,7 @@ func (a *applier) applyMerge(r *request) error {
 		}
 	}
 	for k, reg := range r.delta.Registers {
-		old, err := a.register(k)
+		old, err := registerStates.at(a, k)
 		if err != nil {
 			return err
 		}
@@ -342,7 +375,7 @@ func (a *applier) applyMerge(r *request) error {
 
 // applyAck raises peer's acknowledgement mark; marks never move back.
 func (a *applier) applyAck(r *request) error {
-	seq, err := a.acked(r.peer)
+	seq, err := ackStates.at(a, r.peer)
 	if err != nil || r.peerSeq <= seq {
 		return err
 	}
@@ -351,107 +384,4 @@ func (a *applier) applyAck(r *request) error {
 	}
 	a.cur.acks[r.peer] = r.peerSeq
 	return nil
-}
-
-// Reads through the overlay: cur, then inflight, then (for counters, registers
-// and tallies) the cache of committed states, then Badger.
-
-func (a *applier) counter(k crdt.CounterKey) (crdt.PNCounter, error) {
-	if c, ok := a.cur.counters[k]; ok {
-		return c, nil
-	}
-	if a.inflight != nil {
-		if c, ok := a.inflight.counters[k]; ok {
-			return c, nil
-		}
-	}
-	if c, ok := a.cache.counters.get(k); ok {
-		return c, nil
-	}
-	var c crdt.PNCounter
-	key := a.itemKey(prefixCounter, k.Item, k.Name)
-	err := a.get(key, func(v []byte) (err error) { c, err = wire.DecodeCounter(v); return })
-	return c, err
-}
-
-func (a *applier) register(k crdt.RegisterKey) (crdt.Register, error) {
-	if r, ok := a.cur.registers[k]; ok {
-		return r, nil
-	}
-	if a.inflight != nil {
-		if r, ok := a.inflight.registers[k]; ok {
-			return r, nil
-		}
-	}
-	if r, ok := a.cache.registers.get(k); ok {
-		return r, nil
-	}
-	var r crdt.Register
-	key := a.itemKey(prefixRegister, k.Item, k.User)
-	err := a.get(key, func(v []byte) (err error) { r, err = wire.DecodeRegister(v); return })
-	return r, err
-}
-
-func (a *applier) tally(t tallyRef) (int64, error) {
-	if v, ok := a.cur.tallies[t]; ok {
-		return v, nil
-	}
-	if a.inflight != nil {
-		if v, ok := a.inflight.tallies[t]; ok {
-			return v, nil
-		}
-	}
-	if v, ok := a.cache.tallies.get(t); ok {
-		return v, nil
-	}
-	var v int64
-	key := a.itemKey(prefixTally, t.item, t.kind)
-	err := a.get(key, func(b []byte) (err error) { v, err = decodeTally(b); return })
-	return v, err
-}
-
-func (a *applier) acked(peer crdt.ReplicaID) (uint64, error) {
-	if v, ok := a.cur.acks[peer]; ok {
-		return v, nil
-	}
-	if a.inflight != nil {
-		if v, ok := a.inflight.acks[peer]; ok {
-			return v, nil
-		}
-	}
-	var v uint64
-	err := a.get(ackKey(peer), func(b []byte) (err error) { v, err = wire.DecodeUint(b); return })
-	return v, err
-}
-
-// itemKey returns itemKey(prefix, item, sub) in a's scratch space, valid until
-// the next call.
-func (a *applier) itemKey(prefix byte, item, sub string) []byte {
-	a.key = appendItemKey(a.key[:0], prefix, item, sub)
-	return a.key
-}
-
-// get calls decode with the committed value at key; a missing key leaves the
-// caller's zero value.
-func (a *applier) get(key []byte, decode func([]byte) error) error {
-	if a.read == nil {
-		a.read = a.s.db.NewTransaction(false)
-	}
-	return getValue(a.read, key, decode)
-}
-
-// renewRead replaces the read snapshot with one that sees every committed batch.
-// It runs when no commit is in flight: Badger makes a snapshot opened during a
-// commit wait until that commit is done, which would stall the applier for the
-// whole commit of the previous batch.
-func (a *applier) renewRead() {
-	a.discardRead()
-	a.read = a.s.db.NewTransaction(false)
-}
-
-func (a *applier) discardRead() {
-	if a.read != nil {
-		a.read.Discard()
-		a.read = nil
-	}
 }

@@ -123,7 +123,7 @@ func TestCacheAgreesWithDisk(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			cache := s.cache
+			cache := s.committedCache()
 			if n, c := cache.registers.len(), cache.registers.cap(); n > c || c >= 2*max(keys, assocWays) {
 				t.Errorf("%d registers cached, capacity %d, asked %d", n, c, keys)
 			}
@@ -489,7 +489,7 @@ func TestCacheMatchesModelUnderConcurrentWriters(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			cache := s.cache
+			cache := s.committedCache()
 			opts.CommitFault = nil
 			s, err := Open(opts)
 			if err != nil {

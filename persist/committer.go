@@ -8,27 +8,51 @@ import (
 	"github.com/countermesh/countermesh/sync/wire"
 )
 
+// committer makes sealed batches durable, one at a time, on its own goroutine:
+// one Badger transaction and one fsync per batch. It encodes each batch itself,
+// so encoding runs beside the applier filling the next batch. Everything it uses
+// is given to it: the database, the name set whose additions it saves, the free
+// space check and the fault hook.
+type committer struct {
+	db         *badger.DB
+	names      *nameSet
+	namesSaved uint64              // the names' version the last commit saved
+	checkSpace func() error        // fails the batch when the disk is (nearly) full
+	fault      func(ops int) error // Options.CommitFault; may be nil
+}
+
 // commitResult is the committer's report on one batch.
 type commitResult struct {
 	err error
 }
 
-// commit makes b durable: one Badger transaction, one fsync. It encodes the batch
-// itself, so encoding runs beside the applier filling the next batch.
-func (s *Store) commit(b *batch) error {
-	if s.opts.CommitFault != nil {
-		if err := s.opts.CommitFault(b.ops); err != nil {
+// run commits sealed batches one at a time and reports every outcome back to the
+// applier, which releases the batch's callers. It returns once sealed is closed.
+func (c *committer) run(sealed <-chan *batch, results chan<- commitResult) {
+	for b := range sealed {
+		err := c.commit(b)
+		if err != nil {
+			err = fmt.Errorf("batch of %d ops: %w", b.ops, translate(err))
+		}
+		results <- commitResult{err: err}
+	}
+}
+
+// commit makes b durable.
+func (c *committer) commit(b *batch) error {
+	if c.fault != nil {
+		if err := c.fault(b.ops); err != nil {
 			return err
 		}
 	}
-	if err := checkFreeSpace(s.opts.Dir, uint64(s.opts.MinFreeBytes)); err != nil {
+	if err := c.checkSpace(); err != nil {
 		return err
 	}
-	txn := s.db.NewTransaction(true)
+	txn := c.db.NewTransaction(true)
 	defer txn.Discard()
 	w := newBatchWriter(txn, b)
-	for k, c := range b.counters {
-		w.set(w.itemKey(prefixCounter, k.Item, k.Name), wire.EncodeCounter(c))
+	for k, v := range b.counters {
+		w.set(w.itemKey(prefixCounter, k.Item, k.Name), wire.EncodeCounter(v))
 	}
 	for k, r := range b.registers {
 		w.set(w.itemKey(prefixRegister, k.Item, k.User), wire.EncodeRegister(r))
@@ -55,11 +79,11 @@ func (s *Store) commit(b *batch) error {
 		w.set(keySeq, wire.EncodeUint(b.lastSeq))
 	}
 	w.set(keyHLC, wire.EncodeTimestamp(b.hlc))
-	names := s.names.version()
-	if names != s.namesSaved {
+	names := c.names.version()
+	if names != c.namesSaved {
 		// Names added since the last commit that saved them — by this batch, or
 		// by one that failed — go with this one, before anything using them.
-		s.names.save(func(key, value []byte) error { w.set(key, value); return nil })
+		c.names.save(func(key, value []byte) error { w.set(key, value); return nil })
 	}
 	if w.err != nil {
 		return w.err
@@ -67,7 +91,7 @@ func (s *Store) commit(b *batch) error {
 	if err := txn.Commit(); err != nil {
 		return err
 	}
-	s.namesSaved = names
+	c.namesSaved = names
 	return nil
 }
 
@@ -121,18 +145,6 @@ func (w *batchWriter) add(e badger.Entry) {
 func (w *batchWriter) delete(key []byte) {
 	if err := w.txn.Delete(key); err != nil && w.err == nil {
 		w.err = err
-	}
-}
-
-// runCommitter commits sealed batches one at a time and reports every outcome back
-// to the applier, which releases the batch's callers.
-func (s *Store) runCommitter(sealed <-chan *batch, results chan<- commitResult) {
-	for b := range sealed {
-		err := s.commit(b)
-		if err != nil {
-			err = fmt.Errorf("batch of %d ops: %w", b.ops, translate(err))
-		}
-		results <- commitResult{err: err}
 	}
 }
 

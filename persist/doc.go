@@ -9,17 +9,26 @@
 //
 // # Writes
 //
-// All mutations, local (Write) and remote (Merge), go through one applier
-// goroutine that decides each key's new state with the rules of package crdt
-// against an overlay of not-yet-durable batches, so a batch never reads stale
-// state. Below the overlay it keeps a bounded cache of the committed states of
-// recently written counters, registers and tallies (Options.CacheKeys), and reads
-// Badger only for the rest. Batches are committed by a second goroutine, one
-// Badger transaction and one fsync per batch: group commit. While one batch is
-// being made durable the next one fills, so under load many writes share each
-// fsync, and an idle store commits a lone write at once. A call returns only after
-// its batch is durable. A register and the tally change it implies are always in
-// the same batch.
+// All mutations, local (Write) and remote (Merge), are requests (request.go) that
+// go through a pipeline of two goroutines, each a type given what it uses when
+// Open starts it, with no pointer back to the Store:
+//
+//   - the applier (applier.go) decides each key's new state with the rules of
+//     package crdt (keyed increments in idempotency.go) and writes it into the
+//     batch being filled (batch.go). It reads every state through one overlay
+//     (overlay.go): the batch being filled, the batch being committed, a bounded
+//     cache of the committed states of recently written counters, registers and
+//     tallies (cache.go, Options.CacheKeys), and Badger for the rest, so a batch
+//     never reads stale state;
+//   - the committer (committer.go) makes each sealed batch durable: one Badger
+//     transaction and one fsync per batch, group commit.
+//
+// While one batch is being made durable the next one fills, so under load many
+// writes share each fsync, and an idle store commits a lone write at once. Once a
+// batch is durable, the applier publishes it (statedigest.go: the last sequence,
+// the digest of the committed state, the channel Committed returns) and then
+// releases its callers: a call returns only after its batch is durable. A register
+// and the tally change it implies are always in the same batch.
 //
 // A batch that fails to commit (disk full, I/O error) fails every call in it, and
 // every call applied on top of it, with an error matching ErrCommitFailed; nothing
@@ -27,5 +36,12 @@
 //
 // # Reads
 //
-// Reads go straight to Badger and see every acknowledged write.
+// Reads go straight to Badger and see every acknowledged write (read.go), as do
+// the change log (changelog.go) and the bucket states anti-entropy asks for.
+//
+// # Digest
+//
+// The digest of the committed state (Digest) is kept up to date at every
+// commit (statedigest.go). Close saves it and the next Open takes it
+// (saveddigest.go); after a crash Open recomputes it from every key.
 package persist

@@ -30,26 +30,9 @@ import (
 // compensation), and the sweeper deletes expired records every
 // Options.IdempotencySweep, with their digest hashes.
 
-// idemAt reads the record of k through the overlay. An expired record is
-// returned as stored; callers tell live from expired with liveIdem.
-func (a *applier) idemAt(k crdt.IdemKey) (crdt.IdemRecord, error) {
-	if rec, ok := a.cur.idem[k]; ok {
-		return rec, nil
-	}
-	if a.inflight != nil {
-		if rec, ok := a.inflight.idem[k]; ok {
-			return rec, nil
-		}
-	}
-	var rec crdt.IdemRecord
-	key := a.itemKey(prefixKeyed, k.Item, k.Key)
-	err := a.get(key, func(v []byte) (err error) { rec, err = wire.DecodeIdemRecord(v); return })
-	return rec, err
-}
-
 // liveIdem returns rec, or the empty record when rec has expired.
 func (a *applier) liveIdem(rec crdt.IdemRecord) crdt.IdemRecord {
-	if rec.Len() > 0 && rec.Expired(a.s.opts.WallClock().UnixMilli(), a.s.opts.IdempotencyTTL) {
+	if rec.Len() > 0 && rec.Expired(a.env.wallClock().UnixMilli(), a.env.idemTTL) {
 		return crdt.IdemRecord{}
 	}
 	return rec
@@ -67,7 +50,7 @@ func (a *applier) setIdem(k crdt.IdemKey, stored, rec crdt.IdemRecord) {
 // increment), else the increment and a new record of it.
 func (a *applier) applyKeyedAdd(op Op) (Result, error) {
 	k := crdt.IdemKey{Item: op.Item, Key: op.IdempotencyKey}
-	stored, err := a.idemAt(k)
+	stored, err := idemStates.at(a, k)
 	if err != nil {
 		return Result{}, err
 	}
@@ -77,14 +60,14 @@ func (a *applier) applyKeyedAdd(op Op) (Result, error) {
 			return Result{}, fmt.Errorf("%w: key %q was used for %+d on %s/%s",
 				ErrIdempotencyConflict, op.IdempotencyKey, w.By, op.Item, w.Counter)
 		}
-		c, err := a.counter(crdt.CounterKey{Item: op.Item, Name: op.Counter})
+		c, err := counterStates.at(a, crdt.CounterKey{Item: op.Item, Name: op.Counter})
 		return Result{Value: c.Value(), Replayed: true}, err
 	}
 	res, err := a.applyAdd(op)
 	if err != nil {
 		return Result{}, err
 	}
-	rec := crdt.NewIdemRecord(a.s.replica, crdt.Application{TS: a.s.clock.Now(), Counter: op.Counter, By: op.By})
+	rec := crdt.NewIdemRecord(a.env.replica, crdt.Application{TS: a.env.clock.Now(), Counter: op.Counter, By: op.By})
 	a.setIdem(k, stored, rec)
 	a.cur.logIdem(&a.j, k)
 	return res, nil
@@ -94,7 +77,7 @@ func (a *applier) applyKeyedAdd(op Op) (Result, error) {
 // this replica's application lost, compensates it in the same batch. It adds
 // what changed to changed.
 func (a *applier) mergeIdem(k crdt.IdemKey, remote crdt.IdemRecord, changed *crdt.Delta) error {
-	stored, err := a.idemAt(k)
+	stored, err := idemStates.at(a, k)
 	if err != nil {
 		return err
 	}
@@ -102,7 +85,7 @@ func (a *applier) mergeIdem(k crdt.IdemKey, remote crdt.IdemRecord, changed *crd
 	if !rec.Join(remote) || a.liveIdem(rec).Len() == 0 {
 		return nil // nothing new, or expired: never take an expired record back
 	}
-	if app, owes := rec.Owes(a.s.replica); owes {
+	if app, owes := rec.Owes(a.env.replica); owes {
 		comp, err := crdt.Compensation(app.By)
 		if err != nil {
 			return fmt.Errorf("compensate %s/%s: %w", k.Item, app.Counter, err)
@@ -110,10 +93,10 @@ func (a *applier) mergeIdem(k crdt.IdemKey, remote crdt.IdemRecord, changed *crd
 		if _, err := a.applyAdd(Add(k.Item, app.Counter, comp)); err != nil {
 			return fmt.Errorf("compensate %s/%s: %w", k.Item, app.Counter, err)
 		}
-		rec.Compensate(a.s.replica)
+		rec.Compensate(a.env.replica)
 		a.cur.logIdem(&a.j, k)
 		ck := crdt.CounterKey{Item: k.Item, Name: app.Counter}
-		c, err := a.counter(ck)
+		c, err := counterStates.at(a, ck)
 		if err != nil {
 			return err
 		}
@@ -127,7 +110,7 @@ func (a *applier) mergeIdem(k crdt.IdemKey, remote crdt.IdemRecord, changed *crd
 // applyExpire deletes the records of r.expire that have expired by now.
 func (a *applier) applyExpire(r *request) error {
 	for _, k := range r.expire {
-		stored, err := a.idemAt(k)
+		stored, err := idemStates.at(a, k)
 		if err != nil {
 			return err
 		}

@@ -30,7 +30,7 @@ var (
 	keyHLC     = []byte("mhlc")     // wire timestamp: clock high-water mark
 	keyTrimmed = []byte("mtrimmed") // wire uint: last sequence trimmed from the change log
 
-	keyDigest       = []byte("mdigest")       // the digest saved at a clean Close; see digeststore.go
+	keyDigest       = []byte("mdigest")       // the digest saved at a clean Close; see saveddigest.go
 	keyCounterNames = []byte("mcounternames") // wire names: every counter name ever stored
 	keyTallyKinds   = []byte("mtallykinds")   // wire names: every reaction kind ever tallied
 )
@@ -94,8 +94,11 @@ func counterKey(k crdt.CounterKey) []byte   { return itemKey(prefixCounter, k.It
 func registerKey(k crdt.RegisterKey) []byte { return itemKey(prefixRegister, k.Item, k.User) }
 
 // seqKey returns prefix | seq as 8 big-endian bytes, so keys sort by sequence.
-func seqKey(prefix byte, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{prefix}, seq)
+func seqKey(prefix byte, seq uint64) []byte { return appendSeqKey(make([]byte, 0, 9), prefix, seq) }
+
+// appendSeqKey appends seqKey(prefix, seq) to b.
+func appendSeqKey(b []byte, prefix byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, prefix), seq)
 }
 
 func logKey(seq uint64) []byte          { return seqKey(prefixLog, seq) }

@@ -340,3 +340,19 @@ func (s *Store) CheckTallies() error {
 		return nil
 	})
 }
+
+// BucketStates calls fn with the states of every key in the given digest buckets,
+// as deltas of at most maxKeys keys, from one snapshot: what anti-entropy sends
+// for buckets whose digests differ.
+func (s *Store) BucketStates(buckets []int, maxKeys int, fn func(crdt.Delta) error) error {
+	return s.view(func(txn *badger.Txn) error {
+		c := &chunker{max: maxKeys, fn: fn}
+		for _, b := range sortedBuckets(buckets) {
+			if err := c.scan(txn, bucketPrefix(nil, prefixCounter, b), bucketPrefix(nil, prefixRegister, b),
+				bucketPrefix(nil, prefixKeyed, b)); err != nil {
+				return err
+			}
+		}
+		return c.flush()
+	})
+}

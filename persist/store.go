@@ -25,12 +25,8 @@ type Store struct {
 	replica crdt.ReplicaID
 	clock   *crdt.Clock
 
-	maxCount, maxBytes int // per-batch limits under Badger's transaction limits
-
 	lastSeq atomic.Uint64 // last committed local sequence
 	names   *nameSet      // counter names and tally kinds ever stored
-
-	namesSaved uint64 // the names' version the last commit saved; committer's own
 
 	digest struct {
 		sync.Mutex
@@ -38,8 +34,8 @@ type Store struct {
 		notify chan struct{} // closed at the next commit
 	}
 
-	queue chan *request   // to the applier
-	cache *committedCache // the applier's; others may look only after Close
+	queue   chan *request // to the applier
+	applier *applier      // runs on its own goroutine until Close
 
 	closeMu struct {
 		sync.RWMutex
@@ -72,13 +68,11 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("persist: open %s: %w", opts.Dir, translate(err))
 	}
 	s := &Store{
-		opts:     opts,
-		db:       db,
-		clock:    crdt.NewClock(opts.WallClock, opts.MaxDrift),
-		maxCount: int(db.MaxBatchCount() * 8 / 10),
-		maxBytes: int(db.MaxBatchSize() * 8 / 10),
-		queue:    make(chan *request, opts.QueueLength),
-		names:    newNameSet(),
+		opts:  opts,
+		db:    db,
+		clock: crdt.NewClock(opts.WallClock, opts.MaxDrift),
+		queue: make(chan *request, opts.QueueLength),
+		names: newNameSet(),
 	}
 	if err := s.recover(); err != nil {
 		db.Close()
@@ -91,20 +85,43 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.digest.d = *d
 	s.digest.notify = make(chan struct{})
-	sealed := make(chan *batch, 1)
-	results := make(chan commitResult, 1)
-	s.cache = newCommittedCache(opts.CacheKeys)
-	a := &applier{s: s, cur: newBatch(), cache: s.cache, nextSeq: s.lastSeq.Load() + 1,
-		sealed: sealed, results: results}
-	a.cur.firstSeq = a.nextSeq
-	s.wg.Go(a.run)
-	s.wg.Go(func() { s.runCommitter(sealed, results) })
+	s.startPipeline()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopSweeper = cancel
 	if opts.IdempotencySweep > 0 {
 		s.sweeper.Go(func() { s.runSweeper(ctx) })
 	}
 	return s, nil
+}
+
+// startPipeline starts the applier and the committer, each given what it uses.
+func (s *Store) startPipeline() {
+	sealed := make(chan *batch, 1)
+	results := make(chan commitResult, 1)
+	env := applyEnv{
+		replica:   s.replica,
+		clock:     s.clock,
+		names:     s.names,
+		wallClock: s.opts.WallClock,
+		idemTTL:   s.opts.IdempotencyTTL,
+		maxOps:    s.opts.MaxBatchOps,
+		// Under Badger's transaction limits, with room to spare.
+		maxCount: int(s.db.MaxBatchCount() * 8 / 10),
+		maxBytes: int(s.db.MaxBatchSize() * 8 / 10),
+		logger:   s.opts.Logger,
+		snapshot: func() *badger.Txn { return s.db.NewTransaction(false) },
+		publish:  s.publish,
+	}
+	s.applier = newApplier(env, s.opts.CacheKeys, s.lastSeq.Load()+1, s.queue, sealed, results)
+	c := &committer{
+		db:         s.db,
+		names:      s.names,
+		namesSaved: s.names.version(),
+		checkSpace: s.CheckFreeSpace,
+		fault:      s.opts.CommitFault,
+	}
+	s.wg.Go(s.applier.run)
+	s.wg.Go(func() { c.run(sealed, results) })
 }
 
 func badgerOptions(o Options) badger.Options {
@@ -157,7 +174,6 @@ func (s *Store) recover() error {
 		if err := s.names.load(txn); err != nil {
 			return err
 		}
-		s.namesSaved = s.names.version()
 		if err := s.loadReplica(txn); err != nil {
 			return err
 		}
@@ -206,28 +222,6 @@ func (s *Store) Clock() *crdt.Clock { return s.clock }
 
 // LastSeq returns the sequence number of the last committed local mutation.
 func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
-
-// committed runs on the applier goroutine after b became durable.
-func (s *Store) committed(b *batch) {
-	s.digest.Lock()
-	defer s.digest.Unlock()
-	if b.lastSeq != 0 {
-		s.lastSeq.Store(b.lastSeq)
-	}
-	for bucket, x := range b.digest {
-		s.digest.d[bucket] ^= x
-	}
-	close(s.digest.notify)
-	s.digest.notify = make(chan struct{})
-}
-
-// Committed returns a channel closed when the next batch commits: a sender waits
-// on it for new local changes, then calls Committed again.
-func (s *Store) Committed() <-chan struct{} {
-	s.digest.Lock()
-	defer s.digest.Unlock()
-	return s.digest.notify
-}
 
 // Write applies local ops atomically — all in one batch, all or none — and returns
 // once they are durable, with one Result per op. An error matching ErrInvalidOp or

@@ -61,16 +61,6 @@ func (s *Store) takeSavedDigest() (*Digest, error) {
 	return d, translate(err)
 }
 
-// openDigest returns the digest of the committed state: the one saved at the
-// last clean Close, or one recomputed from the whole keyspace.
-func (s *Store) openDigest() (*Digest, error) {
-	d, err := s.takeSavedDigest()
-	if err != nil || d != nil {
-		return d, err
-	}
-	return s.RecomputeDigest()
-}
-
 // saveDigest saves the digest of the committed state, once nothing commits any
 // more. A failure only costs the next Open a recomputation.
 func (s *Store) saveDigest() {

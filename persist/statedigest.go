@@ -1,10 +1,14 @@
 package persist
 
 import (
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/countermesh/countermesh/crdt"
 )
+
+// The digest of the committed state (see Digest) is computed once by Open — taken
+// from the one saved at the last clean Close, or recomputed from every key — and
+// then kept up to date by publish at every commit, together with the last
+// committed sequence it covers. Anti-entropy compares digests to find the buckets
+// whose states differ (Store.BucketStates).
 
 // Digest returns a copy of the digest of the committed state. It is maintained
 // incrementally on every commit; Open computes it once from disk.
@@ -59,18 +63,35 @@ func (s *Store) RecomputeDigest() (*Digest, error) {
 	return &d, err
 }
 
-// BucketStates calls fn with the states of every key in the given digest buckets,
-// as deltas of at most maxKeys keys, from one snapshot: what anti-entropy sends
-// for buckets whose digests differ.
-func (s *Store) BucketStates(buckets []int, maxKeys int, fn func(crdt.Delta) error) error {
-	return s.view(func(txn *badger.Txn) error {
-		c := &chunker{max: maxKeys, fn: fn}
-		for _, b := range sortedBuckets(buckets) {
-			if err := c.scan(txn, bucketPrefix(nil, prefixCounter, b), bucketPrefix(nil, prefixRegister, b),
-				bucketPrefix(nil, prefixKeyed, b)); err != nil {
-				return err
-			}
-		}
-		return c.flush()
-	})
+// openDigest returns the digest of the committed state: the one saved at the
+// last clean Close, or one recomputed from the whole keyspace.
+func (s *Store) openDigest() (*Digest, error) {
+	d, err := s.takeSavedDigest()
+	if err != nil || d != nil {
+		return d, err
+	}
+	return s.RecomputeDigest()
+}
+
+// publish makes b, just committed, visible: the last local sequence, the digest
+// and the channel Committed returned. It runs on the applier goroutine.
+func (s *Store) publish(b *batch) {
+	s.digest.Lock()
+	defer s.digest.Unlock()
+	if b.lastSeq != 0 {
+		s.lastSeq.Store(b.lastSeq)
+	}
+	for bucket, x := range b.digest {
+		s.digest.d[bucket] ^= x
+	}
+	close(s.digest.notify)
+	s.digest.notify = make(chan struct{})
+}
+
+// Committed returns a channel closed when the next batch commits: a sender waits
+// on it for new local changes, then calls Committed again.
+func (s *Store) Committed() <-chan struct{} {
+	s.digest.Lock()
+	defer s.digest.Unlock()
+	return s.digest.notify
 }
