@@ -17,11 +17,11 @@ import (
 )
 
 const certsUsage = `Usage:
-  countermesh certs init --topology FILE --out DIR [--ca-key FILE] [--force]
+  countermesh certs init --topology FILE [--out DIR] [--ca-key FILE] [--force]
   countermesh certs issue --topology FILE --ca-key FILE --peer NAME --out DIR [--force]
 
-init makes the security material of the mesh a topology file describes, in DIR:
-a new CA certificate (ca.crt), a certificate and key per peer for the hosts of its
+init makes the security material of the mesh a topology file describes, in DIR
+(by default the directory the topology names for its CA certificate): a new CA certificate (ca.crt), a certificate and key per peer for the hosts of its
 addresses, the gossip key, one file per api_tokens entry and one secret per
 token_secrets entry (token.secret when the topology lists none). Files the topology
 names under DIR are written where it names them; others get a default name in
@@ -79,9 +79,9 @@ func parseCerts(sub string, args []string, stdout io.Writer) (certsConfig, error
 	name := "certs " + sub
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&c.topology, "topology", "", "topology file (required)")
-	fs.StringVar(&c.out, "out", "", "directory to write the files to (required)")
+	fs.StringVar(&c.out, "out", "", "directory to write the files to (init: default the directory of the topology's CA certificate)")
 	fs.BoolVar(&c.force, "force", false, "overwrite files that exist")
-	required := "--topology and --out are required"
+	required := "--topology is required"
 	if sub == "issue" {
 		fs.StringVar(&c.caKey, "ca-key", "", "the mesh's CA key, as certs init wrote it (required)")
 		fs.StringVar(&c.peer, "peer", "", "the peer to issue a certificate and key for (required)")
@@ -95,7 +95,7 @@ func parseCerts(sub string, args []string, stdout io.Writer) (certsConfig, error
 	switch {
 	case fs.NArg() > 0:
 		return c, fmt.Errorf("%w: %s: unexpected argument %q", errUsage, name, fs.Arg(0))
-	case c.topology == "" || c.out == "" || sub == "issue" && (c.caKey == "" || c.peer == ""):
+	case c.topology == "" || sub == "issue" && (c.out == "" || c.caKey == "" || c.peer == ""):
 		return c, fmt.Errorf("%w: %s: %s", errUsage, name, required)
 	}
 	return c, nil
@@ -194,6 +194,13 @@ func certsInit(c certsConfig, stdout, stderr io.Writer) error {
 	t, err := topology.Parse(c.topology, data)
 	if err != nil {
 		return reportInvalid(c.topology, err, stderr)
+	}
+	if c.out == "" {
+		// The files go where the topology names them: beside its CA certificate.
+		c.out = filepath.Join(t.Dir, "certs")
+		if t.Security.CA != "" {
+			c.out = filepath.Dir(t.Security.CA)
+		}
 	}
 	out, err := filepath.Abs(c.out)
 	if err != nil {

@@ -59,3 +59,25 @@ func TestUsageErrorsBeforeAnyWork(t *testing.T) {
 		t.Errorf("restore of junk: exit %d, stderr %q; want 1, each prefix once", code, stderr)
 	}
 }
+
+// certs init needs no --out: the files go where the topology names them.
+func TestCertsInitWritesWhereTheTopologyNamesTheFiles(t *testing.T) {
+	dir := t.TempDir()
+	example, err := os.ReadFile(filepath.Join("..", "..", "topology", "examples", "three-regions.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := filepath.Join(dir, "mesh.yaml")
+	if err := os.WriteFile(topo, example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := runCmd(t, "certs", "init", "--topology", topo); code != 0 {
+		t.Fatalf("certs init without --out: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := runCmd(t, "topology", "check", topo); code != 0 {
+		t.Errorf("topology check after certs init: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ca-key", "ca.key")); err != nil {
+		t.Errorf("the CA key is not apart, beside the certificates: %v", err)
+	}
+}

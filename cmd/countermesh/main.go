@@ -9,7 +9,7 @@
 //	                              validate a topology file and the files it names
 //	countermesh topology diff OLD NEW
 //	                              show what changed from one topology file to another
-//	countermesh certs init --topology FILE --out DIR [--ca-key FILE] [--force]
+//	countermesh certs init --topology FILE [--out DIR] [--ca-key FILE] [--force]
 //	                              make a mesh's CA, certificates, gossip key and tokens
 //	countermesh certs issue --topology FILE --ca-key FILE --peer NAME --out DIR [--force]
 //	                              issue one peer's certificate and key from the mesh's CA
@@ -115,7 +115,7 @@ Usage:
                             validate a topology file and the files it names
   countermesh topology diff OLD NEW
                             show what changed from one topology file to another
-  countermesh certs init --topology FILE --out DIR [--ca-key FILE] [--force]
+  countermesh certs init --topology FILE [--out DIR] [--ca-key FILE] [--force]
                             make a mesh's CA, certificates, gossip key and tokens
   countermesh certs issue --topology FILE --ca-key FILE --peer NAME --out DIR [--force]
                             issue one peer's certificate and key from the mesh's CA
