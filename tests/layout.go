@@ -16,6 +16,7 @@ var Layers = []string{
 	"crdt",
 	"sync/wire",
 	"persist",
+	"topology/pki",
 	"sync/transport",
 	"sync/exchange",
 	"topology",
@@ -35,7 +36,7 @@ var ThirdPartyHome = map[string]string{
 }
 
 // StdlibOnly names layers that may import nothing outside the standard library.
-var StdlibOnly = []string{"crdt"}
+var StdlibOnly = []string{"crdt", "topology/pki"}
 
 // Package is what the layout rules need to know of one package.
 type Package struct {
