@@ -196,15 +196,3 @@ func (s *Store) runSweeper(ctx context.Context) {
 		}
 	}
 }
-
-// idemHash is the digest contribution of the record of k; zero for no record.
-func idemHash(k crdt.IdemKey, rec crdt.IdemRecord) uint64 {
-	if rec.Len() == 0 {
-		return 0
-	}
-	h := newEntryHasher('k')
-	h.string(k.Item)
-	h.string(k.Key)
-	h.string(string(wire.EncodeIdemRecord(rec)))
-	return h.sum()
-}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/crdt/digest"
 	"github.com/countermesh/countermesh/sync/wire"
 )
 
@@ -77,13 +77,13 @@ func (e *Exchange) AntiEntropy(ctx context.Context, link Link) (uint64, error) {
 
 // answerAntiEntropy is the peer's side of AntiEntropy, after the digest arrived.
 func (e *Exchange) answerAntiEntropy(ctx context.Context, name string, replica crdt.ReplicaID, st Stream, m wire.Message) error {
-	if len(m.Digest) != persist.DigestBuckets {
-		return fmt.Errorf("%w: %s sent a digest of %d buckets, want %d", ErrProtocol, name, len(m.Digest), persist.DigestBuckets)
+	if len(m.Digest) != digest.Buckets {
+		return fmt.Errorf("%w: %s sent a digest of %d buckets, want %d", ErrProtocol, name, len(m.Digest), digest.Buckets)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.IOTimeout)
 	defer cancel()
 	defer boundBy(ctx, st)()
-	var theirs persist.Digest
+	var theirs digest.Digest
 	copy(theirs[:], m.Digest)
 	mine, _ := e.store.DigestAt()
 	buckets := mine.Differing(&theirs)
@@ -141,7 +141,7 @@ func (e *Exchange) mergeStates(ctx context.Context, name string, replica crdt.Re
 // inBuckets checks that every key of keys is of one of buckets, ascending.
 func inBuckets(keys crdt.KeySet, buckets []int) error {
 	for _, item := range keysItems(keys) {
-		if _, ok := slices.BinarySearch(buckets, persist.BucketOf(item)); !ok {
+		if _, ok := slices.BinarySearch(buckets, digest.BucketOf(item)); !ok {
 			return fmt.Errorf("a key of item %q, outside the buckets of the round", item)
 		}
 	}

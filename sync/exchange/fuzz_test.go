@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/crdt/digest"
 	"github.com/countermesh/countermesh/sync/wire"
 )
 
@@ -19,7 +19,7 @@ func FuzzServeStream(f *testing.F) {
 	d.JoinCounter(crdt.CounterKey{Item: "a", Name: "claps"}, c)
 	for _, m := range []wire.Message{
 		{Type: wire.MsgBatch, Seq: 1, Delta: d},
-		{Type: wire.MsgDigest, Seq: 1, Digest: make([]uint64, persist.DigestBuckets)},
+		{Type: wire.MsgDigest, Seq: 1, Digest: make([]uint64, digest.Buckets)},
 		{Type: wire.MsgDigest, Seq: 1, Digest: []uint64{1}},
 		{Type: wire.MsgAck, Seq: 9},
 		{Type: wire.MsgAck, Seq: 9, Refused: crdt.KeySet{Registers: map[crdt.RegisterKey]struct{}{{Item: "a", User: "u"}: {}}}},
