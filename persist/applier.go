@@ -6,7 +6,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	wire "github.com/countermesh/countermesh/crdt/codec"
 )
 
 // applier is the single goroutine that decides every mutation. It applies requests

@@ -5,7 +5,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/countermesh/countermesh/sync/wire"
+	wire "github.com/countermesh/countermesh/crdt/codec"
 )
 
 // commitResult is the committer's report on one batch.

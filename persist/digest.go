@@ -2,8 +2,8 @@ package persist
 
 import (
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/crdt/codec"
 	"github.com/countermesh/countermesh/crdt/digest"
-	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // The store maintains the bucket digest of package digest as it commits. The
@@ -34,7 +34,7 @@ func idemHash(k crdt.IdemKey, rec crdt.IdemRecord) uint64 {
 	if rec.Len() == 0 {
 		return 0
 	}
-	return digest.IdemRecord(k, wire.EncodeIdemRecord(rec))
+	return digest.IdemRecord(k, codec.EncodeIdemRecord(rec))
 }
 
 // sortedBuckets returns the distinct buckets of buckets, ascending and in range.

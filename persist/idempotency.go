@@ -8,7 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	wire "github.com/countermesh/countermesh/crdt/codec"
 )
 
 // Keyed increments (DESIGN.md §2, "Idempotent increments across the mesh").

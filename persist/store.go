@@ -15,7 +15,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	wire "github.com/countermesh/countermesh/crdt/codec"
 )
 
 // Store is the durable state of one peer. Its methods are safe for concurrent use.

@@ -14,7 +14,7 @@ const Module = "github.com/countermesh/countermesh"
 // keeps region/httpapi for cmd/countermesh and tests, the only layers after it.
 var Layers = []string{
 	"crdt",
-	"sync/wire",
+	"crdt/codec",
 	"persist",
 	"topology/pki",
 	"sync/transport",
@@ -29,7 +29,7 @@ var Layers = []string{
 // ThirdPartyHome names, for each third-party dependency with a home, the one layer
 // allowed to import it.
 var ThirdPartyHome = map[string]string{
-	"github.com/vmihailenco/msgpack/v5": "sync/wire",
+	"github.com/vmihailenco/msgpack/v5": "crdt/codec",
 	"github.com/dgraph-io/badger/v4":    "persist",
 	"github.com/quic-go/quic-go":        "sync/transport",
 	"github.com/hashicorp/memberlist":   "region",

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/crdt/codec"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
-	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // A peer that stalls in the middle of an anti-entropy round — it reads the
@@ -37,8 +37,8 @@ func TestStalledPeerCannotHoldAnAntiEntropyRound(t *testing.T) {
 				return
 			}
 			if reply {
-				hello := wire.Message{Type: wire.MsgHello, Mesh: "test", Replica: crdt.ReplicaID(77)}
-				if err := st.WriteFrame(wire.EncodeMessage(hello)); err != nil {
+				hello := codec.Message{Type: codec.MsgHello, Mesh: "test", Replica: crdt.ReplicaID(77)}
+				if err := st.WriteFrame(codec.EncodeMessage(hello)); err != nil {
 					return
 				}
 			}

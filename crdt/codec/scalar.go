@@ -1,4 +1,4 @@
-package wire
+package codec
 
 // EncodeUint returns the canonical encoding of v: [Version, v]. It is meant for
 // small versioned scalars such as sequence numbers and acknowledgement marks.
