@@ -5,11 +5,11 @@ package codec
 func EncodeUint(v uint64) []byte {
 	e := getEncoder()
 	e.header()
-	e.uint(v)
+	e.Uint(v)
 	return e.finish()
 }
 
 // DecodeUint decodes what EncodeUint wrote.
 func DecodeUint(b []byte) (uint64, error) {
-	return decodeTop(b, "uint", (*decoder).uint)
+	return Decode(b, "uint", (*Decoder).Uint)
 }

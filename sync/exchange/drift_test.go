@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/crdt/codec"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
 )
@@ -174,24 +173,24 @@ func TestAckRefusingKeysNotOfferedClosesTheLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := func(want codec.MessageType) codec.Message {
+	read := func(want exchange.MessageType) exchange.Message {
 		t.Helper()
 		b, err := st.ReadFrame()
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := codec.DecodeMessage(b)
+		m, err := exchange.DecodeMessage(b)
 		if err != nil || m.Type != want {
 			t.Fatalf("got %+v, %v; want %s", m, err, want)
 		}
 		return m
 	}
-	read(codec.MsgHello)
-	st.WriteFrame(codec.EncodeMessage(codec.Message{Type: codec.MsgHello, Mesh: "test", Replica: 99}))
-	batch := read(codec.MsgBatch)
+	read(exchange.MsgHello)
+	st.WriteFrame(exchange.EncodeMessage(exchange.Message{Type: exchange.MsgHello, Mesh: "test", Replica: 99}))
+	batch := read(exchange.MsgBatch)
 	var forged crdt.KeySet
 	forged.AddRegister(crdt.RegisterKey{Item: "post", User: "someone-else"})
-	st.WriteFrame(codec.EncodeMessage(codec.Message{Type: codec.MsgAck, Seq: batch.Seq, Refused: forged}))
+	st.WriteFrame(exchange.EncodeMessage(exchange.Message{Type: exchange.MsgAck, Seq: batch.Seq, Refused: forged}))
 
 	select {
 	case err := <-errs:

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/crdt/codec"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
 )
@@ -37,8 +36,8 @@ func TestStalledPeerCannotHoldAnAntiEntropyRound(t *testing.T) {
 				return
 			}
 			if reply {
-				hello := codec.Message{Type: codec.MsgHello, Mesh: "test", Replica: crdt.ReplicaID(77)}
-				if err := st.WriteFrame(codec.EncodeMessage(hello)); err != nil {
+				hello := exchange.Message{Type: exchange.MsgHello, Mesh: "test", Replica: crdt.ReplicaID(77)}
+				if err := st.WriteFrame(exchange.EncodeMessage(hello)); err != nil {
 					return
 				}
 			}
