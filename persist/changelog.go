@@ -4,7 +4,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 // Changes returns the keys changed by local mutations with sequence numbers after
@@ -27,7 +27,7 @@ func (s *Store) Changes(after uint64, maxKeys int) (keys crdt.KeySet, upTo uint6
 				return corrupt(item.KeyCopy(nil), errBadLogKey)
 			}
 			err := item.Value(func(v []byte) error {
-				ks, err := wire.DecodeKeySet(v)
+				ks, err := codec.DecodeKeySet(v)
 				keys.Union(ks)
 				return err
 			})
@@ -87,7 +87,7 @@ func (s *Store) TrimLog(upTo uint64) error {
 			return translate(err)
 		}
 	}
-	if err := wb.Set(keyTrimmed, wire.EncodeUint(last)); err != nil {
+	if err := wb.Set(keyTrimmed, codec.EncodeUint(last)); err != nil {
 		return translate(err)
 	}
 	return translate(wb.Flush())
@@ -111,7 +111,7 @@ func (s *Store) Acks() (map[crdt.ReplicaID]uint64, error) {
 			if !ok {
 				return errBadAckKey
 			}
-			seq, err := wire.DecodeUint(val)
+			seq, err := codec.DecodeUint(val)
 			acks[crdt.ReplicaID(peer)] = seq
 			return err
 		})

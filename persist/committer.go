@@ -5,7 +5,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 // committer makes sealed batches durable, one at a time, on its own goroutine:
@@ -52,10 +52,10 @@ func (c *committer) commit(b *batch) error {
 	defer txn.Discard()
 	w := newBatchWriter(txn, b)
 	for k, v := range b.counters {
-		w.set(w.itemKey(prefixCounter, k.Item, k.Name), wire.EncodeCounter(v))
+		w.set(w.itemKey(prefixCounter, k.Item, k.Name), codec.EncodeCounter(v))
 	}
 	for k, r := range b.registers {
-		w.set(w.itemKey(prefixRegister, k.Item, k.User), wire.EncodeRegister(r))
+		w.set(w.itemKey(prefixRegister, k.Item, k.User), codec.EncodeRegister(r))
 	}
 	for t, v := range b.tallies {
 		if v == 0 {
@@ -68,17 +68,17 @@ func (c *committer) commit(b *batch) error {
 		if rec.Len() == 0 {
 			w.delete(w.itemKey(prefixKeyed, k.Item, k.Key))
 		} else {
-			w.set(w.itemKey(prefixKeyed, k.Item, k.Key), wire.EncodeIdemRecord(rec))
+			w.set(w.itemKey(prefixKeyed, k.Item, k.Key), codec.EncodeIdemRecord(rec))
 		}
 	}
 	for peer, seq := range b.acks {
-		w.set(ackKey(peer), wire.EncodeUint(seq))
+		w.set(ackKey(peer), codec.EncodeUint(seq))
 	}
 	if b.lastSeq != 0 {
-		w.set(logKey(b.lastSeq), wire.EncodeKeySet(b.changes))
-		w.set(keySeq, wire.EncodeUint(b.lastSeq))
+		w.set(logKey(b.lastSeq), codec.EncodeKeySet(b.changes))
+		w.set(keySeq, codec.EncodeUint(b.lastSeq))
 	}
-	w.set(keyHLC, wire.EncodeTimestamp(b.hlc))
+	w.set(keyHLC, codec.EncodeTimestamp(b.hlc))
 	names := c.names.version()
 	if names != c.namesSaved {
 		// Names added since the last commit that saved them — by this batch, or
@@ -149,10 +149,10 @@ func (w *batchWriter) delete(key []byte) {
 }
 
 // encodeTally and decodeTally store a tally as a wire uint.
-func encodeTally(v int64) []byte { return wire.EncodeUint(uint64(v)) }
+func encodeTally(v int64) []byte { return codec.EncodeUint(uint64(v)) }
 
 func decodeTally(b []byte) (int64, error) {
-	v, err := wire.DecodeUint(b)
+	v, err := codec.DecodeUint(b)
 	if err != nil {
 		return 0, err
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 // Keyed increments (DESIGN.md §2, "Idempotent increments across the mesh").
@@ -137,7 +137,7 @@ func (s *Store) ExpireIdempotency(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			rec, err := wire.DecodeIdemRecord(val)
+			rec, err := codec.DecodeIdemRecord(val)
 			if err != nil {
 				return err
 			}
@@ -178,16 +178,4 @@ func (s *Store) runSweeper(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// idemHash is the digest contribution of the record of k; zero for no record.
-func idemHash(k crdt.IdemKey, rec crdt.IdemRecord) uint64 {
-	if rec.Len() == 0 {
-		return 0
-	}
-	h := newEntryHasher('k')
-	h.string(k.Item)
-	h.string(k.Key)
-	h.string(string(wire.EncodeIdemRecord(rec)))
-	return h.sum()
 }

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/crdt/codec"
 	"github.com/countermesh/countermesh/persist"
-	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // ship merges into to what from's sender would ship: the current state of
@@ -235,7 +235,7 @@ func TestCompensationSurvivesKill(t *testing.T) {
 		}
 		a.Close()
 		b.Close()
-		if err := os.WriteFile(filepath.Join(dir, "delta"), wire.EncodeDelta(fromA), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "delta"), codec.EncodeDelta(fromA), 0o600); err != nil {
 			t.Fatal(err)
 		}
 
@@ -285,7 +285,7 @@ func compensateChild(dir string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	d, err := wire.DecodeDelta(raw)
+	d, err := codec.DecodeDelta(raw)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

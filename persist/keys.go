@@ -14,25 +14,25 @@ import (
 // so that a prefix scan of one item never strays into another whose id merely
 // starts alike.
 const (
-	prefixCounter  = 'c' // c item name           → wire counter
-	prefixRegister = 'r' // r item user           → wire register
-	prefixTally    = 't' // t item kind           → wire uint
-	prefixLog      = 'l' // l seq(8, big-endian)  → wire key set: keys changed in the batch ending at seq
-	prefixAck      = 'a' // a replica(8, BE)      → wire uint: highest sequence that peer acknowledged
-	prefixKeyed    = 'k' // k item key            → wire idempotency record of a keyed increment
+	prefixCounter  = 'c' // c item name           → codec counter
+	prefixRegister = 'r' // r item user           → codec register
+	prefixTally    = 't' // t item kind           → codec uint
+	prefixLog      = 'l' // l seq(8, big-endian)  → codec key set: keys changed in the batch ending at seq
+	prefixAck      = 'a' // a replica(8, BE)      → codec uint: highest sequence that peer acknowledged
+	prefixKeyed    = 'k' // k item key            → codec idempotency record of a keyed increment
 	prefixMeta     = 'm' // m name                → meta values below
 )
 
 var (
-	keyFormat  = []byte("mformat")  // wire uint: layout version of this keyspace
+	keyFormat  = []byte("mformat")  // codec uint: layout version of this keyspace
 	keyReplica = []byte("mreplica") // 8 bytes big-endian replica id
-	keySeq     = []byte("mseq")     // wire uint: last committed sequence
-	keyHLC     = []byte("mhlc")     // wire timestamp: clock high-water mark
-	keyTrimmed = []byte("mtrimmed") // wire uint: last sequence trimmed from the change log
+	keySeq     = []byte("mseq")     // codec uint: last committed sequence
+	keyHLC     = []byte("mhlc")     // codec timestamp: clock high-water mark
+	keyTrimmed = []byte("mtrimmed") // codec uint: last sequence trimmed from the change log
 
 	keyDigest       = []byte("mdigest")       // the digest saved at a clean Close; see saveddigest.go
-	keyCounterNames = []byte("mcounternames") // wire names: every counter name ever stored
-	keyTallyKinds   = []byte("mtallykinds")   // wire names: every reaction kind ever tallied
+	keyCounterNames = []byte("mcounternames") // codec names: every counter name ever stored
+	keyTallyKinds   = []byte("mtallykinds")   // codec names: every reaction kind ever tallied
 )
 
 var (

@@ -7,7 +7,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 // maxPointNames is how many counter names (or reaction kinds) the store reads an
@@ -82,7 +82,7 @@ func (n *nameSet) load(txn *badger.Txn) error {
 		add func(string) bool
 	}{{keyCounterNames, n.addCounter}, {keyTallyKinds, n.addKind}} {
 		err := getValue(txn, k.key, func(v []byte) error {
-			names, err := wire.DecodeNames(v)
+			names, err := codec.DecodeNames(v)
 			for _, name := range names {
 				k.add(name)
 			}
@@ -120,8 +120,8 @@ func (n *nameSet) rebuild(txn *badger.Txn) error {
 // save writes the names with set: at least those of the version read before.
 func (n *nameSet) save(set func(key, value []byte) error) error {
 	counters, kinds := n.lists()
-	if err := set(keyCounterNames, wire.EncodeNames(counters)); err != nil {
+	if err := set(keyCounterNames, codec.EncodeNames(counters)); err != nil {
 		return err
 	}
-	return set(keyTallyKinds, wire.EncodeNames(kinds))
+	return set(keyTallyKinds, codec.EncodeNames(kinds))
 }

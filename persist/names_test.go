@@ -8,7 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 func openNamesStore(t *testing.T, dir string) *Store {
@@ -112,7 +112,7 @@ func TestOpenAddsNamesToAVersion1Keyspace(t *testing.T) {
 				return err
 			}
 		}
-		return txn.Set(keyFormat, wire.EncodeUint(1))
+		return txn.Set(keyFormat, codec.EncodeUint(1))
 	})
 
 	for range 2 { // the first open upgrades, the second reads the upgrade

@@ -2,7 +2,7 @@ package persist
 
 import (
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 // The applier reads every state it decides on through one overlay: the batch
@@ -51,7 +51,7 @@ var (
 		key: func(dst []byte, k crdt.CounterKey) []byte {
 			return appendItemKey(dst, prefixCounter, k.Item, k.Name)
 		},
-		decode: wire.DecodeCounter,
+		decode: codec.DecodeCounter,
 	}
 	registerStates = &stateKind[crdt.RegisterKey, crdt.Register]{
 		inBatch: func(b *batch) map[crdt.RegisterKey]crdt.Register { return b.registers },
@@ -61,7 +61,7 @@ var (
 		key: func(dst []byte, k crdt.RegisterKey) []byte {
 			return appendItemKey(dst, prefixRegister, k.Item, k.User)
 		},
-		decode: wire.DecodeRegister,
+		decode: codec.DecodeRegister,
 	}
 	tallyStates = &stateKind[tallyRef, int64]{
 		inBatch: func(b *batch) map[tallyRef]int64 { return b.tallies },
@@ -78,14 +78,14 @@ var (
 		key: func(dst []byte, k crdt.IdemKey) []byte {
 			return appendItemKey(dst, prefixKeyed, k.Item, k.Key)
 		},
-		decode: wire.DecodeIdemRecord,
+		decode: codec.DecodeIdemRecord,
 	}
 	ackStates = &stateKind[crdt.ReplicaID, uint64]{
 		inBatch: func(b *batch) map[crdt.ReplicaID]uint64 { return b.acks },
 		key: func(dst []byte, peer crdt.ReplicaID) []byte {
 			return appendSeqKey(dst, prefixAck, uint64(peer))
 		},
-		decode: wire.DecodeUint,
+		decode: codec.DecodeUint,
 	}
 )
 

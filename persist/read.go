@@ -8,7 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 // getValue calls decode with the value at key, or does nothing if there is none.
@@ -26,9 +26,9 @@ func getValue(txn *badger.Txn, key []byte, decode func([]byte) error) error {
 	return nil
 }
 
-// getUint reads a wire uint at key (zero when absent).
+// getUint reads a codec uint at key (zero when absent).
 func getUint(txn *badger.Txn, key []byte) (v uint64, err error) {
-	err = getValue(txn, key, func(b []byte) (err error) { v, err = wire.DecodeUint(b); return })
+	err = getValue(txn, key, func(b []byte) (err error) { v, err = codec.DecodeUint(b); return })
 	return v, err
 }
 
@@ -69,7 +69,7 @@ func scan(txn *badger.Txn, prefix []byte, prefetch bool, fn func(key, value []by
 func (s *Store) Counter(item, name string) (c crdt.PNCounter, err error) {
 	err = s.view(func(txn *badger.Txn) error {
 		return getValue(txn, counterKey(crdt.CounterKey{Item: item, Name: name}),
-			func(v []byte) (err error) { c, err = wire.DecodeCounter(v); return })
+			func(v []byte) (err error) { c, err = codec.DecodeCounter(v); return })
 	})
 	return c, err
 }
@@ -78,7 +78,7 @@ func (s *Store) Counter(item, name string) (c crdt.PNCounter, err error) {
 func (s *Store) Register(item, user string) (r crdt.Register, err error) {
 	err = s.view(func(txn *badger.Txn) error {
 		return getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
-			func(v []byte) (err error) { r, err = wire.DecodeRegister(v); return })
+			func(v []byte) (err error) { r, err = codec.DecodeRegister(v); return })
 	})
 	return r, err
 }
@@ -122,7 +122,7 @@ func (s *Store) readItem(txn *badger.Txn, item, user string) (ItemView, error) {
 	v := ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
 	counters, kinds := s.names.lists()
 	decodeCounter := func(name string, val []byte) error {
-		c, err := wire.DecodeCounter(val)
+		c, err := codec.DecodeCounter(val)
 		v.Counters[name] = c.Value()
 		return err
 	}
@@ -162,7 +162,7 @@ func (s *Store) readItem(txn *badger.Txn, item, user string) (ItemView, error) {
 		return v, nil
 	}
 	err := getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
-		func(b []byte) (err error) { v.User, err = wire.DecodeRegister(b); return })
+		func(b []byte) (err error) { v.User, err = codec.DecodeRegister(b); return })
 	return v, err
 }
 
@@ -174,7 +174,7 @@ func (s *Store) State(keys crdt.KeySet) (crdt.Delta, error) {
 	err := s.view(func(txn *badger.Txn) error {
 		for k := range keys.Counters {
 			err := getValue(txn, counterKey(k), func(v []byte) error {
-				c, err := wire.DecodeCounter(v)
+				c, err := codec.DecodeCounter(v)
 				d.JoinCounter(k, c)
 				return err
 			})
@@ -184,7 +184,7 @@ func (s *Store) State(keys crdt.KeySet) (crdt.Delta, error) {
 		}
 		for k := range keys.Registers {
 			err := getValue(txn, registerKey(k), func(v []byte) error {
-				r, err := wire.DecodeRegister(v)
+				r, err := codec.DecodeRegister(v)
 				d.JoinRegister(k, r)
 				return err
 			})
@@ -194,7 +194,7 @@ func (s *Store) State(keys crdt.KeySet) (crdt.Delta, error) {
 		}
 		for k := range keys.Idem {
 			err := getValue(txn, itemKey(prefixKeyed, k.Item, k.Key), func(v []byte) error {
-				rec, err := wire.DecodeIdemRecord(v)
+				rec, err := codec.DecodeIdemRecord(v)
 				d.JoinIdem(k, rec)
 				return err
 			})
@@ -252,7 +252,7 @@ func (c *chunker) scan(txn *badger.Txn, counters, registers, keyed []byte) error
 		if err != nil {
 			return err
 		}
-		v, err := wire.DecodeCounter(val)
+		v, err := codec.DecodeCounter(val)
 		if err != nil {
 			return err
 		}
@@ -267,7 +267,7 @@ func (c *chunker) scan(txn *badger.Txn, counters, registers, keyed []byte) error
 		if err != nil {
 			return err
 		}
-		r, err := wire.DecodeRegister(val)
+		r, err := codec.DecodeRegister(val)
 		if err != nil {
 			return err
 		}
@@ -282,7 +282,7 @@ func (c *chunker) scan(txn *badger.Txn, counters, registers, keyed []byte) error
 		if err != nil {
 			return err
 		}
-		rec, err := wire.DecodeIdemRecord(val)
+		rec, err := codec.DecodeIdemRecord(val)
 		if err != nil {
 			return err
 		}
@@ -302,7 +302,7 @@ func (s *Store) CheckTallies() error {
 			if err != nil {
 				return err
 			}
-			r, err := wire.DecodeRegister(val)
+			r, err := codec.DecodeRegister(val)
 			if err == nil && r.Kind != crdt.None {
 				counted[tallyRef{item, r.Kind}]++
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/crdt/digest"
 	"github.com/countermesh/countermesh/persist"
 )
 
@@ -37,7 +38,7 @@ func TestDigestsFindExactlyTheDifferingBuckets(t *testing.T) {
 
 	write(t, a, persist.React("item7", "u2", "dislike"))
 	diff := a.Digest().Differing(b.Digest())
-	if want := []int{persist.BucketOf("item7")}; !slices.Equal(diff, want) {
+	if want := []int{digest.BucketOf("item7")}; !slices.Equal(diff, want) {
 		t.Fatalf("differing buckets = %v, want %v", diff, want)
 	}
 	var repair crdt.Delta
@@ -48,7 +49,7 @@ func TestDigestsFindExactlyTheDifferingBuckets(t *testing.T) {
 		t.Fatalf("bucket states lack the new register: %+v", repair)
 	}
 	for _, item := range repair.Items() {
-		if persist.BucketOf(item) != diff[0] {
+		if digest.BucketOf(item) != diff[0] {
 			t.Errorf("bucket states hold %s from another bucket", item)
 		}
 	}

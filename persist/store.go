@@ -15,7 +15,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 // Store is the durable state of one peer. Its methods are safe for concurrent use.
@@ -167,7 +167,7 @@ func (s *Store) recover() error {
 		case format == 2:
 			fallthrough
 		case format == 0:
-			if err := txn.Set(keyFormat, wire.EncodeUint(formatVersion)); err != nil {
+			if err := txn.Set(keyFormat, codec.EncodeUint(formatVersion)); err != nil {
 				return err
 			}
 		}
@@ -183,7 +183,7 @@ func (s *Store) recover() error {
 		}
 		s.lastSeq.Store(seq)
 		return getValue(txn, keyHLC, func(v []byte) error {
-			hw, err := wire.DecodeTimestamp(v)
+			hw, err := codec.DecodeTimestamp(v)
 			if err == nil {
 				s.clock.Restore(hw)
 			}

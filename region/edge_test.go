@@ -20,7 +20,7 @@ import (
 	"github.com/countermesh/countermesh/region/regiontest"
 	"github.com/countermesh/countermesh/sync/transport/edgelog/edgelogtest"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // restartRecorded restarts a peer of m with its logs recorded from level up.

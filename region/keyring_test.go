@@ -10,7 +10,7 @@ import (
 
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/regiontest"
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // editTopology replaces old with new in the mesh's topology file, failing

@@ -15,8 +15,8 @@ import (
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
 	"github.com/countermesh/countermesh/sync/transport"
-	"github.com/countermesh/countermesh/sync/transport/pki"
 	"github.com/countermesh/countermesh/topology"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // Peer is one running peer of the mesh. Build it with New, run it with Run, stop

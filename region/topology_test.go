@@ -12,7 +12,7 @@ import (
 	"github.com/countermesh/countermesh/region/regiontest"
 	"github.com/countermesh/countermesh/sync/transport"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // waitFor waits until cond holds, failing the test after timeout.

@@ -14,8 +14,9 @@ const Module = "github.com/countermesh/countermesh"
 // keeps region/httpapi for cmd/countermesh and tests, the only layers after it.
 var Layers = []string{
 	"crdt",
-	"sync/wire",
+	"crdt/codec",
 	"persist",
+	"topology/pki",
 	"sync/transport",
 	"sync/exchange",
 	"topology",
@@ -28,14 +29,14 @@ var Layers = []string{
 // ThirdPartyHome names, for each third-party dependency with a home, the one layer
 // allowed to import it.
 var ThirdPartyHome = map[string]string{
-	"github.com/vmihailenco/msgpack/v5": "sync/wire",
+	"github.com/vmihailenco/msgpack/v5": "crdt/codec",
 	"github.com/dgraph-io/badger/v4":    "persist",
 	"github.com/quic-go/quic-go":        "sync/transport",
 	"github.com/hashicorp/memberlist":   "region",
 }
 
 // StdlibOnly names layers that may import nothing outside the standard library.
-var StdlibOnly = []string{"crdt"}
+var StdlibOnly = []string{"crdt", "topology/pki"}
 
 // Package is what the layout rules need to know of one package.
 type Package struct {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // writeMesh writes base as dir/t.yaml with all the material it names, made

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // peerHost turns the directory of writeMesh into what the host of eu-1

@@ -12,8 +12,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
 	"github.com/countermesh/countermesh/topology"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 const certsUsage = `Usage:

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // certsFiles are the files certs init writes for testTopology, under certs/.

@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
 	"github.com/countermesh/countermesh/topology"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // certsIssue runs "countermesh certs issue": one peer's certificate and key,

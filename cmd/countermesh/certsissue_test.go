@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // TestCertsIssueForANewPeer: a peer added to the topology after certs init

@@ -19,8 +19,8 @@ import (
 
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
-	"github.com/countermesh/countermesh/sync/transport/pki"
 	"github.com/countermesh/countermesh/topology"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 const serveHelp = `Usage:

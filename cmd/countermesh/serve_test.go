@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // TestMain lets tests run the real command as a child process: the test binary

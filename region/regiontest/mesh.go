@@ -19,7 +19,7 @@ import (
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // The fault network is a network a peer can run on.

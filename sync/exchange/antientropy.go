@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/persist"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/digest"
 )
 
 // AntiEntropy runs one anti-entropy round with the peer over a new stream: it
@@ -32,10 +31,10 @@ func (e *Exchange) AntiEntropy(ctx context.Context, link Link) (uint64, error) {
 	// A peer that stalls mid-round must not hold the round past its timeout.
 	defer boundBy(ctx, st)()
 	digest, seq := e.store.DigestAt()
-	if err := e.write(name, st, wire.Message{Type: wire.MsgDigest, Seq: seq, Digest: digest[:]}); err != nil {
+	if err := e.write(name, st, Message{Type: MsgDigest, Seq: seq, Digest: digest[:]}); err != nil {
 		return 0, err
 	}
-	m, err := e.expect(name, st, wire.MsgBuckets)
+	m, err := e.expect(name, st, MsgBuckets)
 	if err != nil {
 		return 0, err
 	}
@@ -45,7 +44,7 @@ func (e *Exchange) AntiEntropy(ctx context.Context, link Link) (uint64, error) {
 	if err := e.sendStates(name, st, m.Buckets); err != nil {
 		return 0, err
 	}
-	ack, err := e.expect(name, st, wire.MsgAck)
+	ack, err := e.expect(name, st, MsgAck)
 	if err != nil {
 		return 0, err
 	}
@@ -76,18 +75,18 @@ func (e *Exchange) AntiEntropy(ctx context.Context, link Link) (uint64, error) {
 }
 
 // answerAntiEntropy is the peer's side of AntiEntropy, after the digest arrived.
-func (e *Exchange) answerAntiEntropy(ctx context.Context, name string, replica crdt.ReplicaID, st Stream, m wire.Message) error {
-	if len(m.Digest) != persist.DigestBuckets {
-		return fmt.Errorf("%w: %s sent a digest of %d buckets, want %d", ErrProtocol, name, len(m.Digest), persist.DigestBuckets)
+func (e *Exchange) answerAntiEntropy(ctx context.Context, name string, replica crdt.ReplicaID, st Stream, m Message) error {
+	if len(m.Digest) != digest.Buckets {
+		return fmt.Errorf("%w: %s sent a digest of %d buckets, want %d", ErrProtocol, name, len(m.Digest), digest.Buckets)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.IOTimeout)
 	defer cancel()
 	defer boundBy(ctx, st)()
-	var theirs persist.Digest
+	var theirs digest.Digest
 	copy(theirs[:], m.Digest)
 	mine, _ := e.store.DigestAt()
 	buckets := mine.Differing(&theirs)
-	if err := e.write(name, st, wire.Message{Type: wire.MsgBuckets, Buckets: buckets}); err != nil {
+	if err := e.write(name, st, Message{Type: MsgBuckets, Buckets: buckets}); err != nil {
 		return err
 	}
 	if err := e.sendStates(name, st, buckets); err != nil {
@@ -98,20 +97,20 @@ func (e *Exchange) answerAntiEntropy(ctx context.Context, name string, replica c
 		return err
 	}
 	e.noteApplied(replica, m.Seq)
-	return e.write(name, st, wire.Message{Type: wire.MsgAck, Seq: m.Seq, Refused: refused})
+	return e.write(name, st, Message{Type: MsgAck, Seq: m.Seq, Refused: refused})
 }
 
 // sendStates sends the states of every key in buckets, then the end marker.
 func (e *Exchange) sendStates(name string, st Stream, buckets []int) error {
 	if len(buckets) > 0 {
 		err := e.store.BucketStates(buckets, e.cfg.MaxBatchKeys, func(d crdt.Delta) error {
-			return e.write(name, st, wire.Message{Type: wire.MsgStates, Delta: d})
+			return e.write(name, st, Message{Type: MsgStates, Delta: d})
 		})
 		if err != nil {
 			return err
 		}
 	}
-	return e.write(name, st, wire.Message{Type: wire.MsgStatesEnd})
+	return e.write(name, st, Message{Type: MsgStatesEnd})
 }
 
 // mergeStates merges states until the end marker, and returns the keys it
@@ -124,9 +123,9 @@ func (e *Exchange) mergeStates(ctx context.Context, name string, replica crdt.Re
 			return refused, err
 		}
 		switch m.Type {
-		case wire.MsgStatesEnd:
+		case MsgStatesEnd:
 			return refused, nil
-		case wire.MsgStates:
+		case MsgStates:
 			r, err := e.merge(ctx, name, replica, m.Delta)
 			if err != nil {
 				return refused, fmt.Errorf("merge anti-entropy states from %s: %w", name, err)
@@ -141,7 +140,7 @@ func (e *Exchange) mergeStates(ctx context.Context, name string, replica crdt.Re
 // inBuckets checks that every key of keys is of one of buckets, ascending.
 func inBuckets(keys crdt.KeySet, buckets []int) error {
 	for _, item := range keysItems(keys) {
-		if _, ok := slices.BinarySearch(buckets, persist.BucketOf(item)); !ok {
+		if _, ok := slices.BinarySearch(buckets, digest.BucketOf(item)); !ok {
 			return fmt.Errorf("a key of item %q, outside the buckets of the round", item)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
-	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // reaction reads user's reaction to item on p.
@@ -174,24 +173,24 @@ func TestAckRefusingKeysNotOfferedClosesTheLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := func(want wire.MessageType) wire.Message {
+	read := func(want exchange.MessageType) exchange.Message {
 		t.Helper()
 		b, err := st.ReadFrame()
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := wire.DecodeMessage(b)
+		m, err := exchange.DecodeMessage(b)
 		if err != nil || m.Type != want {
 			t.Fatalf("got %+v, %v; want %s", m, err, want)
 		}
 		return m
 	}
-	read(wire.MsgHello)
-	st.WriteFrame(wire.EncodeMessage(wire.Message{Type: wire.MsgHello, Mesh: "test", Replica: 99}))
-	batch := read(wire.MsgBatch)
+	read(exchange.MsgHello)
+	st.WriteFrame(exchange.EncodeMessage(exchange.Message{Type: exchange.MsgHello, Mesh: "test", Replica: 99}))
+	batch := read(exchange.MsgBatch)
 	var forged crdt.KeySet
 	forged.AddRegister(crdt.RegisterKey{Item: "post", User: "someone-else"})
-	st.WriteFrame(wire.EncodeMessage(wire.Message{Type: wire.MsgAck, Seq: batch.Seq, Refused: forged}))
+	st.WriteFrame(exchange.EncodeMessage(exchange.Message{Type: exchange.MsgAck, Seq: batch.Seq, Refused: forged}))
 
 	select {
 	case err := <-errs:

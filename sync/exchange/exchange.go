@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // ErrProtocol is matched by errors caused by a peer breaking the protocol: a
@@ -143,17 +142,17 @@ func (e *Exchange) answer(ctx context.Context, link Link, st Stream) error {
 		return err
 	}
 	switch m.Type {
-	case wire.MsgBatch:
+	case MsgBatch:
 		return e.receive(ctx, name, replica, st, m)
-	case wire.MsgDigest:
+	case MsgDigest:
 		return e.answerAntiEntropy(ctx, name, replica, st, m)
 	}
 	return fmt.Errorf("%w: %s opened a stream with %s", ErrProtocol, name, m.Type)
 }
 
 // write sends m on st, counting its bytes against the peer.
-func (e *Exchange) write(peer string, st Stream, m wire.Message) error {
-	b := wire.EncodeMessage(m)
+func (e *Exchange) write(peer string, st Stream, m Message) error {
+	b := EncodeMessage(m)
 	if err := st.WriteFrame(b); err != nil {
 		return fmt.Errorf("send %s to %s: %w", m.Type, peer, err)
 	}
@@ -162,13 +161,13 @@ func (e *Exchange) write(peer string, st Stream, m wire.Message) error {
 }
 
 // read receives one message from st; a malformed one is a protocol violation.
-func (e *Exchange) read(peer string, st Stream) (wire.Message, error) {
+func (e *Exchange) read(peer string, st Stream) (Message, error) {
 	b, err := st.ReadFrame()
 	if err != nil {
-		return wire.Message{}, fmt.Errorf("read from %s: %w", peer, err)
+		return Message{}, fmt.Errorf("read from %s: %w", peer, err)
 	}
 	e.update(peer, func(p *peerState) { p.bytesReceived += uint64(len(b)) })
-	m, err := wire.DecodeMessage(b)
+	m, err := DecodeMessage(b)
 	if err != nil {
 		return m, fmt.Errorf("%w: from %s: %w", ErrProtocol, peer, err)
 	}
@@ -176,7 +175,7 @@ func (e *Exchange) read(peer string, st Stream) (wire.Message, error) {
 }
 
 // expect reads one message and checks its type.
-func (e *Exchange) expect(peer string, st Stream, t wire.MessageType) (wire.Message, error) {
+func (e *Exchange) expect(peer string, st Stream, t MessageType) (Message, error) {
 	m, err := e.read(peer, st)
 	if err == nil && m.Type != t {
 		err = fmt.Errorf("%w: from %s: got %s, want %s", ErrProtocol, peer, m.Type, t)
@@ -185,12 +184,12 @@ func (e *Exchange) expect(peer string, st Stream, t wire.MessageType) (wire.Mess
 }
 
 // hello is this side's hello.
-func (e *Exchange) hello() wire.Message {
-	return wire.Message{Type: wire.MsgHello, Mesh: e.cfg.Mesh, Replica: e.store.Replica()}
+func (e *Exchange) hello() Message {
+	return Message{Type: MsgHello, Mesh: e.cfg.Mesh, Replica: e.store.Replica()}
 }
 
 // checkHello validates a peer's hello and records its replica.
-func (e *Exchange) checkHello(peer string, m wire.Message) (crdt.ReplicaID, error) {
+func (e *Exchange) checkHello(peer string, m Message) (crdt.ReplicaID, error) {
 	if m.Mesh != e.cfg.Mesh {
 		return 0, fmt.Errorf("%w: %s is of mesh %q, not %q", ErrProtocol, peer, m.Mesh, e.cfg.Mesh)
 	}
@@ -233,7 +232,7 @@ func (e *Exchange) shakeHands(name string, st Stream, opener bool) (crdt.Replica
 			return 0, err
 		}
 	}
-	m, err := e.expect(name, st, wire.MsgHello)
+	m, err := e.expect(name, st, MsgHello)
 	if err != nil {
 		return 0, err
 	}

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/persist"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/digest"
+	"github.com/countermesh/countermesh/sync/exchange"
 )
 
 // FuzzServeStream feeds arbitrary frames, after a valid hello, to a peer serving a
@@ -17,15 +17,15 @@ func FuzzServeStream(f *testing.F) {
 	var c crdt.PNCounter
 	c.JoinEntry(7, crdt.PN{P: 3})
 	d.JoinCounter(crdt.CounterKey{Item: "a", Name: "claps"}, c)
-	for _, m := range []wire.Message{
-		{Type: wire.MsgBatch, Seq: 1, Delta: d},
-		{Type: wire.MsgDigest, Seq: 1, Digest: make([]uint64, persist.DigestBuckets)},
-		{Type: wire.MsgDigest, Seq: 1, Digest: []uint64{1}},
-		{Type: wire.MsgAck, Seq: 9},
-		{Type: wire.MsgAck, Seq: 9, Refused: crdt.KeySet{Registers: map[crdt.RegisterKey]struct{}{{Item: "a", User: "u"}: {}}}},
-		{Type: wire.MsgStates, Delta: d},
+	for _, m := range []exchange.Message{
+		{Type: exchange.MsgBatch, Seq: 1, Delta: d},
+		{Type: exchange.MsgDigest, Seq: 1, Digest: make([]uint64, digest.Buckets)},
+		{Type: exchange.MsgDigest, Seq: 1, Digest: []uint64{1}},
+		{Type: exchange.MsgAck, Seq: 9},
+		{Type: exchange.MsgAck, Seq: 9, Refused: crdt.KeySet{Registers: map[crdt.RegisterKey]struct{}{{Item: "a", User: "u"}: {}}}},
+		{Type: exchange.MsgStates, Delta: d},
 	} {
-		f.Add(wire.EncodeMessage(m), []byte{0x92, 0x01, 0x91, 0x08})
+		f.Add(exchange.EncodeMessage(m), []byte{0x92, 0x01, 0x91, 0x08})
 	}
 	a := newPeer(f, "a")
 	f.Fuzz(func(t *testing.T, first, second []byte) {
@@ -38,7 +38,7 @@ func FuzzServeStream(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st.WriteFrame(wire.EncodeMessage(wire.Message{Type: wire.MsgHello, Mesh: "test", Replica: 99}))
+		st.WriteFrame(exchange.EncodeMessage(exchange.Message{Type: exchange.MsgHello, Mesh: "test", Replica: 99}))
 		st.WriteFrame(first)
 		st.WriteFrame(second)
 		st.Close()

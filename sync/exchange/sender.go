@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // errRefused is a sender's session ending because the receiver refused a batch.
@@ -57,7 +56,7 @@ func (e *Exchange) sendSession(ctx context.Context, link Link) error {
 	}
 	e.update(name, func(p *peerState) { p.acked = acked })
 
-	replies := make(chan wire.Message, e.cfg.Window+1)
+	replies := make(chan Message, e.cfg.Window+1)
 	readErr := make(chan error, 1)
 	readCtx, stopReading := context.WithCancel(ctx)
 	release := boundBy(readCtx, st) // ending the session ends the reader's read
@@ -104,7 +103,7 @@ type sentBatch struct {
 	keys crdt.KeySet // the keys it offered
 }
 
-func (s *session) run(ctx context.Context, replies <-chan wire.Message, readErr <-chan error) error {
+func (s *session) run(ctx context.Context, replies <-chan Message, readErr <-chan error) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var wake time.Time // when the timer fires; zero when it is not armed
@@ -187,7 +186,7 @@ func (s *session) flush() error {
 		if err != nil {
 			return err
 		}
-		if err := s.e.write(s.name, s.st, wire.Message{Type: wire.MsgBatch, Seq: upTo, Delta: state}); err != nil {
+		if err := s.e.write(s.name, s.st, Message{Type: MsgBatch, Seq: upTo, Delta: state}); err != nil {
 			return err
 		}
 		s.sentUpTo = upTo
@@ -198,9 +197,9 @@ func (s *session) flush() error {
 }
 
 // handleReply takes an acknowledgement or a refusal from the receiver.
-func (s *session) handleReply(ctx context.Context, m wire.Message) error {
+func (s *session) handleReply(ctx context.Context, m Message) error {
 	switch m.Type {
-	case wire.MsgAck:
+	case MsgAck:
 		if len(s.inflight) == 0 {
 			return fmt.Errorf("%w: %s acknowledged %d, with no batch awaiting it", ErrProtocol, s.name, m.Seq)
 		}
@@ -224,7 +223,7 @@ func (s *session) handleReply(ctx context.Context, m wire.Message) error {
 		s.acked = m.Seq
 		s.e.update(s.name, func(p *peerState) { p.acked = m.Seq })
 		return nil
-	case wire.MsgNack:
+	case MsgNack:
 		s.e.cfg.Logger.Warn("exchange: peer could not apply a batch; will offer it again",
 			"peer", s.name, "seq", m.Seq, "reason", m.Reason)
 		return fmt.Errorf("%w by %s: %s", errRefused, s.name, m.Reason)

@@ -8,7 +8,6 @@ import (
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
-	"github.com/countermesh/countermesh/sync/wire"
 )
 
 // A peer that stalls in the middle of an anti-entropy round — it reads the
@@ -37,8 +36,8 @@ func TestStalledPeerCannotHoldAnAntiEntropyRound(t *testing.T) {
 				return
 			}
 			if reply {
-				hello := wire.Message{Type: wire.MsgHello, Mesh: "test", Replica: crdt.ReplicaID(77)}
-				if err := st.WriteFrame(wire.EncodeMessage(hello)); err != nil {
+				hello := exchange.Message{Type: exchange.MsgHello, Mesh: "test", Replica: crdt.ReplicaID(77)}
+				if err := st.WriteFrame(exchange.EncodeMessage(hello)); err != nil {
 					return
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/crdt/digest"
 	"github.com/countermesh/countermesh/persist"
 )
 
@@ -32,7 +33,7 @@ type Store interface {
 	Acked(peer crdt.ReplicaID) (uint64, error)
 	SetAcked(ctx context.Context, peer crdt.ReplicaID, seq uint64) error
 	// DigestAt returns the anti-entropy digest and the sequence it covers.
-	DigestAt() (*persist.Digest, uint64)
+	DigestAt() (*digest.Digest, uint64)
 	// BucketStates returns the states of every key in some digest buckets.
 	BucketStates(buckets []int, maxKeys int, fn func(crdt.Delta) error) error
 }

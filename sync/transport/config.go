@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // Defaults of [Config].

@@ -33,7 +33,7 @@
 //
 // A Link carries [Stream]s opened by either side; a stream carries frames,
 // each a uvarint length and a payload of at most [Config.MaxFrameSize] bytes.
-// What the frames hold (sync/wire messages) is the caller's business.
+// What the frames hold (sync/exchange messages) is the caller's business.
 //
 // # Errors
 //

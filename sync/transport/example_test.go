@@ -8,7 +8,7 @@ import (
 	"net"
 
 	"github.com/countermesh/countermesh/sync/transport"
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // peer makes the configuration of a peer with a certificate from ca.

@@ -12,7 +12,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/countermesh/countermesh/sync/transport/edgelog/edgelogtest"
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // udpConnAt returns a UDP socket on host (a loopback address other than

@@ -9,7 +9,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // serverTLS returns the TLS configuration of accepted links: TLS 1.3 only, a

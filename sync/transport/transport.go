@@ -12,7 +12,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/countermesh/countermesh/sync/transport/edgelog"
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // ALPN names the protocol of countermesh links and its version, negotiated in

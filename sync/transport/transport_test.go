@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // exchange runs streams from each side of a link, each sending frames that

@@ -12,7 +12,7 @@ import (
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/sync/exchange"
 )
 
 // mesh is scenario 4: three regions in this process with the configured
@@ -226,7 +226,7 @@ func oneMessagePerOp(replica crdt.ReplicaID, op persist.Op, seq uint64) int {
 		d.JoinRegister(crdt.RegisterKey{Item: op.Item, User: op.User},
 			crdt.Register{Kind: op.Reaction, TS: crdt.Timestamp{Wall: time.Now().UnixMilli()}, Replica: replica})
 	}
-	return len(wire.EncodeMessage(wire.Message{Type: wire.MsgBatch, Seq: seq, Delta: d}))
+	return len(exchange.EncodeMessage(exchange.Message{Type: exchange.MsgBatch, Seq: seq, Delta: d}))
 }
 
 // sentBytes returns the sync bytes a peer sent to every other peer.

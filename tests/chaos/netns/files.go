@@ -9,7 +9,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/countermesh/countermesh/sync/transport/pki"
+	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // The ports every peer uses, each at its own address.

@@ -1,4 +1,4 @@
-package wire
+package codec
 
 import (
 	"bytes"
@@ -62,11 +62,11 @@ func clearEntries[E any](s []E) []E {
 	return s[:0]
 }
 
-// encoder is a msgpack encoder writing into its own buffer, with scratch space to
+// Encoder is a msgpack encoder writing into its own buffer, with scratch space to
 // sort keys. Encoders are pooled; get one with getEncoder and release it with
-// finish. Writes go to a bytes.Buffer and cannot fail, so its methods return no
-// error.
-type encoder struct {
+// finish (outside this package, Encode lends one to a function). Writes go to a
+// bytes.Buffer and cannot fail, so its methods return no error.
+type Encoder struct {
 	buf       bytes.Buffer
 	enc       *msgpack.Encoder
 	counters  []counterEntry
@@ -75,20 +75,20 @@ type encoder struct {
 }
 
 var encoders = sync.Pool{New: func() any {
-	e := new(encoder)
+	e := new(Encoder)
 	e.enc = msgpack.NewEncoder(&e.buf)
 	return e
 }}
 
 // getEncoder returns an empty encoder from the pool.
-func getEncoder() *encoder {
-	e := encoders.Get().(*encoder)
+func getEncoder() *Encoder {
+	e := encoders.Get().(*Encoder)
 	e.buf.Reset()
 	return e
 }
 
 // finish returns a copy of what e wrote and puts e back in the pool.
-func (e *encoder) finish() []byte {
+func (e *Encoder) finish() []byte {
 	out := bytes.Clone(e.buf.Bytes())
 	e.clearScratch()
 	if e.buf.Cap() <= maxPooledBuffer {
@@ -98,33 +98,65 @@ func (e *encoder) finish() []byte {
 }
 
 // clearScratch empties e's scratch entries for reuse.
-func (e *encoder) clearScratch() {
+func (e *Encoder) clearScratch() {
 	e.counters = clearEntries(e.counters)
 	e.registers = clearEntries(e.registers)
 	e.idem = clearEntries(e.idem)
 }
 
 // header writes the start of a top-level encoding: [Version, followed by the body.
-func (e *encoder) header() {
-	e.arrayLen(2)
-	e.uint(Version)
+func (e *Encoder) header() {
+	e.ArrayLen(2)
+	e.Uint(Version)
 }
 
 // The methods below write one msgpack value, or header, in its shortest form.
 
-func (e *encoder) arrayLen(n int)           { _ = e.enc.EncodeArrayLen(n) }
-func (e *encoder) mapLen(n int)             { _ = e.enc.EncodeMapLen(n) }
-func (e *encoder) uint(v uint64)            { _ = e.enc.EncodeUint(v) }
-func (e *encoder) int(v int64)              { _ = e.enc.EncodeInt(v) }
-func (e *encoder) string(s string)          { _ = e.enc.EncodeString(s) }
-func (e *encoder) replica(r crdt.ReplicaID) { e.uint(uint64(r)) }
+// ArrayLen writes the header of an array of n elements.
+func (e *Encoder) ArrayLen(n int) { _ = e.enc.EncodeArrayLen(n) }
 
-// decoder is a msgpack decoder over one input, accepting only the canonical forms
+func (e *Encoder) mapLen(n int) { _ = e.enc.EncodeMapLen(n) }
+
+// Uint writes an unsigned integer.
+func (e *Encoder) Uint(v uint64) { _ = e.enc.EncodeUint(v) }
+
+func (e *Encoder) int(v int64) { _ = e.enc.EncodeInt(v) }
+
+// String writes a string.
+func (e *Encoder) String(s string) { _ = e.enc.EncodeString(s) }
+
+// Replica writes a replica id.
+func (e *Encoder) Replica(r crdt.ReplicaID) { e.Uint(uint64(r)) }
+
+// Bin writes binary data.
+func (e *Encoder) Bin(b []byte) { _ = e.enc.EncodeBytes(b) }
+
+// KeySetBody writes s as the body of a KeySet: its encoding without the header.
+func (e *Encoder) KeySetBody(s crdt.KeySet) {
+	e.buf.Write(EncodeKeySet(s)[len(versionHeader):])
+}
+
+// versionHeader is the [Version, that starts every top-level encoding: a
+// two-element array header and the version, one byte each.
+var versionHeader = []byte{0x92, Version}
+
+// Encode returns a top-level encoding, [Version, body], whose body the function
+// body writes. It is how packages above this one encode their own values (the
+// sync protocol's messages) from the canonical forms of this one.
+func Encode(body func(*Encoder)) []byte {
+	e := getEncoder()
+	e.header()
+	body(e)
+	return e.finish()
+}
+
+// Decoder is a msgpack decoder over one input, accepting only the canonical forms
 // this package writes. The one-byte forms (fixint, fixstr, fixarray and fixmap
 // headers) are read directly from the input; msgpack's Decoder reads the longer
 // ones from the same unbuffered reader. Decoders are pooled; get one with
-// getDecoder and release it with putDecoder.
-type decoder struct {
+// getDecoder and release it with putDecoder (outside this package, Decode lends
+// one to a function).
+type Decoder struct {
 	in  []byte       // the whole input
 	r   bytes.Reader // reads in; its position is the decoder's
 	dec *msgpack.Decoder
@@ -137,21 +169,21 @@ type decoder struct {
 }
 
 var decoders = sync.Pool{New: func() any {
-	d := &decoder{interned: make(map[string]string)}
+	d := &Decoder{interned: make(map[string]string)}
 	d.dec = msgpack.NewDecoder(&d.r) // a bytes.Reader is read directly, unbuffered
 	return d
 }}
 
 // getDecoder returns a pooled decoder reading b.
-func getDecoder(b []byte) *decoder {
-	d := decoders.Get().(*decoder)
+func getDecoder(b []byte) *Decoder {
+	d := decoders.Get().(*Decoder)
 	d.in = b
 	d.r.Reset(b)
 	return d
 }
 
 // putDecoder releases d to the pool.
-func putDecoder(d *decoder) {
+func putDecoder(d *Decoder) {
 	d.in = nil
 	d.r.Reset(nil)
 	d.counters = clearEntries(d.counters)
@@ -160,9 +192,11 @@ func putDecoder(d *decoder) {
 	decoders.Put(d)
 }
 
-// decodeTop decodes b, a top-level encoding of what (named in errors), whose body
-// body reads: it checks the version and that nothing follows the body.
-func decodeTop[T any](b []byte, what string, body func(*decoder) (T, error)) (T, error) {
+// Decode decodes b, a top-level encoding of what (named in errors), whose body
+// body reads: it checks the version and that nothing follows the body. An
+// unknown version matches ErrVersion; anything else wrong, including an error
+// body returns, is wrapped to match ErrMalformed.
+func Decode[T any](b []byte, what string, body func(*Decoder) (T, error)) (T, error) {
 	var zero T
 	d := getDecoder(b)
 	defer putDecoder(d)
@@ -181,18 +215,18 @@ func decodeTop[T any](b []byte, what string, body func(*decoder) (T, error)) (T,
 
 // header reads [Version, and leaves d at the body. Its error is classified: it
 // matches ErrVersion or ErrMalformed.
-func (d *decoder) header(what string) error {
+func (d *Decoder) header(what string) error {
 	if d.r.Len() == 0 {
 		return malformed(what, errors.New("empty input"))
 	}
-	n, err := d.arrayLen(0) // the version comes first, whatever the length
+	n, err := d.ArrayLen(0) // the version comes first, whatever the length
 	if err != nil {
 		return malformed(what, err)
 	}
 	if n == 0 {
 		return malformed(what, errors.New("empty array, want [version, body]"))
 	}
-	v, err := d.uint()
+	v, err := d.Uint()
 	if err != nil {
 		return malformed(what, fmt.Errorf("version: %w", err))
 	}
@@ -206,7 +240,7 @@ func (d *decoder) header(what string) error {
 }
 
 // peek returns the code of the next value without consuming it.
-func (d *decoder) peek() (byte, error) {
+func (d *Decoder) peek() (byte, error) {
 	rest := d.r.Len()
 	if rest == 0 {
 		return 0, errTruncated
@@ -215,10 +249,10 @@ func (d *decoder) peek() (byte, error) {
 }
 
 // skipCode consumes the code peek returned, when it is the whole value or header.
-func (d *decoder) skipCode() { _, _ = d.r.ReadByte() }
+func (d *Decoder) skipCode() { _, _ = d.r.ReadByte() }
 
-// uint reads an unsigned integer.
-func (d *decoder) uint() (uint64, error) {
+// Uint reads an unsigned integer in its shortest form.
+func (d *Decoder) Uint() (uint64, error) {
 	c, err := d.peek()
 	switch {
 	case err != nil:
@@ -239,9 +273,9 @@ func (d *decoder) uint() (uint64, error) {
 	return v, nil
 }
 
-// replica reads a replica id, refusing 0.
-func (d *decoder) replica() (crdt.ReplicaID, error) {
-	v, err := d.uint()
+// Replica reads a replica id, refusing 0.
+func (d *Decoder) Replica() (crdt.ReplicaID, error) {
+	v, err := d.Uint()
 	if err != nil {
 		return 0, err
 	}
@@ -253,7 +287,7 @@ func (d *decoder) replica() (crdt.ReplicaID, error) {
 
 // stringBytes reads a string of at most MaxStringLen bytes into d's scratch space
 // and returns it, valid until the next read.
-func (d *decoder) stringBytes() ([]byte, error) {
+func (d *Decoder) stringBytes() ([]byte, error) {
 	c, err := d.peek()
 	var n int
 	switch {
@@ -283,9 +317,9 @@ func (d *decoder) stringBytes() ([]byte, error) {
 	return b, nil
 }
 
-// name reads a string of at most MaxStringLen bytes expected to repeat, such as a
+// Name reads a string of at most MaxStringLen bytes expected to repeat, such as a
 // reaction kind or a counter name, and interns it.
-func (d *decoder) name() (string, error) {
+func (d *Decoder) Name() (string, error) {
 	b, err := d.stringBytes()
 	if err != nil {
 		return "", err
@@ -294,7 +328,7 @@ func (d *decoder) name() (string, error) {
 }
 
 // intern returns b as a string, shared with earlier calls for the same bytes.
-func (d *decoder) intern(b []byte) string {
+func (d *Decoder) intern(b []byte) string {
 	if s, ok := d.interned[string(b)]; ok {
 		return s
 	}
@@ -308,10 +342,10 @@ func (d *decoder) intern(b []byte) string {
 	return s
 }
 
-// arrayLen reads the header of an array whose elements take at least minElem
+// ArrayLen reads the header of an array whose elements take at least minElem
 // bytes each, refusing a length the rest of the input cannot hold (unless minElem
 // is 0).
-func (d *decoder) arrayLen(minElem int) (int, error) {
+func (d *Decoder) ArrayLen(minElem int) (int, error) {
 	c, err := d.peek()
 	var n int
 	switch {
@@ -336,9 +370,34 @@ func (d *decoder) arrayLen(minElem int) (int, error) {
 	return n, nil
 }
 
+// Bin reads binary data of at most maxLen bytes and returns a copy of it.
+func (d *Decoder) Bin(maxLen int) ([]byte, error) {
+	c, err := d.peek()
+	switch {
+	case err != nil:
+		return nil, err
+	case !msgpcode.IsBin(c):
+		return nil, unexpected(c, "binary")
+	}
+	n, err := d.dec.DecodeBytesLen()
+	switch {
+	case err != nil:
+		return nil, errTruncated
+	case c != binCode(n):
+		return nil, fmt.Errorf("binary length %d not in its shortest form", n)
+	case n > maxLen:
+		return nil, fmt.Errorf("binary of %d bytes, more than %d", n, maxLen)
+	case n > d.r.Len():
+		return nil, errTruncated
+	}
+	b := make([]byte, n)
+	_, _ = d.r.Read(b) // cannot fail: n bytes are left
+	return b, nil
+}
+
 // tuple reads the header of an array of exactly n elements.
-func (d *decoder) tuple(n int) error {
-	got, err := d.arrayLen(1)
+func (d *Decoder) tuple(n int) error {
+	got, err := d.ArrayLen(1)
 	if err != nil {
 		return err
 	}
@@ -350,7 +409,7 @@ func (d *decoder) tuple(n int) error {
 
 // mapLen reads the header of a map whose entries (key and value) take at least
 // minEntry bytes each, refusing a length the rest of the input cannot hold.
-func (d *decoder) mapLen(minEntry int) (int, error) {
+func (d *Decoder) mapLen(minEntry int) (int, error) {
 	c, err := d.peek()
 	var n int
 	switch {
@@ -423,6 +482,17 @@ func mapCode(n int) byte {
 		return msgpcode.Map16
 	}
 	return msgpcode.Map32
+}
+
+// binCode is the code of the shortest msgpack form of binary data of n bytes.
+func binCode(n int) byte {
+	switch {
+	case n <= 0xff:
+		return msgpcode.Bin8
+	case n <= 0xffff:
+		return msgpcode.Bin16
+	}
+	return msgpcode.Bin32
 }
 
 // unexpected describes finding a value of code c where want was expected.

@@ -1,4 +1,4 @@
-package wire
+package exchange
 
 import (
 	"encoding/binary"
@@ -6,11 +6,13 @@ import (
 	"fmt"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 // MessageType says what a sync message is. Every message travels as
-// [Version, [type, fields...]]; a receiver refuses an unknown version or type.
+// [Version, [type, fields...]], Version being codec.Version, and its fields in
+// the canonical forms of package codec; a receiver refuses an unknown version or
+// type.
 type MessageType uint8
 
 // The messages of the sync protocol (DESIGN.md §3).
@@ -84,75 +86,66 @@ type Message struct {
 
 // EncodeMessage returns the encoding of m.
 func EncodeMessage(m Message) []byte {
-	e := getEncoder()
-	e.header()
-	switch m.Type {
-	case MsgHello:
-		e.arrayLen(3)
-		e.uint(uint64(m.Type))
-		e.string(m.Mesh)
-		e.replica(m.Replica)
-	case MsgBatch:
-		e.arrayLen(3)
-		e.uint(uint64(m.Type))
-		e.uint(m.Seq)
-		e.deltaBody(m.Delta)
-	case MsgAck:
-		if m.Refused.Len() == 0 {
-			e.arrayLen(2)
-			e.uint(uint64(m.Type))
-			e.uint(m.Seq)
-			break
+	return codec.Encode(func(e *codec.Encoder) {
+		switch m.Type {
+		case MsgHello:
+			e.ArrayLen(3)
+			e.Uint(uint64(m.Type))
+			e.String(m.Mesh)
+			e.Replica(m.Replica)
+		case MsgBatch:
+			e.ArrayLen(3)
+			e.Uint(uint64(m.Type))
+			e.Uint(m.Seq)
+			e.DeltaBody(m.Delta)
+		case MsgAck:
+			if m.Refused.Len() == 0 {
+				e.ArrayLen(2)
+				e.Uint(uint64(m.Type))
+				e.Uint(m.Seq)
+				break
+			}
+			e.ArrayLen(3)
+			e.Uint(uint64(m.Type))
+			e.Uint(m.Seq)
+			e.KeySetBody(m.Refused)
+		case MsgNack:
+			e.ArrayLen(3)
+			e.Uint(uint64(m.Type))
+			e.Uint(m.Seq)
+			e.String(m.Reason)
+		case MsgDigest:
+			e.ArrayLen(3)
+			e.Uint(uint64(m.Type))
+			e.Uint(m.Seq)
+			b := make([]byte, 0, 8*len(m.Digest))
+			for _, v := range m.Digest {
+				b = binary.LittleEndian.AppendUint64(b, v)
+			}
+			e.Bin(b)
+		case MsgBuckets:
+			e.ArrayLen(2)
+			e.Uint(uint64(m.Type))
+			e.ArrayLen(len(m.Buckets))
+			for _, b := range m.Buckets {
+				e.Uint(uint64(b))
+			}
+		case MsgStates:
+			e.ArrayLen(2)
+			e.Uint(uint64(m.Type))
+			e.DeltaBody(m.Delta)
+		default:
+			e.ArrayLen(1)
+			e.Uint(uint64(m.Type))
 		}
-		e.arrayLen(3)
-		e.uint(uint64(m.Type))
-		e.uint(m.Seq)
-		e.refusedKeys(m.Refused)
-	case MsgNack:
-		e.arrayLen(3)
-		e.uint(uint64(m.Type))
-		e.uint(m.Seq)
-		e.string(m.Reason)
-	case MsgDigest:
-		e.arrayLen(3)
-		e.uint(uint64(m.Type))
-		e.uint(m.Seq)
-		b := make([]byte, 0, 8*len(m.Digest))
-		for _, v := range m.Digest {
-			b = binary.LittleEndian.AppendUint64(b, v)
-		}
-		_ = e.enc.EncodeBytes(b)
-	case MsgBuckets:
-		e.arrayLen(2)
-		e.uint(uint64(m.Type))
-		e.arrayLen(len(m.Buckets))
-		for _, b := range m.Buckets {
-			e.uint(uint64(b))
-		}
-	case MsgStates:
-		e.arrayLen(2)
-		e.uint(uint64(m.Type))
-		e.deltaBody(m.Delta)
-	default:
-		e.arrayLen(1)
-		e.uint(uint64(m.Type))
-	}
-	return e.finish()
-}
-
-// versionHeader is the [Version, that starts every top-level encoding: a
-// two-element array header and the version, one byte each.
-var versionHeader = []byte{0x92, Version}
-
-// refusedKeys writes s as the body of a KeySet: its encoding without the header.
-func (e *encoder) refusedKeys(s crdt.KeySet) {
-	e.buf.Write(EncodeKeySet(s)[len(versionHeader):])
+	})
 }
 
 // DecodeMessage decodes what EncodeMessage wrote. An unknown version matches
-// ErrVersion; anything else wrong, including an unknown type, ErrMalformed.
+// codec.ErrVersion; anything else wrong, including an unknown type,
+// codec.ErrMalformed.
 func DecodeMessage(b []byte) (Message, error) {
-	return decodeTop(b, "message", (*decoder).message)
+	return codec.Decode(b, "message", decodeMessage)
 }
 
 // fieldsOf gives the number of array elements of each message type, and
@@ -164,16 +157,17 @@ var (
 	optionalFields = map[MessageType]int{MsgAck: 1}
 )
 
-func (d *decoder) message() (Message, error) {
+// decodeMessage reads the body of a message.
+func decodeMessage(d *codec.Decoder) (Message, error) {
 	var m Message
-	n, err := d.arrayLen(1)
+	n, err := d.ArrayLen(1)
 	if err != nil {
 		return m, err
 	}
 	if n == 0 {
 		return m, errors.New("empty message")
 	}
-	t, err := d.uint()
+	t, err := d.Uint()
 	if err != nil {
 		return m, fmt.Errorf("type: %w", err)
 	}
@@ -190,97 +184,74 @@ func (d *decoder) message() (Message, error) {
 	}
 	switch m.Type {
 	case MsgHello:
-		if m.Mesh, err = d.name(); err != nil {
+		if m.Mesh, err = d.Name(); err != nil {
 			return m, fmt.Errorf("hello: mesh: %w", err)
 		}
-		if m.Replica, err = d.replica(); err != nil {
+		if m.Replica, err = d.Replica(); err != nil {
 			return m, fmt.Errorf("hello: replica: %w", err)
 		}
 	case MsgBatch:
-		if m.Seq, err = d.uint(); err != nil {
+		if m.Seq, err = d.Uint(); err != nil {
 			return m, fmt.Errorf("batch: seq: %w", err)
 		}
-		if m.Delta, err = d.deltaBody(); err != nil {
+		if m.Delta, err = d.DeltaBody(); err != nil {
 			return m, fmt.Errorf("batch: %w", err)
 		}
 	case MsgAck:
-		if m.Seq, err = d.uint(); err != nil {
+		if m.Seq, err = d.Uint(); err != nil {
 			return m, fmt.Errorf("ack: seq: %w", err)
 		}
 		if n > want {
-			err = d.refused(&m)
+			err = decodeRefused(d, &m)
 		}
 	case MsgNack:
-		if m.Seq, err = d.uint(); err != nil {
+		if m.Seq, err = d.Uint(); err != nil {
 			return m, fmt.Errorf("nack: seq: %w", err)
 		}
-		if m.Reason, err = d.name(); err != nil {
+		if m.Reason, err = d.Name(); err != nil {
 			return m, fmt.Errorf("nack: reason: %w", err)
 		}
 	case MsgDigest:
-		err = d.digest(&m)
+		err = decodeDigest(d, &m)
 	case MsgBuckets:
-		err = d.buckets(&m)
+		err = decodeBuckets(d, &m)
 	case MsgStates:
-		if m.Delta, err = d.deltaBody(); err != nil {
+		if m.Delta, err = d.DeltaBody(); err != nil {
 			return m, fmt.Errorf("states: %w", err)
 		}
 	}
 	return m, err
 }
 
-func (d *decoder) digest(m *Message) error {
+// decodeDigest reads the sequence and digest of a MsgDigest.
+func decodeDigest(d *codec.Decoder, m *Message) error {
 	var err error
-	if m.Seq, err = d.uint(); err != nil {
+	if m.Seq, err = d.Uint(); err != nil {
 		return fmt.Errorf("digest: seq: %w", err)
 	}
-	c, err := d.peek()
+	b, err := d.Bin(8 * MaxDigestLen)
 	if err != nil {
 		return fmt.Errorf("digest: %w", err)
 	}
-	if !msgpcode.IsBin(c) {
-		return fmt.Errorf("digest: %w", unexpected(c, "binary"))
+	if len(b)%8 != 0 {
+		return fmt.Errorf("digest: %d bytes, want a multiple of 8 up to %d", len(b), 8*MaxDigestLen)
 	}
-	n, err := d.dec.DecodeBytesLen()
-	if err != nil {
-		return fmt.Errorf("digest: %w", err)
-	}
-	if c != binCode(n) {
-		return fmt.Errorf("digest: binary length %d not in its shortest form", n)
-	}
-	if n < 0 || n%8 != 0 || n/8 > MaxDigestLen || n > d.r.Len() {
-		return fmt.Errorf("digest: %d bytes, want a multiple of 8 up to %d", n, 8*MaxDigestLen)
-	}
-	b := make([]byte, n)
-	if _, err := d.r.Read(b); err != nil && n > 0 {
-		return fmt.Errorf("digest: %w", err)
-	}
-	m.Digest = make([]uint64, n/8)
+	m.Digest = make([]uint64, len(b)/8)
 	for i := range m.Digest {
 		m.Digest[i] = binary.LittleEndian.Uint64(b[8*i:])
 	}
 	return nil
 }
 
-// binCode is the code of the shortest msgpack form of binary data of n bytes.
-func binCode(n int) byte {
-	switch {
-	case n <= 0xff:
-		return msgpcode.Bin8
-	case n <= 0xffff:
-		return msgpcode.Bin16
-	}
-	return msgpcode.Bin32
-}
-
-func (d *decoder) buckets(m *Message) error {
-	n, err := d.arrayLen(1)
+// decodeBuckets reads the buckets of a MsgBuckets.
+func decodeBuckets(d *codec.Decoder, m *Message) error {
+	n, err := d.ArrayLen(1)
 	if err != nil {
 		return fmt.Errorf("buckets: %w", err)
 	}
 	m.Buckets = make([]int, 0, n)
 	for i := range n {
-		v, err := d.uint()
+		v, err := d.Uint()
 		if err != nil {
 			return fmt.Errorf("buckets: %d: %w", i, err)
 		}
@@ -294,9 +265,9 @@ func (d *decoder) buckets(m *Message) error {
 
 // refused reads the refused keys of an ack, which are never empty: an ack that
 // refuses nothing leaves the field out.
-func (d *decoder) refused(m *Message) error {
+func decodeRefused(d *codec.Decoder, m *Message) error {
 	var err error
-	if m.Refused, err = d.keySetBody(); err != nil {
+	if m.Refused, err = d.KeySetBody(); err != nil {
 		return fmt.Errorf("ack: refused: %w", err)
 	}
 	if m.Refused.Len() == 0 {

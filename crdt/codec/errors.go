@@ -1,4 +1,4 @@
-package wire
+package codec
 
 import (
 	"errors"
@@ -8,13 +8,13 @@ import (
 // ErrVersion is matched (errors.Is) by the error a decoder returns for an encoding
 // of a format version other than Version: written by another build, it may be
 // valid, and is neither read nor to be discarded as garbage.
-var ErrVersion = errors.New("wire: unknown format version")
+var ErrVersion = errors.New("codec: unknown format version")
 
 // ErrMalformed is matched (errors.Is) by the error a decoder returns for every
 // failure other than ErrVersion: truncated or corrupt input, a non-canonical form,
 // or a value no replica produces. The message names the offending field, such as
-// "wire: malformed encoding: delta: item \"video:1\": register \"u1\": kind: ...".
-var ErrMalformed = errors.New("wire: malformed encoding")
+// "codec: malformed encoding: delta: item \"video:1\": register \"u1\": kind: ...".
+var ErrMalformed = errors.New("codec: malformed encoding")
 
 // errTruncated reports input that ends inside a value.
 var errTruncated = errors.New("unexpected end of input")

@@ -1,4 +1,4 @@
-package wire
+package exchange
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/crdt/codec"
 	"pgregory.net/rapid"
 )
 
@@ -76,30 +77,31 @@ func messagesEqual(a, b Message) bool {
 }
 
 // messageRejections are messages DecodeMessage refuses, with the error each
-// matches and a part of its text.
+// matches and a part of its text. Their bytes are msgpack: 0x9n an array of n
+// elements, 0x8n a map of n entries, 0xa1 a string of one byte.
 var messageRejections = []struct {
 	name string
 	in   []byte
 	want error
 	msg  string
 }{
-	{"unknown version", []byte{0x92, 0x02, 0x91, 0x03}, ErrVersion, "version 2"},
-	{"unknown type", []byte{0x92, 0x01, 0x91, 0x63}, ErrMalformed, "unknown message type 99"},
-	{"wrong field count", []byte{0x92, 0x01, 0x92, 0x04, 0x01}, ErrMalformed, "nack: 2 fields, want 3"},
-	{"ack too short", []byte{0x92, 0x01, 0x91, 0x03}, ErrMalformed, "ack: 1 fields, want 2 to 3"},
-	{"ack too long", mp(arr(2), 1, arr(4), 3, 42, obj(1), "a", arr(2), arr(0), arr(1), "u", 0), ErrMalformed, "ack: 4 fields, want 2 to 3"},
-	{"ack refusing nothing", mp(arr(2), 1, arr(3), 3, 42, obj(0)), ErrMalformed, "ack: refused: no key"},
-	{"ack refused keys not a map", mp(arr(2), 1, arr(3), 3, 42, arr(0)), ErrMalformed, "ack: refused: found an array, want a map"},
-	{"ack refused item without keys", mp(arr(2), 1, arr(3), 3, 42, obj(1), "a", arr(2), arr(0), arr(0)), ErrMalformed, "no key"},
-	{"ack refused items out of order", mp(arr(2), 1, arr(3), 3, 42, obj(2), "b", arr(2), arr(0), arr(1), "u", "a", arr(2), arr(0), arr(1), "u"), ErrMalformed, "out of order"},
-	{"ack refused keys truncated", mp(arr(2), 1, arr(3), 3, 42, obj(1), "a", arr(2), arr(0), arr(2), "u"), ErrMalformed, "ack: refused"},
-	{"hello replica 0", []byte{0x92, 0x01, 0x93, 0x01, 0xa1, 'm', 0x00}, ErrMalformed, "zero replica id"},
-	{"digest not a multiple of 8", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc4, 0x03, 1, 2, 3}, ErrMalformed, "multiple of 8"},
-	{"digest as a string", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xa8, 1, 2, 3, 4, 5, 6, 7, 8}, ErrMalformed, "digest: found a string, want binary"},
-	{"digest length not shortest", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc5, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8}, ErrMalformed, "not in its shortest form"},
-	{"digest longer than input", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc4, 0x08, 1, 2}, ErrMalformed, "digest"},
-	{"buckets out of order", []byte{0x92, 0x01, 0x92, 0x06, 0x92, 0x05, 0x02}, ErrMalformed, "out of range or order"},
-	{"trailing bytes", append(EncodeMessage(Message{Type: MsgStatesEnd}), 0), ErrMalformed, "trailing"},
+	{"unknown version", []byte{0x92, 0x02, 0x91, 0x03}, codec.ErrVersion, "version 2"},
+	{"unknown type", []byte{0x92, 0x01, 0x91, 0x63}, codec.ErrMalformed, "unknown message type 99"},
+	{"wrong field count", []byte{0x92, 0x01, 0x92, 0x04, 0x01}, codec.ErrMalformed, "nack: 2 fields, want 3"},
+	{"ack too short", []byte{0x92, 0x01, 0x91, 0x03}, codec.ErrMalformed, "ack: 1 fields, want 2 to 3"},
+	{"ack too long", []byte{0x92, 1, 0x94, 3, 42, 0x81, 0xa1, 'a', 0x92, 0x90, 0x91, 0xa1, 'u', 0}, codec.ErrMalformed, "ack: 4 fields, want 2 to 3"},
+	{"ack refusing nothing", []byte{0x92, 1, 0x93, 3, 42, 0x80}, codec.ErrMalformed, "ack: refused: no key"},
+	{"ack refused keys not a map", []byte{0x92, 1, 0x93, 3, 42, 0x90}, codec.ErrMalformed, "ack: refused: found an array, want a map"},
+	{"ack refused item without keys", []byte{0x92, 1, 0x93, 3, 42, 0x81, 0xa1, 'a', 0x92, 0x90, 0x90}, codec.ErrMalformed, "no key"},
+	{"ack refused items out of order", []byte{0x92, 1, 0x93, 3, 42, 0x82, 0xa1, 'b', 0x92, 0x90, 0x91, 0xa1, 'u', 0xa1, 'a', 0x92, 0x90, 0x91, 0xa1, 'u'}, codec.ErrMalformed, "out of order"},
+	{"ack refused keys truncated", []byte{0x92, 1, 0x93, 3, 42, 0x81, 0xa1, 'a', 0x92, 0x90, 0x92, 0xa1, 'u'}, codec.ErrMalformed, "ack: refused"},
+	{"hello replica 0", []byte{0x92, 0x01, 0x93, 0x01, 0xa1, 'm', 0x00}, codec.ErrMalformed, "zero replica id"},
+	{"digest not a multiple of 8", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc4, 0x03, 1, 2, 3}, codec.ErrMalformed, "multiple of 8"},
+	{"digest as a string", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xa8, 1, 2, 3, 4, 5, 6, 7, 8}, codec.ErrMalformed, "digest: found a string, want binary"},
+	{"digest length not shortest", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc5, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8}, codec.ErrMalformed, "not in its shortest form"},
+	{"digest longer than input", []byte{0x92, 0x01, 0x93, 0x05, 0x00, 0xc4, 0x08, 1, 2}, codec.ErrMalformed, "digest"},
+	{"buckets out of order", []byte{0x92, 0x01, 0x92, 0x06, 0x92, 0x05, 0x02}, codec.ErrMalformed, "out of range or order"},
+	{"trailing bytes", append(EncodeMessage(Message{Type: MsgStatesEnd}), 0), codec.ErrMalformed, "trailing"},
 }
 
 func TestMessageRejections(t *testing.T) {
@@ -118,11 +120,11 @@ func TestAckRefusedKeysEncoding(t *testing.T) {
 	s.AddRegister(crdt.RegisterKey{Item: "a", User: "u"})
 	s.AddCounter(crdt.CounterKey{Item: "a", Name: "c"})
 	got := EncodeMessage(Message{Type: MsgAck, Seq: 42, Refused: s})
-	want := mp(arr(2), 1, arr(3), 3, 42, obj(1), "a", arr(2), arr(1), "c", arr(1), "u")
+	want := []byte{0x92, 1, 0x93, 3, 42, 0x81, 0xa1, 'a', 0x92, 0x91, 0xa1, 'c', 0x91, 0xa1, 'u'}
 	if !bytes.Equal(got, want) {
 		t.Errorf("ack refusing a/c and a/u encodes to %x, want %x", got, want)
 	}
-	if got := EncodeMessage(Message{Type: MsgAck, Seq: 42, Refused: crdt.KeySet{}}); !bytes.Equal(got, mp(arr(2), 1, arr(2), 3, 42)) {
+	if got := EncodeMessage(Message{Type: MsgAck, Seq: 42, Refused: crdt.KeySet{}}); !bytes.Equal(got, []byte{0x92, 1, 0x92, 3, 42}) {
 		t.Errorf("ack refusing nothing encodes to %x, want [1, [3, 42]]", got)
 	}
 }
@@ -131,7 +133,7 @@ func TestAckRefusedKeysEncoding(t *testing.T) {
 // the same sequence and keys and re-encodes to the same bytes.
 func TestAckRefusedKeysRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		_, keys := build(rapid.SliceOfN(genDeltaOp, 0, 30).Draw(t, "ops"))
+		keys := genKeySet.Draw(t, "keys")
 		seq := rapid.Uint64().Draw(t, "seq")
 		b := EncodeMessage(Message{Type: MsgAck, Seq: seq, Refused: keys})
 		m, err := DecodeMessage(b)
@@ -157,7 +159,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
+			if !errors.Is(err, codec.ErrMalformed) && !errors.Is(err, codec.ErrVersion) {
 				t.Fatalf("unclassified error: %v", err)
 			}
 			return
@@ -172,3 +174,18 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// genKeySet draws key sets of up to 30 counter and register keys over a few items.
+var genKeySet = rapid.Custom(func(t *rapid.T) crdt.KeySet {
+	var s crdt.KeySet
+	for range rapid.IntRange(0, 30).Draw(t, "keys") {
+		item := rapid.SampledFrom([]string{"a", "b", "video:1"}).Draw(t, "item")
+		id := rapid.StringN(1, 8, -1).Draw(t, "id")
+		if rapid.Bool().Draw(t, "counter") {
+			s.AddCounter(crdt.CounterKey{Item: item, Name: id})
+		} else {
+			s.AddRegister(crdt.RegisterKey{Item: item, User: id})
+		}
+	}
+	return s
+})

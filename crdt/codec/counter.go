@@ -1,4 +1,4 @@
-package wire
+package codec
 
 import (
 	"fmt"
@@ -20,25 +20,25 @@ func EncodeCounter(c crdt.PNCounter) []byte {
 
 // DecodeCounter decodes what EncodeCounter wrote.
 func DecodeCounter(b []byte) (crdt.PNCounter, error) {
-	return decodeTop(b, "counter", (*decoder).counterBody)
+	return Decode(b, "counter", (*Decoder).counterBody)
 }
 
 // counterBody writes { replica: [p, n] } with replicas ascending.
-func (e *encoder) counterBody(c crdt.PNCounter) {
+func (e *Encoder) counterBody(c crdt.PNCounter) {
 	var buf [16]crdt.ReplicaID
 	replicas := c.AppendReplicas(buf[:0])
 	e.mapLen(len(replicas))
 	for _, r := range replicas {
 		pn := c.Entry(r)
-		e.replica(r)
-		e.arrayLen(2)
-		e.uint(pn.P)
-		e.uint(pn.N)
+		e.Replica(r)
+		e.ArrayLen(2)
+		e.Uint(pn.P)
+		e.Uint(pn.N)
 	}
 }
 
 // counterBody reads what encoder.counterBody wrote.
-func (d *decoder) counterBody() (crdt.PNCounter, error) {
+func (d *Decoder) counterBody() (crdt.PNCounter, error) {
 	var c crdt.PNCounter
 	n, err := d.mapLen(minCounterEntry)
 	if err != nil {
@@ -46,7 +46,7 @@ func (d *decoder) counterBody() (crdt.PNCounter, error) {
 	}
 	var prev crdt.ReplicaID
 	for i := range n {
-		r, err := d.replica()
+		r, err := d.Replica()
 		if err != nil {
 			return c, fmt.Errorf("replica: %w", err)
 		}
@@ -61,10 +61,10 @@ func (d *decoder) counterBody() (crdt.PNCounter, error) {
 			return c, fmt.Errorf("replica %s: %w", r, err)
 		}
 		var pn crdt.PN
-		if pn.P, err = d.uint(); err != nil {
+		if pn.P, err = d.Uint(); err != nil {
 			return c, fmt.Errorf("replica %s: p: %w", r, err)
 		}
-		if pn.N, err = d.uint(); err != nil {
+		if pn.N, err = d.Uint(); err != nil {
 			return c, fmt.Errorf("replica %s: n: %w", r, err)
 		}
 		if pn == (crdt.PN{}) {

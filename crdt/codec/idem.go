@@ -1,4 +1,4 @@
-package wire
+package codec
 
 import (
 	"errors"
@@ -29,35 +29,35 @@ func compareIdemEntries(a, b idemEntry) int { return crdt.CompareIdemKeys(a.key,
 // idemBody writes { replica: [wall, logical, counter, sign, magnitude, compensated] },
 // replicas ascending; the amount is sign (0 for +, 1 for −) and magnitude, and
 // compensated is 0 or 1.
-func (e *encoder) idemBody(rec crdt.IdemRecord) {
+func (e *Encoder) idemBody(rec crdt.IdemRecord) {
 	replicas := rec.Replicas()
 	e.mapLen(len(replicas))
 	for _, r := range replicas {
 		a, _ := rec.Application(r)
-		e.replica(r)
-		e.arrayLen(6)
+		e.Replica(r)
+		e.ArrayLen(6)
 		e.timestamp(a.TS)
-		e.string(a.Counter)
+		e.String(a.Counter)
 		var sign, mag uint64
 		if a.By < 0 {
 			sign, mag = 1, uint64(-(a.By+1))+1
 		} else {
 			mag = uint64(a.By)
 		}
-		e.uint(sign)
-		e.uint(mag)
+		e.Uint(sign)
+		e.Uint(mag)
 		var comp uint64
 		if a.Compensated {
 			comp = 1
 		}
-		e.uint(comp)
+		e.Uint(comp)
 	}
 }
 
 // idemBody reads what encoder.idemBody wrote and checks that replicas could have
 // written it: a non-empty record, positive walls, a non-empty counter name and a
 // non-zero amount that fits an int64.
-func (d *decoder) idemBody() (crdt.IdemRecord, error) {
+func (d *Decoder) idemBody() (crdt.IdemRecord, error) {
 	var rec crdt.IdemRecord
 	n, err := d.mapLen(minApplication)
 	if err != nil {
@@ -68,7 +68,7 @@ func (d *decoder) idemBody() (crdt.IdemRecord, error) {
 	}
 	var prev crdt.ReplicaID
 	for i := range n {
-		r, err := d.replica()
+		r, err := d.Replica()
 		if err != nil {
 			return rec, fmt.Errorf("replica: %w", err)
 		}
@@ -89,7 +89,7 @@ func (d *decoder) idemBody() (crdt.IdemRecord, error) {
 }
 
 // application reads [wall, logical, counter, sign, magnitude, compensated].
-func (d *decoder) application() (crdt.Application, error) {
+func (d *Decoder) application() (crdt.Application, error) {
 	var a crdt.Application
 	if err := d.tuple(6); err != nil {
 		return a, err
@@ -101,17 +101,17 @@ func (d *decoder) application() (crdt.Application, error) {
 	if a.TS.Wall == 0 {
 		return a, errors.New("wall: zero")
 	}
-	if a.Counter, err = d.name(); err != nil {
+	if a.Counter, err = d.Name(); err != nil {
 		return a, fmt.Errorf("counter: %w", err)
 	}
 	if a.Counter == "" {
 		return a, errors.New("counter: empty name")
 	}
-	sign, err := d.uint()
+	sign, err := d.Uint()
 	if err != nil {
 		return a, fmt.Errorf("sign: %w", err)
 	}
-	mag, err := d.uint()
+	mag, err := d.Uint()
 	if err != nil {
 		return a, fmt.Errorf("magnitude: %w", err)
 	}
@@ -127,7 +127,7 @@ func (d *decoder) application() (crdt.Application, error) {
 	default:
 		return a, fmt.Errorf("magnitude: %d overflows int64", mag)
 	}
-	comp, err := d.uint()
+	comp, err := d.Uint()
 	if err != nil {
 		return a, fmt.Errorf("compensated: %w", err)
 	}
@@ -148,5 +148,5 @@ func EncodeIdemRecord(rec crdt.IdemRecord) []byte {
 
 // DecodeIdemRecord decodes what EncodeIdemRecord wrote.
 func DecodeIdemRecord(b []byte) (crdt.IdemRecord, error) {
-	return decodeTop(b, "idempotency record", (*decoder).idemBody)
+	return Decode(b, "idempotency record", (*Decoder).idemBody)
 }

@@ -1,4 +1,4 @@
-package wire
+package codec
 
 import (
 	"errors"
@@ -23,33 +23,33 @@ func EncodeRegister(r crdt.Register) []byte {
 
 // DecodeRegister decodes what EncodeRegister wrote.
 func DecodeRegister(b []byte) (crdt.Register, error) {
-	return decodeTop(b, "register", (*decoder).registerBody)
+	return Decode(b, "register", (*Decoder).registerBody)
 }
 
 // registerBody writes [kind, wall, logical, replica].
-func (e *encoder) registerBody(r crdt.Register) {
-	e.arrayLen(4)
-	e.string(r.Kind)
+func (e *Encoder) registerBody(r crdt.Register) {
+	e.ArrayLen(4)
+	e.String(r.Kind)
 	e.timestamp(r.TS)
-	e.replica(r.Replica)
+	e.Replica(r.Replica)
 }
 
 // registerBody reads what encoder.registerBody wrote and checks that a replica
 // could have written it: the zero register, or a timestamp with a positive wall
 // and a non-zero replica.
-func (d *decoder) registerBody() (crdt.Register, error) {
+func (d *Decoder) registerBody() (crdt.Register, error) {
 	var r crdt.Register
 	if err := d.tuple(4); err != nil {
 		return r, err
 	}
 	var err error
-	if r.Kind, err = d.name(); err != nil {
+	if r.Kind, err = d.Name(); err != nil {
 		return r, fmt.Errorf("kind: %w", err)
 	}
 	if r.TS, err = d.timestamp(); err != nil {
 		return r, err
 	}
-	v, err := d.uint()
+	v, err := d.Uint()
 	if err != nil {
 		return r, fmt.Errorf("replica: %w", err)
 	}

@@ -1,11 +1,11 @@
-package wire_test
+package codec_test
 
 import (
 	"errors"
 	"fmt"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/sync/wire"
+	"github.com/countermesh/countermesh/crdt/codec"
 )
 
 func ExampleEncodeDelta() {
@@ -16,8 +16,8 @@ func ExampleEncodeDelta() {
 	d.JoinRegister(crdt.RegisterKey{Item: "video:abc", User: "u1"},
 		crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1_700_000_000_000}, Replica: 7})
 
-	b := wire.EncodeDelta(d)
-	got, err := wire.DecodeDelta(b)
+	b := codec.EncodeDelta(d)
+	got, err := codec.DecodeDelta(b)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -31,21 +31,21 @@ func ExampleEncodeDelta() {
 
 func ExampleDecodeRegister() {
 	r := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1_700_000_000_000}, Replica: 0x9e3779b97f4a7c15}
-	b := wire.EncodeRegister(r)
+	b := codec.EncodeRegister(r)
 	fmt.Println(len(b), "bytes")
 
-	got, err := wire.DecodeRegister(b)
+	got, err := codec.DecodeRegister(b)
 	fmt.Println(got == r, err)
 
-	_, err = wire.DecodeRegister(b[:len(b)-1])
-	fmt.Println(errors.Is(err, wire.ErrMalformed), err)
+	_, err = codec.DecodeRegister(b[:len(b)-1])
+	fmt.Println(errors.Is(err, codec.ErrMalformed), err)
 
 	future := append([]byte{0x92, 0x02}, b[2:]...) // the same body, labelled version 2
-	_, err = wire.DecodeRegister(future)
-	fmt.Println(errors.Is(err, wire.ErrVersion), err)
+	_, err = codec.DecodeRegister(future)
+	fmt.Println(errors.Is(err, codec.ErrVersion), err)
 	// Output:
 	// 27 bytes
 	// true <nil>
-	// true wire: malformed encoding: register: replica: unexpected end of input
-	// true wire: unknown format version: register: version 2, this build reads version 1
+	// true codec: malformed encoding: register: replica: unexpected end of input
+	// true codec: unknown format version: register: version 2, this build reads version 1
 }

@@ -1,6 +1,6 @@
-// Package wire is the binary encoding of countermesh's replicated states, used for
-// both the values persist stores on disk and the payloads sync sends between peers.
-// It is the only package of the project that imports msgpack.
+// Package codec is the canonical binary encoding of countermesh's replicated
+// states, used for both the values persist stores on disk and the payloads sync
+// sends between peers. It is the only package of the project that imports msgpack.
 //
 // # Format
 //
@@ -64,4 +64,4 @@
 // Encoding is byte-stable across runs and builds of the same Version; a change to
 // the format must bump Version. Encoders and decoders are safe for concurrent use:
 // they draw their buffers from pools.
-package wire
+package codec

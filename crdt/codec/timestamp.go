@@ -1,4 +1,4 @@
-package wire
+package codec
 
 import (
 	"fmt"
@@ -12,25 +12,25 @@ import (
 func EncodeTimestamp(t crdt.Timestamp) []byte {
 	e := getEncoder()
 	e.header()
-	e.arrayLen(2)
+	e.ArrayLen(2)
 	e.timestamp(t)
 	return e.finish()
 }
 
 // DecodeTimestamp decodes what EncodeTimestamp wrote.
 func DecodeTimestamp(b []byte) (crdt.Timestamp, error) {
-	return decodeTop(b, "timestamp", (*decoder).timestampBody)
+	return Decode(b, "timestamp", (*Decoder).timestampBody)
 }
 
 // timestamp writes the fields wall, logical (without an array header: registers
 // inline them).
-func (e *encoder) timestamp(t crdt.Timestamp) {
+func (e *Encoder) timestamp(t crdt.Timestamp) {
 	e.int(t.Wall)
-	e.uint(uint64(t.Logical))
+	e.Uint(uint64(t.Logical))
 }
 
 // timestampBody reads [wall, logical].
-func (d *decoder) timestampBody() (crdt.Timestamp, error) {
+func (d *Decoder) timestampBody() (crdt.Timestamp, error) {
 	if err := d.tuple(2); err != nil {
 		return crdt.Timestamp{}, err
 	}
@@ -38,15 +38,15 @@ func (d *decoder) timestampBody() (crdt.Timestamp, error) {
 }
 
 // timestamp reads the fields wall, logical.
-func (d *decoder) timestamp() (crdt.Timestamp, error) {
-	wall, err := d.uint()
+func (d *Decoder) timestamp() (crdt.Timestamp, error) {
+	wall, err := d.Uint()
 	if err != nil {
 		return crdt.Timestamp{}, fmt.Errorf("wall: %w", err)
 	}
 	if wall > math.MaxInt64 {
 		return crdt.Timestamp{}, fmt.Errorf("wall: %d overflows int64", wall)
 	}
-	logical, err := d.uint()
+	logical, err := d.Uint()
 	if err != nil {
 		return crdt.Timestamp{}, fmt.Errorf("logical: %w", err)
 	}

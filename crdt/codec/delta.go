@@ -1,4 +1,4 @@
-package wire
+package codec
 
 import (
 	"errors"
@@ -27,12 +27,12 @@ const (
 func EncodeDelta(d crdt.Delta) []byte {
 	e := getEncoder()
 	e.header()
-	e.deltaBody(d)
+	e.DeltaBody(d)
 	return e.finish()
 }
 
-// deltaBody writes { item: [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ] }.
-func (e *encoder) deltaBody(d crdt.Delta) {
+// DeltaBody writes { item: [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ] }.
+func (e *Encoder) DeltaBody(d crdt.Delta) {
 	for k, c := range d.Counters {
 		e.counters = append(e.counters, counterEntry{key: k, c: c})
 	}
@@ -45,22 +45,22 @@ func (e *encoder) deltaBody(d crdt.Delta) {
 	e.sortEntries()
 	e.mapLen(e.countItems())
 	e.eachItem(func(item string, cs []counterEntry, rs []registerEntry, is []idemEntry) {
-		e.string(item)
-		e.arrayLen(itemTupleLen(is))
+		e.String(item)
+		e.ArrayLen(itemTupleLen(is))
 		e.mapLen(len(cs))
 		for _, ce := range cs {
-			e.string(ce.key.Name)
+			e.String(ce.key.Name)
 			e.counterBody(ce.c)
 		}
 		e.mapLen(len(rs))
 		for _, re := range rs {
-			e.string(re.key.User)
+			e.String(re.key.User)
 			e.registerBody(re.r)
 		}
 		if len(is) > 0 {
 			e.mapLen(len(is))
 			for _, ie := range is {
-				e.string(ie.key.Key)
+				e.String(ie.key.Key)
 				e.idemBody(ie.rec)
 			}
 		}
@@ -71,11 +71,11 @@ func (e *encoder) deltaBody(d crdt.Delta) {
 // DecodeDelta decodes what EncodeDelta wrote. The counters, registers and records
 // of the Delta it returns share nothing with any other value.
 func DecodeDelta(b []byte) (crdt.Delta, error) {
-	return decodeTop(b, "delta", (*decoder).deltaBody)
+	return Decode(b, "delta", (*Decoder).DeltaBody)
 }
 
-// deltaBody reads { item: [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ] }.
-func (d *decoder) deltaBody() (crdt.Delta, error) {
+// DeltaBody reads { item: [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ] }.
+func (d *Decoder) DeltaBody() (crdt.Delta, error) {
 	if err := d.eachItem(d.itemStates); err != nil {
 		return crdt.Delta{}, err
 	}
@@ -103,7 +103,7 @@ func (d *decoder) deltaBody() (crdt.Delta, error) {
 
 // eachItem reads the items of a Delta or KeySet: { item: ... }, calling body for
 // each item's value in turn, with the items in strictly ascending order.
-func (d *decoder) eachItem(body func(item string) error) error {
+func (d *Decoder) eachItem(body func(item string) error) error {
 	n, err := d.mapLen(minItem)
 	if err != nil {
 		return err
@@ -124,7 +124,7 @@ func (d *decoder) eachItem(body func(item string) error) error {
 
 // item reads the id of the i-th item of a Delta or KeySet, which must order after
 // prev, the id of the one before.
-func (d *decoder) item(i int, prev string) (string, error) {
+func (d *Decoder) item(i int, prev string) (string, error) {
 	b, err := d.stringBytes()
 	if err != nil {
 		return "", fmt.Errorf("item: %w", err)
@@ -149,8 +149,8 @@ func checkOrder(i int, key []byte, prev string) error {
 
 // itemTuple reads the header of an item's tuple, [counters, registers] or
 // [counters, registers, keyed increments], and returns its length.
-func (d *decoder) itemTuple() (int, error) {
-	n, err := d.arrayLen(1)
+func (d *Decoder) itemTuple() (int, error) {
+	n, err := d.ArrayLen(1)
 	if err != nil {
 		return 0, err
 	}
@@ -162,7 +162,7 @@ func (d *decoder) itemTuple() (int, error) {
 
 // itemStates reads [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ]
 // of item into d.counters, d.registers and d.idem.
-func (d *decoder) itemStates(item string) error {
+func (d *Decoder) itemStates(item string) error {
 	tuple, err := d.itemTuple()
 	if err != nil {
 		return err
@@ -247,14 +247,14 @@ func itemTupleLen(is []idemEntry) int {
 }
 
 // sortEntries sorts the scratch entries by key, grouping them by item.
-func (e *encoder) sortEntries() {
+func (e *Encoder) sortEntries() {
 	slices.SortFunc(e.counters, compareCounterEntries)
 	slices.SortFunc(e.registers, compareRegisterEntries)
 	slices.SortFunc(e.idem, compareIdemEntries)
 }
 
 // countItems returns how many items the sorted scratch entries hold keys of.
-func (e *encoder) countItems() int {
+func (e *Encoder) countItems() int {
 	n := 0
 	e.eachItem(func(string, []counterEntry, []registerEntry, []idemEntry) { n++ })
 	return n
@@ -262,7 +262,7 @@ func (e *encoder) countItems() int {
 
 // eachItem calls fn for every item of the sorted scratch entries, in ascending
 // order, with the item's entries of each kind.
-func (e *encoder) eachItem(fn func(item string, cs []counterEntry, rs []registerEntry, is []idemEntry)) {
+func (e *Encoder) eachItem(fn func(item string, cs []counterEntry, rs []registerEntry, is []idemEntry)) {
 	cs, rs, is := e.counters, e.registers, e.idem
 	for len(cs) > 0 || len(rs) > 0 || len(is) > 0 {
 		var item string

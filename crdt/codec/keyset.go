@@ -1,4 +1,4 @@
-package wire
+package codec
 
 import (
 	"errors"
@@ -25,20 +25,20 @@ func EncodeKeySet(s crdt.KeySet) []byte {
 	e.header()
 	e.mapLen(e.countItems())
 	e.eachItem(func(item string, cs []counterEntry, rs []registerEntry, is []idemEntry) {
-		e.string(item)
-		e.arrayLen(itemTupleLen(is))
-		e.arrayLen(len(cs))
+		e.String(item)
+		e.ArrayLen(itemTupleLen(is))
+		e.ArrayLen(len(cs))
 		for _, ce := range cs {
-			e.string(ce.key.Name)
+			e.String(ce.key.Name)
 		}
-		e.arrayLen(len(rs))
+		e.ArrayLen(len(rs))
 		for _, re := range rs {
-			e.string(re.key.User)
+			e.String(re.key.User)
 		}
 		if len(is) > 0 {
-			e.arrayLen(len(is))
+			e.ArrayLen(len(is))
 			for _, ie := range is {
-				e.string(ie.key.Key)
+				e.String(ie.key.Key)
 			}
 		}
 	})
@@ -47,11 +47,11 @@ func EncodeKeySet(s crdt.KeySet) []byte {
 
 // DecodeKeySet decodes what EncodeKeySet wrote.
 func DecodeKeySet(b []byte) (crdt.KeySet, error) {
-	return decodeTop(b, "keyset", (*decoder).keySetBody)
+	return Decode(b, "keyset", (*Decoder).KeySetBody)
 }
 
-// keySetBody reads { item: [ [ name ], [ user ] (, [ key ]) ] }.
-func (d *decoder) keySetBody() (crdt.KeySet, error) {
+// KeySetBody reads { item: [ [ name ], [ user ] (, [ key ]) ] }.
+func (d *Decoder) KeySetBody() (crdt.KeySet, error) {
 	if err := d.eachItem(d.itemKeys); err != nil {
 		return crdt.KeySet{}, err
 	}
@@ -70,7 +70,7 @@ func (d *decoder) keySetBody() (crdt.KeySet, error) {
 
 // itemKeys reads [ [ name ], [ user ] (, [ key ]) ] of item into d.counters,
 // d.registers and d.idem.
-func (d *decoder) itemKeys(item string) error {
+func (d *Decoder) itemKeys(item string) error {
 	tuple, err := d.itemTuple()
 	if err != nil {
 		return err
@@ -110,9 +110,9 @@ func (d *decoder) itemKeys(item string) error {
 // sortedStrings reads [ string ] whose strings are strictly ascending: the
 // noun's (counter's, register's) field (name, user) of each key, named so in
 // errors; intern asks for interned strings (low-cardinality names).
-func (d *decoder) sortedStrings(noun, field string, intern bool) ([]string, error) {
+func (d *Decoder) sortedStrings(noun, field string, intern bool) ([]string, error) {
 	what := noun + " " + field
-	n, err := d.arrayLen(1)
+	n, err := d.ArrayLen(1)
 	if err != nil {
 		return nil, fmt.Errorf("%ss: %w", what, err)
 	}

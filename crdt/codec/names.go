@@ -1,4 +1,4 @@
-package wire
+package codec
 
 import (
 	"fmt"
@@ -11,21 +11,21 @@ func EncodeNames(names []string) []byte {
 	sorted := slices.Compact(slices.Sorted(slices.Values(names)))
 	e := getEncoder()
 	e.header()
-	e.arrayLen(len(sorted))
+	e.ArrayLen(len(sorted))
 	for _, n := range sorted {
-		e.string(n)
+		e.String(n)
 	}
 	return e.finish()
 }
 
 // DecodeNames decodes what EncodeNames wrote.
 func DecodeNames(b []byte) ([]string, error) {
-	return decodeTop(b, "names", (*decoder).namesBody)
+	return Decode(b, "names", (*Decoder).namesBody)
 }
 
 // namesBody reads [name], refusing names out of order or repeated.
-func (d *decoder) namesBody() ([]string, error) {
-	n, err := d.arrayLen(1)
+func (d *Decoder) namesBody() ([]string, error) {
+	n, err := d.ArrayLen(1)
 	if err != nil {
 		return nil, err
 	}
