@@ -181,6 +181,90 @@ func (s *Session) AddOnce(ctx context.Context, item, counter string, by int64, k
 	return it, err
 }
 
+// AddUnkeyed adds by to item's counter without an idempotency key. A call whose
+// outcome is unknown is not retried — it might count twice — and comes back as
+// an *UnknownError; prefer Add.
+func (s *Session) AddUnkeyed(ctx context.Context, item, counter string, by int64) (Item, error) {
+	body, err := json.Marshal(map[string]int64{"by": by})
+	if err != nil {
+		return Item{}, err
+	}
+	var it Item
+	err = s.callOnce(ctx, http.MethodPost, "/v1/items/"+url.PathEscape(item)+"/counters/"+url.PathEscape(counter), body, nil, &it)
+	return it, err
+}
+
+// Op is one operation of Session.Ops: a reaction set or cleared, or an
+// increment. Build one with ReactOp or AddOp.
+type Op struct {
+	Op             string  `json:"op"` // "react" or "add"
+	Item           string  `json:"item"`
+	User           string  `json:"user,omitempty"`
+	Reaction       *string `json:"reaction,omitempty"`
+	Counter        string  `json:"counter,omitempty"`
+	By             int64   `json:"by,omitempty"`
+	IdempotencyKey string  `json:"idempotency_key,omitempty"`
+}
+
+// ReactOp returns the op setting user's reaction to item (kind "" clears it).
+func ReactOp(item, user, kind string) Op {
+	op := Op{Op: "react", Item: item, User: user}
+	if kind != "" {
+		op.Reaction = &kind
+	}
+	return op
+}
+
+// MarshalJSON writes a react op's reaction as null when it clears it.
+func (o Op) MarshalJSON() ([]byte, error) {
+	type plain Op
+	if o.Op != "react" || o.Reaction != nil {
+		return json.Marshal(plain(o))
+	}
+	return json.Marshal(struct {
+		plain
+		Reaction *string `json:"reaction"`
+	}{plain: plain(o)})
+}
+
+// AddOp returns the op adding by to item's counter under key ("" for none).
+func AddOp(item, counter string, by int64, key string) Op {
+	return Op{Op: "add", Item: item, Counter: counter, By: by, IdempotencyKey: key}
+}
+
+// OpResult is the result of one op of Session.Ops.
+type OpResult struct {
+	Op       string  `json:"op"`
+	Item     string  `json:"item"`
+	User     string  `json:"user,omitempty"`
+	Reaction *string `json:"reaction,omitempty"`
+	Counter  string  `json:"counter,omitempty"`
+	Value    int64   `json:"value,omitempty"`
+	Replayed bool    `json:"replayed,omitempty"`
+}
+
+// Ops applies up to 1,000 ops atomically (POST /v1/ops): all or none. It is
+// retried at the next peer only when every add carries an idempotency key;
+// otherwise an unknown outcome comes back as an *UnknownError.
+func (s *Session) Ops(ctx context.Context, ops []Op) ([]OpResult, error) {
+	body, err := json.Marshal(map[string][]Op{"ops": ops})
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Results []OpResult `json:"results"`
+	}
+	call := s.call
+	for _, op := range ops {
+		if op.Op == "add" && op.IdempotencyKey == "" {
+			call = s.callOnce
+			break
+		}
+	}
+	err = call(ctx, http.MethodPost, "/v1/ops", body, nil, &out)
+	return out.Results, err
+}
+
 // Get reads item, with user's reaction when user is not empty.
 func (s *Session) Get(ctx context.Context, item, user string) (Item, error) {
 	path := "/v1/items/" + url.PathEscape(item)
@@ -252,6 +336,12 @@ func (s *Session) call(ctx context.Context, method, path string, body []byte, h 
 		}
 	}
 	return last
+}
+
+// callOnce makes one API call at the first peer, with no retry.
+func (s *Session) callOnce(ctx context.Context, method, path string, body []byte, h http.Header, out any) error {
+	_, _, err := s.once(ctx, s.c.cfg.Peers[0], method, path, body, h, out)
+	return err
 }
 
 // once makes one request to peer. It reports whether a failure may be retried,

@@ -224,3 +224,34 @@ func TestMesh(t *testing.T) {
 		t.Errorf("mesh %s (%v), want eu-1's view of 2 regions", raw, err)
 	}
 }
+
+// Ops applies a batch; a batch holding an unkeyed add, like AddUnkeyed, is
+// never retried elsewhere (it could count twice), while keyed ones are.
+func TestOpsAndUnkeyedAdds(t *testing.T) {
+	ms := newMesh(t)
+	ctx := context.Background()
+	s := ms.client(t, "eu-1").Session()
+	res, err := s.Ops(ctx, []client.Op{
+		client.AddOp("post", "views", 2, ""),
+		client.ReactOp("post", "u1", "like"),
+		client.ReactOp("post", "u2", ""),
+	})
+	if err != nil || len(res) != 3 || res[0].Value != 2 || *res[1].Reaction != "like" || res[2].Reaction != nil {
+		t.Fatalf("Ops = %+v, %v", res, err)
+	}
+	dead := deadURL(t)
+	once := ms.client(t, dead, "us-1").Session()
+	var unknown *client.UnknownError
+	if _, err := once.AddUnkeyed(ctx, "post", "views", 1); !errors.As(err, &unknown) {
+		t.Errorf("AddUnkeyed at a dead peer: %v, want an UnknownError", err)
+	}
+	if _, err := once.Ops(ctx, []client.Op{client.AddOp("post", "views", 1, "")}); !errors.As(err, &unknown) {
+		t.Errorf("unkeyed Ops at a dead peer: %v, want an UnknownError", err)
+	}
+	if n := ms.hits["us-1"].Load(); n != 0 {
+		t.Errorf("an unkeyed add was retried at another peer (%d requests)", n)
+	}
+	if _, err := once.Ops(ctx, []client.Op{client.AddOp("post", "views", 1, client.NewKey())}); err != nil {
+		t.Errorf("keyed Ops with a dead first peer: %v, want a retry at the next", err)
+	}
+}
