@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/countermesh/countermesh/region/httpapi/client"
 )
 
 // Client calls the frontend API of a mesh's peers and classifies each answer as
@@ -100,37 +102,34 @@ func (c *Client) Read(ctx context.Context, base, item, user, token string) Answe
 	return c.do(ctx, http.MethodGet, u, "", h)
 }
 
-// ReadMany reads items (at most 100) in one call and returns their states.
+// ReadMany reads items (at most 100) in one call and returns their states. It
+// is not a recorded call: the checker reads final states with the project's
+// Go client.
 func (c *Client) ReadMany(ctx context.Context, base string, items []string) (PeerState, error) {
-	u := base + "/v1/items?ids=" + url.QueryEscape(strings.Join(items, ","))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	s, err := c.session(base)
 	if err != nil {
 		return nil, err
 	}
-	c.authorize(req)
-	resp, err := c.HTTP.Do(req)
+	list, err := s.GetMany(ctx, items, "")
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, bytes.TrimSpace(data))
-	}
-	var body struct {
-		Items []itemBody `json:"items"`
-	}
-	if err := json.Unmarshal(data, &body); err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	st := PeerState{}
-	for _, it := range body.Items {
+	for _, it := range list {
 		st[it.Item] = ItemState{Counters: it.Counters, Tallies: it.Reactions}
 	}
 	return st, nil
+}
+
+// session returns a session of the project's Go client on base alone, with no
+// retry: for the checker's own reads, not for the recorded calls, which this
+// package makes and classifies itself, independently of the code under test.
+func (c *Client) session(base string) (*client.Session, error) {
+	cl, err := client.New(client.Config{Peers: []string{base}, Token: c.Token, HTTPClient: c.HTTP, Attempts: 1})
+	if err != nil {
+		return nil, err
+	}
+	return cl.Session(), nil
 }
 
 // Unsettled says, by base's GET /v1/mesh, which other peer the peer is not
@@ -138,22 +137,17 @@ func (c *Client) ReadMany(ctx context.Context, base string, items []string) (Pee
 // with equal views on every peer, the sign that registers — which no view
 // shows — agree too. An API without /v1/mesh (404) counts as settled.
 func (c *Client) Unsettled(ctx context.Context, base string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/mesh", nil)
+	s, err := c.session(base)
 	if err != nil {
 		return "", err
 	}
-	c.authorize(req)
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNotFound:
+	raw, err := s.Mesh(ctx)
+	var p *client.Problem
+	if errors.As(err, &p) && p.Status == http.StatusNotFound {
 		return "", nil
-	case http.StatusOK:
-	default:
-		return "", fmt.Errorf("GET %s/v1/mesh: %s", base, resp.Status)
+	}
+	if err != nil {
+		return "", err
 	}
 	var mesh struct {
 		Regions []struct {
@@ -165,7 +159,7 @@ func (c *Client) Unsettled(ctx context.Context, base string) (string, error) {
 			} `json:"peers"`
 		} `json:"regions"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&mesh); err != nil {
+	if err := json.Unmarshal(raw, &mesh); err != nil {
 		return "", fmt.Errorf("GET %s/v1/mesh: %w", base, err)
 	}
 	for _, r := range mesh.Regions {
