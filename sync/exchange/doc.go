@@ -23,6 +23,17 @@
 // compared and only the differing buckets' states cross, both ways. The same round,
 // run periodically between random peers, repairs partial partitions.
 //
+// The sender's decisions — when to ship, what, how many batches may await an
+// acknowledgement, which refused keys to offer again, whether an answer breaks
+// the protocol — are a pure state machine (sender.go), in the manner of
+// etcd-io/raft's RawNode: events (a commit, the peer's answer, a timer tick, each
+// with the time) and the change log go in; actions (ship a batch covering up to a
+// sequence, arm the timer, record an acknowledgement, end the session) come out.
+// It has no goroutines, I/O or clock, knows only sequences and a change log, and
+// is tested by the scripts in testdata/sender. A session (session.go) is its
+// driver: one goroutine per batch stream that does the stream's and the store's
+// I/O with an injected clock, plus the reader it owns.
+//
 // Every stream starts with a hello from each side (mesh name, replica id). Any
 // message that is malformed, of another version, or unexpected closes the link with
 // a logged reason.

@@ -19,6 +19,7 @@ var ErrProtocol = errors.New("exchange: protocol violation")
 type Exchange struct {
 	store Store
 	cfg   Config
+	clock clock
 	lag   commitTimes
 
 	mu      sync.Mutex
@@ -52,7 +53,7 @@ type peerState struct {
 
 // New returns an Exchange over store.
 func New(store Store, cfg Config) *Exchange {
-	return &Exchange{store: store, cfg: cfg.withDefaults(), peers: make(map[string]*peerState),
+	return &Exchange{store: store, cfg: cfg.withDefaults(), clock: wallClock{}, peers: make(map[string]*peerState),
 		applied: make(map[crdt.ReplicaID]uint64), held: make(map[crdt.ReplicaID]uint64)}
 }
 
@@ -322,7 +323,7 @@ type PeerStats struct {
 // Stats reports on every peer the exchange has seen, by name.
 func (e *Exchange) Stats() map[string]PeerStats {
 	last := e.store.LastSeq()
-	now := time.Now()
+	now := e.clock.Now()
 	e.lag.note(last, now)
 	e.mu.Lock()
 	defer e.mu.Unlock()

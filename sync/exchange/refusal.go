@@ -82,9 +82,9 @@ func (e *Exchange) takeRetry(peer string) retrySet {
 }
 
 // returnRetry takes back the keys the peer refused from an ending sending
-// session, so that the next session offers them again, at once.
+// session, released by its sender's handOver, so that the next session offers
+// them again, at once.
 func (e *Exchange) returnRetry(peer string, r retrySet) {
-	r.release()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p := e.peerLocked(peer)

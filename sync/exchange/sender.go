@@ -1,10 +1,8 @@
 package exchange
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
@@ -13,88 +11,26 @@ import (
 // errRefused is a sender's session ending because the receiver refused a batch.
 var errRefused = errors.New("exchange: batch refused")
 
-// sendLoop runs sending sessions to the peer until ctx ends, waiting
-// RetryInterval after a session fails for any reason but a protocol violation.
-func (e *Exchange) sendLoop(ctx context.Context, link Link) error {
-	for {
-		err := e.sendSession(ctx, link)
-		if ctx.Err() != nil || errors.Is(err, ErrProtocol) {
-			return err
-		}
-		e.cfg.Logger.Debug("exchange: send session ended", "peer", link.PeerName(), "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(e.cfg.RetryInterval):
-		}
-	}
-}
+// sender decides, for one batch stream, what to ship and when: the pure half of a
+// sending session, in the manner of etcd-io/raft's RawNode. It has no goroutines,
+// no I/O and no clock: its driver (session.run) feeds it events with the time,
+// passes in the change log it reads, and carries out the actions it returns.
+//
+// It assumes nothing of whose log it ships: a sequence, an acknowledgement and a
+// change log are all it knows, so one sender per log (per partition, one day)
+// serves as well as one per peer.
+type sender struct {
+	cfg  Config
+	peer string // for errors
 
-// sendSession opens a batch stream and ships changes until it fails. A peer behind
-// the start of the change log is first caught up by anti-entropy.
-func (e *Exchange) sendSession(ctx context.Context, link Link) error {
-	name := link.PeerName()
-	st, replica, err := e.openStream(ctx, link)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	acked, err := e.store.Acked(replica)
-	if err != nil {
-		return err
-	}
-	start, err := e.store.LogStart()
-	if err != nil {
-		return err
-	}
-	if acked+1 < start {
-		e.cfg.Logger.Info("exchange: peer behind the change log, repairing by anti-entropy",
-			"peer", name, "acked", acked, "log_start", start)
-		if acked, err = e.AntiEntropy(ctx, link); err != nil {
-			return fmt.Errorf("catch up %s: %w", name, err)
-		}
-	}
-	e.update(name, func(p *peerState) { p.acked = acked })
-
-	replies := make(chan Message, e.cfg.Window+1)
-	readErr := make(chan error, 1)
-	readCtx, stopReading := context.WithCancel(ctx)
-	release := boundBy(readCtx, st) // ending the session ends the reader's read
-	var reader sync.WaitGroup
-	defer func() { stopReading(); reader.Wait(); release() }()
-	reader.Go(func() {
-		for {
-			m, err := e.read(name, st)
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case replies <- m:
-			case <-readCtx.Done():
-				return
-			}
-		}
-	})
-	s := &session{e: e, name: name, replica: replica, st: st, acked: acked, sentUpTo: acked,
-		retry: e.takeRetry(name)}
-	// The keys the peer refused outlive the session: the next one offers them.
-	defer func() { e.returnRetry(name, s.retry) }()
-	return s.run(ctx, replies, readErr)
-}
-
-// session is one sender's state on one stream.
-type session struct {
-	e        *Exchange
-	name     string
-	replica  crdt.ReplicaID
-	st       Stream
-	acked    uint64      // the peer's cumulative acknowledgement
-	sentUpTo uint64      // the sequence shipped batches cover up to
-	inflight []sentBatch // the unacknowledged batches, oldest first
-	retry    retrySet    // keys the peer refused, to offer again until taken
-
-	lastShipped time.Time // when the last batch was written
+	last        uint64      // the last committed sequence of the log, as last told
+	acked       uint64      // the peer's cumulative acknowledgement
+	sentUpTo    uint64      // the sequence shipped batches cover up to
+	inflight    []sentBatch // the unacknowledged batches, oldest first
+	retry       retrySet    // keys the peer refused, to offer again until taken
+	lastShipped time.Time   // when the last batch was shipped
+	wake        time.Time   // when the armed timer fires; zero when none is armed
+	ended       bool        // an end action was returned: nothing follows
 }
 
 // sentBatch is a batch awaiting its acknowledgement.
@@ -103,43 +39,123 @@ type sentBatch struct {
 	keys crdt.KeySet // the keys it offered
 }
 
-func (s *session) run(ctx context.Context, replies <-chan Message, readErr <-chan error) error {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	var wake time.Time // when the timer fires; zero when it is not armed
-	committed := s.e.store.Committed()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-readErr:
-			return err
-		case m := <-replies:
-			if err := s.handleReply(ctx, m); err != nil {
-				return err
-			}
-		case <-committed:
-			committed = s.e.store.Committed()
-			s.e.lag.note(s.e.store.LastSeq(), time.Now())
-		case <-timer.C:
-			wake = time.Time{}
+// changeLog is the fact of the store a sender reads: the keys changed after a
+// sequence. *persist.Store is one; a partitioned store would pass a partition's.
+type changeLog interface {
+	// Changes returns keys changed after a sequence, up to about maxKeys, and the
+	// sequence they cover up to (after, when nothing is new).
+	Changes(after uint64, maxKeys int) (crdt.KeySet, uint64, error)
+}
+
+// newSender returns a sender to a peer that acknowledged acked, holding the keys
+// the peer refused before (handed over by the previous session).
+func newSender(cfg Config, peer string, acked uint64, retry retrySet) *sender {
+	return &sender{cfg: cfg, peer: peer, last: acked, acked: acked, sentUpTo: acked, retry: retry}
+}
+
+// eventKind says what happened.
+type eventKind int
+
+const (
+	evTick   eventKind = iota // the armed timer fired, or the session started
+	evCommit                  // the log committed more
+	evReply                   // the peer answered a batch
+)
+
+// senderEvent is one input of a sender.
+type senderEvent struct {
+	kind eventKind
+	now  time.Time
+	// last is the last committed sequence of the log, a fact passed in with
+	// every event; a lower value than before is ignored.
+	last uint64
+	// reply is the peer's answer, for evReply.
+	reply Message
+	// requeue holds keys the peer refused elsewhere meanwhile (an anti-entropy
+	// round), to offer with the rest, at once.
+	requeue retrySet
+}
+
+// actionKind says what a driver is to do.
+type actionKind int
+
+const (
+	actShip actionKind = iota // send the current state of keys as a batch covering up to upTo
+	actArm                    // arm the timer for at; it replaces a later one
+	actAck                    // record the peer's answer to a batch
+	actEnd                    // end the session with err
+)
+
+// action is one output of a sender.
+type action struct {
+	kind actionKind
+	// upTo is, for actShip, the sequence the batch covers up to and, for actAck,
+	// the sequence acknowledged.
+	upTo uint64
+	keys crdt.KeySet // actShip: the keys whose current state the batch carries
+	at   time.Time   // actArm
+	// advanced says the cumulative acknowledgement rose to upTo: the driver
+	// stores it. It is false for a batch of refused keys alone.
+	advanced bool
+	// refused are the keys the peer refused in its answer; added of them were
+	// not refused before, before were refused before it, left are refused now.
+	refused             crdt.KeySet
+	added, before, left int
+	err                 error // actEnd
+}
+
+// step takes one event and returns what to do, in order. After an actEnd the
+// sender takes no more events.
+func (s *sender) step(ev senderEvent, log changeLog) []action {
+	if s.ended {
+		return nil
+	}
+	s.last = max(s.last, ev.last)
+	var out []action
+	switch ev.kind {
+	case evTick:
+		if !s.wake.IsZero() && !ev.now.Before(s.wake) {
+			s.wake = time.Time{}
 		}
-		s.retry.join(s.e.takeRetry(s.name)) // refused in an anti-entropy round meanwhile
-		now := time.Now()
-		wait, ok := s.nextShipment(now)
-		switch {
-		case !ok:
-		case wait > 0:
-			if at := now.Add(wait); wake.IsZero() || at.Before(wake) {
-				timer.Reset(wait)
-				wake = at
-			}
-		default:
-			if err := s.flush(); err != nil {
-				return err
-			}
+	case evReply:
+		a := s.answer(ev.reply, ev.now)
+		out = append(out, a)
+		if a.kind == actEnd {
+			s.ended = true
+			return out
 		}
 	}
+	s.retry.join(ev.requeue)
+	out = s.decide(ev.now, log, out)
+	if n := len(out); n > 0 && out[n-1].kind == actEnd {
+		s.ended = true
+	}
+	return out
+}
+
+// handOver returns the keys the peer refused and has not taken, for the next
+// session to the peer, which offers them at once.
+func (s *sender) handOver() retrySet {
+	r := s.retry
+	r.release()
+	s.retry = retrySet{}
+	return r
+}
+
+// decide ships or arms the timer, as nextShipment says, appending to out.
+func (s *sender) decide(now time.Time, log changeLog, out []action) []action {
+	wait, ok := s.nextShipment(now)
+	switch {
+	case !ok:
+	case wait > 0:
+		if at := now.Add(wait); s.wake.IsZero() || at.Before(s.wake) {
+			s.wake = at
+			out = append(out, action{kind: actArm, at: at})
+		}
+	default:
+		out = s.flush(now, log, out)
+	}
+	return out
 }
 
 // nextShipment says when to ship the next batch: in wait (zero or less: now), or
@@ -147,15 +163,15 @@ func (s *session) run(ctx context.Context, replies <-chan Message, readErr <-cha
 // is pending, or when nothing was shipped for a flush interval (an idle link adds
 // no latency); otherwise at the flush timer, so whatever keeps coming coalesces
 // into one batch per interval. Keys the peer refused go when their retry is due,
-// alone if nothing else is pending.
-func (s *session) nextShipment(now time.Time) (wait time.Duration, ok bool) {
-	if len(s.inflight) >= s.e.cfg.Window {
+// alone if nothing else is pending. Nothing goes while the window is full.
+func (s *sender) nextShipment(now time.Time) (wait time.Duration, ok bool) {
+	if len(s.inflight) >= s.cfg.Window {
 		return 0, false
 	}
 	wait, ok = s.retry.dueIn(now)
-	if pending := s.e.store.LastSeq() - s.sentUpTo; pending > 0 {
-		flush := s.e.cfg.FlushInterval - now.Sub(s.lastShipped)
-		if pending >= uint64(s.e.cfg.MaxBatchKeys) {
+	if s.last > s.sentUpTo {
+		flush := s.cfg.FlushInterval - now.Sub(s.lastShipped)
+		if s.last-s.sentUpTo >= uint64(s.cfg.MaxBatchKeys) {
 			flush = 0
 		}
 		if !ok || flush < wait {
@@ -168,67 +184,58 @@ func (s *session) nextShipment(now time.Time) (wait time.Duration, ok bool) {
 
 // flush ships pending changes, and the refused keys due again, while the window
 // has room. Refused keys take at most half a batch.
-func (s *session) flush() error {
-	for len(s.inflight) < s.e.cfg.Window {
-		keys := s.retry.take(time.Now(), s.e.cfg.MaxBatchKeys/2)
-		changed, upTo, err := s.e.store.Changes(s.sentUpTo, s.e.cfg.MaxBatchKeys-keys.Len())
+func (s *sender) flush(now time.Time, log changeLog, out []action) []action {
+	for len(s.inflight) < s.cfg.Window {
+		keys := s.retry.take(now, s.cfg.MaxBatchKeys/2)
+		changed, upTo, err := log.Changes(s.sentUpTo, s.cfg.MaxBatchKeys-keys.Len())
 		if err != nil {
-			return err
+			return append(out, action{kind: actEnd, err: fmt.Errorf("read changes for %s: %w", s.peer, err)})
 		}
 		if upTo <= s.sentUpTo {
 			if keys.Len() == 0 {
-				return nil
+				return out
 			}
 			upTo = s.sentUpTo // only refused keys: the batch covers no new sequence
 		}
 		keys.Union(changed)
-		state, err := s.e.store.State(keys)
-		if err != nil {
-			return err
-		}
-		if err := s.e.write(s.name, s.st, Message{Type: MsgBatch, Seq: upTo, Delta: state}); err != nil {
-			return err
-		}
 		s.sentUpTo = upTo
 		s.inflight = append(s.inflight, sentBatch{upTo: upTo, keys: keys})
-		s.lastShipped = time.Now()
+		s.lastShipped = now
+		out = append(out, action{kind: actShip, upTo: upTo, keys: keys})
 	}
-	return nil
+	return out
 }
 
-// handleReply takes an acknowledgement or a refusal from the receiver.
-func (s *session) handleReply(ctx context.Context, m Message) error {
+// answer takes an acknowledgement or a refusal of the oldest batch in flight.
+func (s *sender) answer(m Message, now time.Time) action {
 	switch m.Type {
 	case MsgAck:
 		if len(s.inflight) == 0 {
-			return fmt.Errorf("%w: %s acknowledged %d, with no batch awaiting it", ErrProtocol, s.name, m.Seq)
-		}
-		if m.Seq != s.inflight[0].upTo {
-			return fmt.Errorf("%w: %s acknowledged %d, expected %d", ErrProtocol, s.name, m.Seq, s.inflight[0].upTo)
+			return s.end("%w: %s acknowledged %d, with no batch awaiting it", ErrProtocol, s.peer, m.Seq)
 		}
 		b := s.inflight[0]
+		if m.Seq != b.upTo {
+			return s.end("%w: %s acknowledged %d, expected %d", ErrProtocol, s.peer, m.Seq, b.upTo)
+		}
 		if err := within(m.Refused, b.keys); err != nil {
-			return fmt.Errorf("%w: %s refused %w", ErrProtocol, s.name, err)
+			return s.end("%w: %s refused %w", ErrProtocol, s.peer, err)
 		}
 		s.inflight = s.inflight[1:]
-		before := s.retry.Len()
-		added := s.retry.settle(b.keys, m.Refused, time.Now(), s.e.cfg.RetryInterval)
-		s.e.noteRefused(s.name, m.Refused, added, before, s.retry.Len())
-		if m.Seq <= s.acked {
-			return nil // a batch of refused keys alone
+		a := action{kind: actAck, upTo: m.Seq, refused: m.Refused, before: s.retry.Len()}
+		a.added = s.retry.settle(b.keys, m.Refused, now, s.cfg.RetryInterval)
+		a.left = s.retry.Len()
+		if m.Seq > s.acked { // else a batch of refused keys alone
+			s.acked, a.advanced = m.Seq, true
 		}
-		if err := s.e.store.SetAcked(ctx, s.replica, m.Seq); err != nil {
-			return err
-		}
-		s.acked = m.Seq
-		s.e.update(s.name, func(p *peerState) { p.acked = m.Seq })
-		return nil
+		return a
 	case MsgNack:
-		s.e.cfg.Logger.Warn("exchange: peer could not apply a batch; will offer it again",
-			"peer", s.name, "seq", m.Seq, "reason", m.Reason)
-		return fmt.Errorf("%w by %s: %s", errRefused, s.name, m.Reason)
+		return s.end("%w by %s at %d: %s", errRefused, s.peer, m.Seq, m.Reason)
 	}
-	return fmt.Errorf("%w: %s sent %s on a batch stream", ErrProtocol, s.name, m.Type)
+	return s.end("%w: %s sent %s on a batch stream", ErrProtocol, s.peer, m.Type)
+}
+
+func (s *sender) end(format string, args ...any) action {
+	return action{kind: actEnd, err: fmt.Errorf(format, args...)}
 }
 
 // within checks that every key of refused is one of offered.
