@@ -316,6 +316,7 @@ func TestPeerStaysLinkedWhenANewerLinkReplacesAnOlder(t *testing.T) {
 	stopOld := connect(t, a, b)
 	eventually(t, "a linked to b", linked)
 	connect(t, a, b) // the newer link
+	eventually(t, "a serving both links to b", func() bool { return exchange.LinksServed(a.ex, "b") == 2 })
 	stopOld()
 	if !linked() {
 		t.Fatal("b no longer counts as linked once the older of two links stopped")

@@ -10,3 +10,13 @@ func SetClock(e *Exchange, c interface {
 }) {
 	e.clock = c
 }
+
+// LinksServed returns how many links to the named peer e is serving now.
+func LinksServed(e *Exchange, name string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p, ok := e.peers[name]; ok {
+		return p.links
+	}
+	return 0
+}
