@@ -5,7 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,17 +78,18 @@ func startDevMesh(dir string, names []string, logger *slog.Logger) (*devMesh, er
 func (m *devMesh) writeTopology() error {
 	var peers []meshfiles.Peer
 	for _, r := range m.regions {
-		peers = append(peers, meshfiles.Peer{Region: r.name, Name: r.name + "-1", Host: r.host, API: r.ln.Addr().String()})
+		peers = append(peers, r.files())
 	}
 	return meshfiles.Write(m.dir, "dev", "The demo mesh of countermesh dev. Its HTTP API is open (no api_tokens).", peers)
 }
 
+// files describes a region's peer for its topology file.
+func (r *devRegion) files() meshfiles.Peer {
+	return meshfiles.Peer{Region: r.name, Name: r.name + "-1", Host: r.host, API: strings.TrimPrefix(r.apiURL, "http://")}
+}
+
 func (m *devMesh) startRegion(r *devRegion) error {
-	cfg := region.DefaultLocalConfig()
-	cfg.TopologyFile = filepath.Join(m.dir, meshfiles.Topology)
-	cfg.PeerName = r.name + "-1"
-	cfg.DataDir = filepath.Join(m.dir, "data", r.name)
-	cfg.Network = m.net
+	cfg := meshfiles.PeerConfig(m.dir, r.files(), m.net)
 	cfg.Logger = m.log.With("region", r.name)
 	ln := r.ln
 	r.ln = nil // the node closes it, also when it fails

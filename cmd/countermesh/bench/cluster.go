@@ -46,6 +46,11 @@ type member struct {
 	node                        *node.Node   // nil when stopped
 }
 
+// files describes a member for its topology file.
+func (n *member) files() meshfiles.Peer {
+	return meshfiles.Peer{Region: n.region, Name: n.name, Host: n.host, API: n.host + ":8080"}
+}
+
 // startCluster writes a topology of the regions with certificates under dir and
 // starts one peer per region.
 func startCluster(dir string, regions []string, opts clusterOptions) (*cluster, error) {
@@ -77,7 +82,7 @@ func startCluster(dir string, regions []string, opts clusterOptions) (*cluster, 
 func (c *cluster) writeTopology() error {
 	var peers []meshfiles.Peer
 	for _, n := range c.nodes {
-		peers = append(peers, meshfiles.Peer{Region: n.region, Name: n.name, Host: n.host, API: n.host + ":8080"})
+		peers = append(peers, n.files())
 	}
 	return meshfiles.Write(c.dir, "bench", "", peers)
 }
@@ -85,11 +90,7 @@ func (c *cluster) writeTopology() error {
 // config returns the configuration of a peer: production timings between
 // regions (20 ms flush, 30 s anti-entropy), fast local membership.
 func (c *cluster) config(n *member) region.Config {
-	cfg := region.DefaultLocalConfig()
-	cfg.TopologyFile = filepath.Join(c.dir, meshfiles.Topology)
-	cfg.PeerName = n.name
-	cfg.DataDir = n.dataDir
-	cfg.Network = c.net
+	cfg := meshfiles.PeerConfig(c.dir, n.files(), c.net)
 	cfg.Logger = c.opts.log
 	cfg.StoreOptions = c.opts.store
 	cfg.Exchange.FlushInterval = region.DefaultConfig().Exchange.FlushInterval
