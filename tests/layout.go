@@ -11,7 +11,8 @@ const Module = "github.com/countermesh/countermesh"
 
 // Layers lists the project's packages in the order of DESIGN.md §7: a package may
 // import only packages listed before it (and its own sub-packages). That alone
-// keeps region/httpapi for cmd/countermesh and tests, the only layers after it.
+// keeps region/httpapi for region/node, cmd/countermesh and tests, the only
+// layers after it.
 var Layers = []string{
 	"crdt",
 	"crdt/codec",
@@ -22,6 +23,7 @@ var Layers = []string{
 	"topology",
 	"region",
 	"region/httpapi",
+	"region/node",
 	"cmd/countermesh",
 	"tests",
 }

@@ -51,6 +51,8 @@ func TestCheckLayoutCatchesViolations(t *testing.T) {
 		{"allowed downward", Package{m + "persist", []string{m + "crdt", m + "crdt/digest", m + "crdt/codec", "github.com/dgraph-io/badger/v4"}, nil}, ""},
 		{"sub-package of a layer", Package{m + "persist/persisttest", []string{m + "persist"}, nil}, ""},
 		{"httpapi from cmd", Package{m + "cmd/countermesh", []string{m + "region/httpapi"}, nil}, ""},
+		{"node from region", Package{m + "region/regiontest", []string{m + "region/node"}, nil}, "listed after it"},
+		{"node uses httpapi", Package{m + "region/node", []string{m + "region/httpapi", m + "region"}, nil}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

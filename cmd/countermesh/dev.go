@@ -109,14 +109,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// sockets; quic-go would warn that it cannot size their buffers.
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	peersCtx, stopPeers := context.WithCancel(context.Background())
-	defer stopPeers()
-	m, err := startDevMesh(peersCtx, cfg.dataDir, cfg.regions, logger)
+	m, err := startDevMesh(cfg.dataDir, cfg.regions, logger)
 	if err != nil {
 		return err
 	}
 	defer m.close()
-	defer stopPeers()
 	uiSrv := &http.Server{Handler: m.uiHandler(), ReadHeaderTimeout: 10 * time.Second}
 	var uiDone sync.WaitGroup
 	uiDone.Go(func() {

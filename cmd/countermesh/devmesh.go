@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,18 +13,20 @@ import (
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/region/node"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
+	"github.com/countermesh/countermesh/topology"
 )
 
 // devRegion is one region of the demo mesh: one peer and its HTTP API.
 type devRegion struct {
 	name   string
-	host   string // the peer's host on the demo's network
-	peer   *region.Peer
-	api    *httpapi.Server
+	host   string       // the peer's host on the demo's network
+	ln     net.Listener // the API's, until its node takes it
+	node   *node.Node
+	peer   *region.Peer    // of node
+	api    *httpapi.Server // of node
 	apiURL string
-	ln     net.Listener
-	srv    *http.Server
 
 	mu  sync.Mutex
 	cut bool
@@ -47,12 +46,11 @@ type devMesh struct {
 	net     *faultnet.Network
 	regions []*devRegion
 	log     *slog.Logger
-	wg      sync.WaitGroup // the peers' and APIs' goroutines
 }
 
-// startDevMesh writes a topology and certificates under dir and starts one peer
-// with its API per region.
-func startDevMesh(ctx context.Context, dir string, names []string, logger *slog.Logger) (*devMesh, error) {
+// startDevMesh writes a topology and certificates under dir and starts one node
+// (a peer with its API) per region.
+func startDevMesh(dir string, names []string, logger *slog.Logger) (*devMesh, error) {
 	m := &devMesh{dir: dir, net: faultnet.New(1), log: logger}
 	for i, name := range names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -68,7 +66,7 @@ func startDevMesh(ctx context.Context, dir string, names []string, logger *slog.
 		return nil, err
 	}
 	for _, r := range m.regions {
-		if err := m.startRegion(ctx, r); err != nil {
+		if err := m.startRegion(r); err != nil {
 			m.close()
 			return nil, fmt.Errorf("start %s: %w", r.name, err)
 		}
@@ -80,42 +78,30 @@ func startDevMesh(ctx context.Context, dir string, names []string, logger *slog.
 func (m *devMesh) writeTopology() error {
 	var peers []meshfiles.Peer
 	for _, r := range m.regions {
-		peers = append(peers, meshfiles.Peer{Region: r.name, Name: r.name + "-1", Host: r.host, API: r.ln.Addr().String()})
+		peers = append(peers, r.files())
 	}
 	return meshfiles.Write(m.dir, "dev", "The demo mesh of countermesh dev. Its HTTP API is open (no api_tokens).", peers)
 }
 
-func (m *devMesh) startRegion(ctx context.Context, r *devRegion) error {
-	cfg := region.DefaultLocalConfig()
-	cfg.TopologyFile = filepath.Join(m.dir, meshfiles.Topology)
-	cfg.PeerName = r.name + "-1"
-	cfg.DataDir = filepath.Join(m.dir, "data", r.name)
-	cfg.Network = m.net
+// files describes a region's peer for its topology file.
+func (r *devRegion) files() meshfiles.Peer {
+	return meshfiles.Peer{Region: r.name, Name: r.name + "-1", Host: r.host, API: strings.TrimPrefix(r.apiURL, "http://")}
+}
+
+func (m *devMesh) startRegion(r *devRegion) error {
+	cfg := meshfiles.PeerConfig(m.dir, r.files(), m.net)
 	cfg.Logger = m.log.With("region", r.name)
-	p, err := region.New(cfg)
+	ln := r.ln
+	r.ln = nil // the node closes it, also when it fails
+	n, err := node.New(node.Config{Peer: cfg, Listener: ln, DrainTimeout: 2 * time.Second, API: func(t *topology.Topology) (httpapi.Config, error) {
+		keys, err := tokenKeys(t)
+		return httpapi.Config{TokenKeys: keys}, err
+	}})
 	if err != nil {
 		return err
 	}
-	keys, err := tokenKeys(p.Topology())
-	if err != nil {
-		p.Close()
-		return err
-	}
-	api, err := httpapi.New(httpapi.Config{Backend: p, TokenKeys: keys, Logger: cfg.Logger})
-	if err != nil {
-		p.Close()
-		return err
-	}
-	r.peer, r.api = p, api
-	r.srv = api.HTTPServer(r.ln.Addr().String())
-	m.wg.Go(func() { p.Run(ctx) })
-	m.wg.Go(func() { api.Run(ctx) })
-	m.wg.Go(func() {
-		if err := r.srv.Serve(r.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.log.Error("api", "region", r.name, "err", err)
-		}
-	})
-	return nil
+	r.node, r.peer, r.api = n, n.Peer(), n.API()
+	return n.Start()
 }
 
 // partition cuts a region off from every other region, or heals it.
@@ -151,24 +137,15 @@ func (m *devMesh) converged() bool {
 	return persist.SameState(stores...)
 }
 
-// close stops the APIs and peers and waits for them. The caller cancels the
-// context the peers run under first.
+// close stops every region's node, API first, and waits for them.
 func (m *devMesh) close() {
 	for _, r := range m.regions {
-		if r.srv != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			r.srv.Shutdown(sctx)
-			cancel()
+		if r.node != nil {
+			r.node.Close()
 		} else if r.ln != nil {
 			r.ln.Close()
 		}
 	}
-	for _, r := range m.regions {
-		if r.peer != nil {
-			r.peer.Close()
-		}
-	}
-	m.wg.Wait()
 	m.net.Close()
 }
 

@@ -2,23 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/region/node"
 	"github.com/countermesh/countermesh/topology"
 	"github.com/countermesh/countermesh/topology/pki"
 )
@@ -76,95 +73,55 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		applyTokenSecrets(apiRef.Load(), t, logger)
 		applyAPIAccess(apiRef.Load(), t, logger)
 	}
-	p, err := region.New(cfg)
+	n, err := node.New(node.Config{Peer: cfg, API: func(t *topology.Topology) (httpapi.Config, error) {
+		return apiConfig(t, logger, *tokenAhead)
+	}})
 	if err != nil {
 		return err
 	}
-	api, ln, err := startAPI(p, logger, *tokenAhead)
-	if err != nil {
-		p.Close()
-		return err
-	}
-	apiRef.Store(api)
+	apiRef.Store(n.API())
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	if err := n.Start(); err != nil {
+		n.Close()
+		return err
+	}
+	st := n.Peer().Status()
+	logger.Info("serving", "mesh", st.Mesh, "region", st.Region, "replica", st.Replica, "api", n.URL())
 
-	apiCtx, stopAPI := context.WithCancel(context.Background())
-	defer stopAPI()
-	peerCtx, stopPeer := context.WithCancel(context.Background())
-	defer stopPeer()
-	var wg sync.WaitGroup
-	wg.Go(func() { api.Run(apiCtx) })
-	srv := api.HTTPServer(ln.Addr().String())
-	wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http api", "err", err)
-		}
-	})
-	peerDone := make(chan error, 1)
-	go func() { peerDone <- p.Run(peerCtx) }()
-	st := p.Status()
-	logger.Info("serving", "mesh", st.Mesh, "region", st.Region, "replica", st.Replica, "api", "http://"+ln.Addr().String())
-
-	for stop := false; !stop; {
+	for {
 		select {
 		case <-ctx.Done():
-			stop = true
-		case err := <-peerDone:
-			stopAPI()
-			srv.Close()
-			wg.Wait()
-			return err
+			// Stop taking requests first, then let the peer ship what is pending.
+			if err := n.Close(); err != nil {
+				return err
+			}
+			logger.Info("stopped")
+			return nil
+		case <-n.Done():
+			return n.Kill()
 		case <-hup:
-			if err := p.Reload(); err != nil {
+			if err := n.Peer().Reload(); err != nil {
 				logger.Error("topology reload refused; keeping the topology in force", "err", err)
 			}
 		}
 	}
-	// Stop taking requests first, then let the peer ship what is pending.
-	stopAPI()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	srv.Shutdown(sctx)
-	cancel()
-	srv.Close()
-	wg.Wait()
-	stopPeer()
-	if err := <-peerDone; err != nil {
-		return err
-	}
-	logger.Info("stopped")
-	return nil
 }
 
-// startAPI builds the peer's HTTP API with the topology's API tokens and token
-// secrets and listens on the peer's API address, with the API's connection cap.
-func startAPI(p *region.Peer, logger *slog.Logger, tokenAhead time.Duration) (*httpapi.Server, net.Listener, error) {
-	topo := p.Topology()
+// apiConfig configures the peer's HTTP API with the topology's API tokens, CORS
+// origins and token secrets.
+func apiConfig(topo *topology.Topology, logger *slog.Logger, tokenAhead time.Duration) (httpapi.Config, error) {
 	keys, err := tokenKeys(topo)
 	if err != nil {
-		return nil, nil, err
+		return httpapi.Config{}, err
 	}
 	tokens, err := apiTokens(topo)
 	if err != nil {
-		return nil, nil, err
+		return httpapi.Config{}, err
 	}
-	api, err := httpapi.New(httpapi.Config{Backend: p, APITokens: tokens, CORSOrigins: topo.Security.CORSOrigins,
-		TokenKeys: keys, MaxTokenAhead: tokenAhead, Logger: logger})
-	if err != nil {
-		return nil, nil, err
-	}
-	self, _ := topo.Peer(p.Name())
-	ln, err := net.Listen("tcp", self.API)
-	if err != nil {
-		return nil, nil, fmt.Errorf("api address: %w", err)
-	}
-	capped, err := api.LimitListener(ln)
-	if err != nil {
-		ln.Close()
-		return nil, nil, err
-	}
-	return api, capped, nil
+	return httpapi.Config{APITokens: tokens, CORSOrigins: topo.Security.CORSOrigins,
+		TokenKeys: keys, MaxTokenAhead: tokenAhead, Logger: logger}, nil
 }
 
 // tokenKeys reads the token secrets of t. A topology without any is refused:

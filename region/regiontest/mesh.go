@@ -35,6 +35,12 @@ type Mesh struct {
 	File string               // the topology file
 	Tune func(*region.Config) // applied to every peer's config, if set
 
+	// Launch, if set, starts each peer in place of the Mesh, which runs the
+	// peer alone: a mesh whose peers serve their APIs sets it to start nodes
+	// (region/node, a layer this package, region's own, may not import). It
+	// returns the running peer and what stops it.
+	Launch func(cfg region.Config) (*region.Peer, io.Closer, error)
+
 	mu      sync.Mutex
 	regions []string            // in topology order
 	peers   map[string][]string // region → peer names
@@ -47,8 +53,7 @@ type Node struct {
 	Name, Region, Host string
 	DataDir            string
 	Peer               *region.Peer
-	cancel             context.CancelFunc
-	done               chan error
+	stop               io.Closer
 }
 
 // NewMesh writes a topology of the given regions with perRegion peers each, with
@@ -181,17 +186,29 @@ func (m *Mesh) Config(peer string) region.Config {
 func (m *Mesh) Start(peer string) *Node {
 	m.t.Helper()
 	cfg := m.Config(peer)
-	p, err := region.New(cfg)
+	launch := m.Launch
+	if launch == nil {
+		launch = runPeer
+	}
+	p, stop, err := launch(cfg)
 	if err != nil {
 		m.t.Fatalf("start %s: %v", peer, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{Name: peer, Host: m.Host(peer), DataDir: cfg.DataDir, Peer: p, cancel: cancel, done: make(chan error, 1)}
-	go func() { n.done <- p.Run(ctx) }()
+	n := &Node{Name: peer, Host: m.Host(peer), DataDir: cfg.DataDir, Peer: p, stop: stop}
 	m.mu.Lock()
 	m.nodes[peer] = n
 	m.mu.Unlock()
 	return n
+}
+
+// runPeer starts a peer alone; its Close stops it and waits for Run.
+func runPeer(cfg region.Config) (*region.Peer, io.Closer, error) {
+	p, err := region.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	go p.Run(context.Background())
+	return p, p, nil
 }
 
 // Stop stops a peer gracefully and waits for it.
@@ -203,9 +220,10 @@ func (m *Mesh) Stop(peer string) {
 	if n == nil {
 		return
 	}
-	n.cancel()
+	done := make(chan error, 1)
+	go func() { done <- n.stop.Close() }()
 	select {
-	case err := <-n.done:
+	case err := <-done:
 		if err != nil {
 			m.t.Logf("stop %s: %v", peer, err)
 		}

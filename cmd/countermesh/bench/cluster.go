@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/countermesh/countermesh/cmd/countermesh/meshfiles"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/region/node"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
+	"github.com/countermesh/countermesh/topology"
 )
 
 // cluster is a mesh of real peers in this process — Badger stores, QUIC with
@@ -25,7 +24,7 @@ import (
 type cluster struct {
 	dir   string
 	net   *faultnet.Network
-	nodes []*node
+	nodes []*member
 	opts  clusterOptions
 }
 
@@ -39,14 +38,17 @@ type clusterOptions struct {
 	log *slog.Logger
 }
 
-// node is one peer of a cluster.
-type node struct {
+// member is one peer of a cluster.
+type member struct {
 	region, name, host, dataDir string
-	peer                        *region.Peer
-	url                         string // the API's base URL, when served
-	srv                         *http.Server
-	stop                        context.CancelFunc
-	wg                          sync.WaitGroup
+	peer                        *region.Peer // of the running node
+	url                         string       // the API's base URL, when served
+	node                        *node.Node   // nil when stopped
+}
+
+// files describes a member for its topology file.
+func (n *member) files() meshfiles.Peer {
+	return meshfiles.Peer{Region: n.region, Name: n.name, Host: n.host, API: n.host + ":8080"}
 }
 
 // startCluster writes a topology of the regions with certificates under dir and
@@ -54,7 +56,7 @@ type node struct {
 func startCluster(dir string, regions []string, opts clusterOptions) (*cluster, error) {
 	c := &cluster{dir: dir, net: faultnet.New(1), opts: opts}
 	for i, r := range regions {
-		c.nodes = append(c.nodes, &node{region: r, name: r + "-1", host: fmt.Sprintf("127.1.%d.1", i+1),
+		c.nodes = append(c.nodes, &member{region: r, name: r + "-1", host: fmt.Sprintf("127.1.%d.1", i+1),
 			dataDir: filepath.Join(dir, "data", r)})
 	}
 	if err := c.writeTopology(); err != nil {
@@ -80,19 +82,15 @@ func startCluster(dir string, regions []string, opts clusterOptions) (*cluster, 
 func (c *cluster) writeTopology() error {
 	var peers []meshfiles.Peer
 	for _, n := range c.nodes {
-		peers = append(peers, meshfiles.Peer{Region: n.region, Name: n.name, Host: n.host, API: n.host + ":8080"})
+		peers = append(peers, n.files())
 	}
 	return meshfiles.Write(c.dir, "bench", "", peers)
 }
 
 // config returns the configuration of a peer: production timings between
 // regions (20 ms flush, 30 s anti-entropy), fast local membership.
-func (c *cluster) config(n *node) region.Config {
-	cfg := region.DefaultLocalConfig()
-	cfg.TopologyFile = filepath.Join(c.dir, meshfiles.Topology)
-	cfg.PeerName = n.name
-	cfg.DataDir = n.dataDir
-	cfg.Network = c.net
+func (c *cluster) config(n *member) region.Config {
+	cfg := meshfiles.PeerConfig(c.dir, n.files(), c.net)
 	cfg.Logger = c.opts.log
 	cfg.StoreOptions = c.opts.store
 	cfg.Exchange.FlushInterval = region.DefaultConfig().Exchange.FlushInterval
@@ -100,55 +98,34 @@ func (c *cluster) config(n *node) region.Config {
 	return cfg
 }
 
-// start opens a node's peer on its data directory and runs it, with its API.
-func (c *cluster) start(n *node) error {
-	p, err := region.New(c.config(n))
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n.peer, n.stop = p, cancel
-	n.wg.Go(func() { p.Run(ctx) })
-	if !c.opts.api {
-		return nil
-	}
-	api, err := httpapi.New(httpapi.Config{Backend: p, Logger: c.opts.log, RateLimit: -1,
-		MaxWritesInFlight: 1 << 16})
-	if err != nil {
-		c.stop(n)
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		c.stop(n)
-		return err
-	}
-	n.url = "http://" + ln.Addr().String()
-	n.srv = api.HTTPServer(ln.Addr().String())
-	n.wg.Go(func() { api.Run(ctx) })
-	n.wg.Go(func() {
-		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			c.opts.log.Error("api", "peer", n.name, "err", err)
+// start opens a member's peer on its data directory and runs it, with its API.
+func (c *cluster) start(n *member) error {
+	cfg := node.Config{Peer: c.config(n)}
+	if c.opts.api {
+		cfg.Addr = "127.0.0.1:0"
+		cfg.API = func(*topology.Topology) (httpapi.Config, error) {
+			return httpapi.Config{Logger: c.opts.log, RateLimit: -1, MaxWritesInFlight: 1 << 16}, nil
 		}
-	})
+	}
+	nd, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := nd.Start(); err != nil {
+		nd.Close()
+		return err
+	}
+	n.node, n.peer, n.url = nd, nd.Peer(), nd.URL()
 	return nil
 }
 
-// stop stops a node's API and peer (the store is closed) and waits for them.
-func (c *cluster) stop(n *node) error {
-	if n.stop == nil {
+// stop stops a member's API and peer (the store is closed) and waits for them.
+func (c *cluster) stop(n *member) error {
+	if n.node == nil {
 		return nil
 	}
-	n.stop()
-	if n.srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		n.srv.Shutdown(sctx)
-		cancel()
-		n.srv = nil
-	}
-	err := n.peer.Close()
-	n.wg.Wait()
-	n.stop = nil
+	err := n.node.Close()
+	n.node = nil
 	return err
 }
 

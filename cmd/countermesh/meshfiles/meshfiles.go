@@ -1,6 +1,6 @@
 // Package meshfiles writes the topology file and security material of a mesh
-// whose peers all run on one machine: the demo mesh of countermesh dev and the
-// meshes countermesh bench starts.
+// whose peers all run on one machine, and configures its peers: the demo mesh of
+// countermesh dev and the meshes countermesh bench starts.
 package meshfiles
 
 import (
@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/topology/pki"
 )
 
@@ -20,6 +21,17 @@ type Peer struct {
 	Region, Name string
 	Host         string // its host: gossip on Host:7946, sync on Host:7000
 	API          string // its API address, host:port
+}
+
+// PeerConfig returns the configuration of a peer of the mesh Write wrote into
+// dir: fast local timings, its data in dir/data/<region>, on network.
+func PeerConfig(dir string, p Peer, network region.Network) region.Config {
+	cfg := region.DefaultLocalConfig()
+	cfg.TopologyFile = filepath.Join(dir, Topology)
+	cfg.PeerName = p.Name
+	cfg.DataDir = filepath.Join(dir, "data", p.Region)
+	cfg.Network = network
+	return cfg
 }
 
 // Write writes into dir (made if missing) the topology file of mesh with the

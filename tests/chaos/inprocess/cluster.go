@@ -6,8 +6,8 @@ package inprocess
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -18,8 +18,10 @@ import (
 
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/region/node"
 	"github.com/countermesh/countermesh/region/regiontest"
 	"github.com/countermesh/countermesh/tests/chaos"
+	"github.com/countermesh/countermesh/topology"
 )
 
 // token is the bearer token of every peer's API.
@@ -33,7 +35,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	regions []string                 // in order of creation
 	skews   map[string]*atomic.Int64 // region → clock offset in ns
-	apis    map[string]*api          // running APIs, by peer
+	nodes   map[string]*node.Node    // running nodes, by peer
 	addrs   map[string]string        // peer → API address, kept across restarts
 	killed  map[string]bool          // peers killed and not restarted
 	added   int                      // regions added by the add-region fault
@@ -42,32 +44,27 @@ type Cluster struct {
 	flapped sync.WaitGroup
 }
 
-// api is one peer's running HTTP API.
-type api struct {
-	srv    *http.Server
-	cancel context.CancelFunc
-	done   sync.WaitGroup
-}
-
 // New starts a mesh of len(regions) regions of perRegion peers, each with its
 // API. Everything stops when the test ends.
 func New(t testing.TB, regions []string, perRegion int) *Cluster {
 	t.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "1")
 	c := &Cluster{
 		t: t, regions: slices.Clone(regions),
-		skews: map[string]*atomic.Int64{}, apis: map[string]*api{}, addrs: map[string]string{}, killed: map[string]bool{},
+		skews: map[string]*atomic.Int64{}, nodes: map[string]*node.Node{}, addrs: map[string]string{}, killed: map[string]bool{},
 	}
-	// The mesh is made with no region, so Tune is in place before any peer runs.
+	// The mesh is made with no region, so Tune and Launch are in place before
+	// any peer runs.
 	c.mesh = regiontest.NewMesh(t, nil, 0)
 	c.mesh.Tune = c.tune
-	t.Cleanup(c.stopAPIs)
+	c.mesh.Launch = c.launch
+	t.Cleanup(c.stopFlap)
 	for _, r := range regions {
 		c.mesh.AddRegion(r, perRegion)
 	}
 	c.mesh.WriteTopology()
 	for _, r := range regions {
 		for _, p := range c.mesh.PeersOf(r) {
-			c.start(p)
+			c.mesh.Start(p)
 		}
 	}
 	return c
@@ -100,19 +97,10 @@ func (c *Cluster) regionOf(peer string) string {
 	return ""
 }
 
-// start starts a peer and its API, on the API address it had before if any.
-func (c *Cluster) start(peer string) {
-	n := c.mesh.Start(peer)
-	s, err := httpapi.New(httpapi.Config{
-		Backend: n.Peer, Tokens: map[string]string{token: "chaos"}, RateLimit: -1,
-		Logger: regiontest.Logger(), WriteTimeout: 2 * time.Second,
-		// Clocks are skewed by 30 s (faults.go): tokens may carry that far, so
-		// that causal order across skewed regions is exercised.
-		MaxTokenAhead: 45 * time.Second,
-	})
-	if err != nil {
-		c.t.Fatalf("api of %s: %v", peer, err)
-	}
+// launch starts a peer as a node with its API, on the API address it had
+// before if any, for the mesh's Start.
+func (c *Cluster) launch(cfg region.Config) (*region.Peer, io.Closer, error) {
+	peer := cfg.PeerName
 	c.mu.Lock()
 	addr := c.addrs[peer]
 	c.mu.Unlock()
@@ -121,21 +109,35 @@ func (c *Cluster) start(peer string) {
 	}
 	ln, err := listen(addr)
 	if err != nil {
-		c.t.Fatalf("api of %s: %v", peer, err)
+		return nil, nil, fmt.Errorf("api of %s: %w", peer, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a := &api{srv: s.HTTPServer(ln.Addr().String()), cancel: cancel}
-	a.srv.Handler = dropAnswers(a.srv.Handler, func() bool { return c.losesAnswers(peer) })
-	a.done.Go(func() { s.Run(ctx) })
-	a.done.Go(func() {
-		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			c.t.Logf("api of %s: %v", peer, err)
-		}
+	n, err := node.New(node.Config{
+		Peer:     cfg,
+		Listener: ln,
+		API: func(*topology.Topology) (httpapi.Config, error) {
+			return httpapi.Config{
+				Tokens: map[string]string{token: "chaos"}, RateLimit: -1, WriteTimeout: 2 * time.Second,
+				// Clocks are skewed by 30 s (faults.go): tokens may carry that far, so
+				// that causal order across skewed regions is exercised.
+				MaxTokenAhead: 45 * time.Second,
+			}, nil
+		},
+		WrapHandler: func(h http.Handler) http.Handler {
+			return dropAnswers(h, func() bool { return c.losesAnswers(peer) })
+		},
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := n.Start(); err != nil {
+		n.Close()
+		return nil, nil, err
+	}
 	c.mu.Lock()
-	c.apis[peer], c.addrs[peer] = a, ln.Addr().String()
+	c.nodes[peer], c.addrs[peer] = n, n.Addr()
 	delete(c.killed, peer)
 	c.mu.Unlock()
+	return n.Peer(), n, nil
 }
 
 // listen listens on addr, retrying briefly while a closed listener's port is
@@ -150,27 +152,6 @@ func listen(addr string) (net.Listener, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil, err
-}
-
-// stopAPI closes a peer's API at once: listener and every connection.
-func (c *Cluster) stopAPI(peer string) {
-	c.mu.Lock()
-	a := c.apis[peer]
-	delete(c.apis, peer)
-	c.mu.Unlock()
-	if a == nil {
-		return
-	}
-	a.srv.Close()
-	a.cancel()
-	a.done.Wait()
-}
-
-func (c *Cluster) stopAPIs() {
-	c.stopFlap()
-	for _, p := range c.Peers() {
-		c.stopAPI(p)
-	}
 }
 
 // Describe implements chaos.Cluster.
@@ -215,9 +196,13 @@ func (c *Cluster) Kill(peer string) error {
 		return fmt.Errorf("%s already killed", peer)
 	}
 	c.killed[peer] = true
+	n := c.nodes[peer]
+	delete(c.nodes, peer)
 	c.mu.Unlock()
 	c.mesh.Net.Isolate(c.mesh.Host(peer))
-	c.stopAPI(peer)
+	if n != nil {
+		n.Kill() // what it returns, the mesh's Stop logs
+	}
 	c.mesh.Stop(peer)
 	return nil
 }
@@ -225,7 +210,7 @@ func (c *Cluster) Kill(peer string) error {
 // Restart implements chaos.Cluster.
 func (c *Cluster) Restart(ctx context.Context, peer string) error {
 	c.mesh.Net.Rejoin(c.mesh.Host(peer))
-	c.start(peer)
+	c.mesh.Start(peer)
 	return chaos.WaitHealthy(ctx, c.API(peer), nil)
 }
 

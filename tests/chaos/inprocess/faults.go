@@ -164,7 +164,7 @@ func (c *Cluster) addRegion(ctx context.Context, _ *rand.Rand) (string, error) {
 	c.mesh.WriteTopology()
 	peers := c.mesh.PeersOf(name)
 	for _, p := range peers {
-		c.start(p)
+		c.mesh.Start(p)
 		if err := chaos.WaitHealthy(ctx, c.API(p), nil); err != nil {
 			return "", err
 		}
