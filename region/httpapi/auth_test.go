@@ -42,7 +42,7 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
-	if seq := e.b.store.LastSeq(); seq != 0 {
+	if seq := e.b.LastSeq(); seq != 0 {
 		t.Fatalf("unauthenticated writes changed the store (seq %d)", seq)
 	}
 	// Routes every prober needs are open.

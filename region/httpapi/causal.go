@@ -115,9 +115,8 @@ func (s *Server) waitApplied(ctx context.Context, tok causalToken) bool {
 	defer timeout.Stop()
 	poll := time.NewTicker(causalPollInterval)
 	defer poll.Stop()
-	store := s.b.Store()
 	for {
-		committed := store.Committed() // taken before the check: no commit slips between
+		committed := s.b.Committed() // taken before the check: no commit slips between
 		if caughtUp() {
 			return true
 		}
@@ -142,13 +141,12 @@ func (s *Server) observeToken(c causal) *Problem {
 	if !c.presented || c.token.ts.IsZero() {
 		return nil
 	}
-	clock := s.b.Store().Clock()
-	wall := clock.WallMillis()
+	wall := s.b.WallMillis()
 	if ahead := time.Duration(c.token.ts.Wall-wall) * time.Millisecond; ahead > s.cfg.MaxTokenAhead &&
-		clock.Last().Before(c.token.ts) {
+		s.b.LastTimestamp().Before(c.token.ts) {
 		return tokenAheadProblem(c.token.ts, ahead, s.cfg.MaxTokenAhead)
 	}
-	err := clock.Observe(c.token.ts)
+	err := s.b.ObserveTimestamp(c.token.ts)
 	var drift *crdt.DriftError
 	if errors.As(err, &drift) {
 		return driftProblem(drift)
@@ -163,9 +161,8 @@ func (s *Server) observeToken(c causal) *Problem {
 func (s *Server) answerToken(c causal, lastSeq uint64) string {
 	var t causalToken
 	t.merge(c.token)
-	store := s.b.Store()
-	t.see(store.Replica(), lastSeq)
-	t.observe(store.Clock().Last())
+	t.see(s.b.Replica(), lastSeq)
+	t.observe(s.b.LastTimestamp())
 	return s.keys.Load().mint(t)
 }
 

@@ -62,7 +62,7 @@ func TestWritesDoNotWaitForTokens(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tok, seen := token()
-			seq := e.b.store.LastSeq()
+			seq := e.b.LastSeq()
 			r := e.doWithin(t, 10*time.Second, c.method, c.path, c.body, HeaderCausalToken, tok)
 			if r.code != http.StatusOK {
 				t.Fatalf("status %d: %s", r.code, r.body)
@@ -70,8 +70,8 @@ func TestWritesDoNotWaitForTokens(t *testing.T) {
 			if r.header.Get(HeaderCausalStale) != "true" {
 				t.Fatal("a write with a token this peer has not caught up with is not marked stale")
 			}
-			if e.b.store.LastSeq() != seq+1 {
-				t.Fatalf("last seq %d, want %d: the write was not applied", e.b.store.LastSeq(), seq+1)
+			if e.b.LastSeq() != seq+1 {
+				t.Fatalf("last seq %d, want %d: the write was not applied", e.b.LastSeq(), seq+1)
 			}
 			if got := e.parseToken(t, r.header.Get(HeaderCausalToken)); got.seqs[other] != 5 {
 				t.Fatalf("answer token %+v lost what the presented one saw", got)
@@ -79,10 +79,7 @@ func TestWritesDoNotWaitForTokens(t *testing.T) {
 			if c.user == "" {
 				return
 			}
-			reg, err := e.b.store.Register("a", c.user)
-			if err != nil {
-				t.Fatal(err)
-			}
+			reg := e.b.Register("a", c.user)
 			if !seen.Before(reg.TS) {
 				t.Fatalf("register written at %s, not after the token's %s", reg.TS, seen)
 			}
@@ -118,7 +115,7 @@ func TestWritesDoNotWaitForTokens(t *testing.T) {
 		t.Fatalf("the read answered (%d, stale %q) before the token's change was applied", r.code, r.header.Get(HeaderCausalStale))
 	default:
 	}
-	e.b.setApplied(other, 5)
+	e.b.SetApplied(other, 5)
 	r := <-answered
 	var it Item
 	if err := json.Unmarshal(r.body, &it); err != nil || r.code != http.StatusOK || r.header.Get(HeaderCausalStale) != "" {

@@ -251,8 +251,17 @@
 //	                                                      EdgeRefusals (region.Peer has it)
 //	countermesh_gossip_dropped_total                      gossip from strangers, junk
 //	countermesh_gossip_nodes_refused_total                memberlist nodes refused by admission
+//	countermesh_store_bytes                               the store's size on disk, from Backend.DiskSize
 //
-// The store's size on disk is not reported: persist does not expose it.
+// # The peer
+//
+// The API reaches its peer only through Backend: the store operations it makes
+// (write, read items, the last local sequence, the clock's observe and last
+// reading, the commit notification a causal wait follows, the free-space check
+// and the size on disk) and what it reports of the mesh. It never holds the
+// store. *region.Peer is the Backend of a running peer; httpapitest.Backend is
+// an in-memory one over crdt.State, on which the API's unit tests run without
+// a disk.
 //
 // # Serving
 //

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/countermesh/countermesh/region"
+	"github.com/countermesh/countermesh/region/httpapi/httpapitest"
 )
 
-// edgeBackend is a backend that counts what it refused at its edge.
+// edgeBackend is a fake peer that counts what it refused at its edge.
 type edgeBackend struct {
-	*backend
+	*httpapitest.Backend
 	edge region.EdgeRefusals
 }
 
@@ -18,7 +19,7 @@ func (b edgeBackend) EdgeRefusals() region.EdgeRefusals { return b.edge }
 func TestEdgeMetrics(t *testing.T) {
 	var eb edgeBackend
 	e := newEnv(t, func(c *Config) {
-		eb = edgeBackend{backend: c.Backend.(*backend), edge: region.EdgeRefusals{
+		eb = edgeBackend{Backend: c.Backend.(*httpapitest.Backend), edge: region.EdgeRefusals{
 			Handshakes:    map[string]uint64{"certificate": 3, "no_certificate": 1, "peer": 0},
 			GossipDropped: 1000, GossipNodesRefused: 2,
 		}}

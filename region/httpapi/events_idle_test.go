@@ -11,8 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/region/httpapi/httpapitest"
 )
 
 // pipeListener is a net.Listener of in-memory connections (net.Pipe): a server
@@ -68,23 +68,15 @@ func (pipeAddr) String() string  { return "pipe" }
 // deadline left set after a send resets the stream when it passes, sending or
 // not.
 func TestLiveStreamSurvivesIdle(t *testing.T) {
-	// The store runs outside the bubble: its goroutines do real I/O. Inside,
-	// the test only reads it, from memory.
-	opts := persist.SmallOptions(t.TempDir())
-	opts.Logger = quietLogger()
-	store, err := persist.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Write(context.Background(), persist.Add("a", "claps", 5)); err != nil {
-		t.Fatal(err)
-	}
-
 	for _, c := range clientProtocols() {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := &backend{store: store, kinds: []string{"like", "dislike"}, applied: map[crdt.ReplicaID]uint64{}}
+				// The fake peer starts no goroutine and does no I/O: it lives
+				// in the bubble.
+				b := httpapitest.New(httpapitest.Config{})
+				if _, err := b.Write(context.Background(), persist.Add("a", "claps", 5)); err != nil {
+					t.Fatal(err)
+				}
 				s, err := New(Config{Backend: b, Logger: quietLogger()})
 				if err != nil {
 					t.Fatal(err)
@@ -130,7 +122,7 @@ func TestLiveStreamSurvivesIdle(t *testing.T) {
 						break idle
 					}
 				}
-				b.changed("a")
+				b.Changed("a")
 				if it := st.nextItem(t); it.Item != "a" || it.Counters["claps"] != 5 {
 					t.Fatalf("event after 30 s idle: %+v", it)
 				}

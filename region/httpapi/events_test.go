@@ -2,14 +2,13 @@ package httpapi
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/crdt"
 )
 
 // stream is a live event stream read block by block (an event or a comment).
@@ -110,10 +109,11 @@ func TestLiveEvents(t *testing.T) {
 		t.Fatalf("after a like: %+v", it)
 	}
 	// A change the API did not make (a merged remote change): the peer notifies.
-	if _, err := e.b.store.Write(context.Background(), persist.Add("a", "claps", 2)); err != nil {
+	remote, err := crdt.NewState(0xaa).Add("a", "claps", 2)
+	if err != nil {
 		t.Fatal(err)
 	}
-	e.b.changed("a")
+	e.b.Merge(remote)
 	if it := s.nextItem(t); it.Counters["claps"] != 7 {
 		t.Fatalf("after a notified change: %+v", it)
 	}

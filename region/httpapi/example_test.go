@@ -7,48 +7,19 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 
-	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/persist"
-	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/region/httpapi/httpapitest"
 )
 
-// lonePeer is a Backend of a peer alone in its mesh: a store and the kinds.
-type lonePeer struct{ store *persist.Store }
-
-func (p lonePeer) Store() *persist.Store     { return p.store }
-func (p lonePeer) Status() region.MeshStatus { return region.MeshStatus{Mesh: "example"} }
-func (p lonePeer) Ready() error              { return nil }
-func (p lonePeer) Writable() error           { return nil }
-func (p lonePeer) OnChange(func([]string))   {}
-func (p lonePeer) Applied(r crdt.ReplicaID) uint64 {
-	if r == p.store.Replica() {
-		return p.store.LastSeq()
-	}
-	return 0
-}
-func (p lonePeer) ReactionKinds() []string { return []string{"like", "dislike"} }
-
-// A frontend claps and likes through the API of a peer (here a lone store; a
-// real peer is a *region.Peer).
+// A frontend claps and likes through the API of a peer (here an in-memory
+// fake; a real peer is a *region.Peer).
 func Example() {
-	dir, _ := os.MkdirTemp("", "httpapi-example")
-	defer os.RemoveAll(dir)
-	opts := persist.SmallOptions(dir)
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := persist.Open(opts)
-	if err != nil {
-		panic(err)
-	}
-	defer store.Close()
-
 	api, err := httpapi.New(httpapi.Config{
-		Backend: lonePeer{store},
+		Backend: httpapitest.New(httpapitest.Config{ReactionKinds: []string{"like", "dislike"}}),
 		Tokens:  map[string]string{"s3cret": "frontend"},
-		Logger:  opts.Logger,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		panic(err)

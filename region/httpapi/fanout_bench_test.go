@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
 )
 
@@ -203,7 +202,7 @@ func startFanOutPeer(b *testing.B, maxSubs int) *fanOutPeer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	be := &backend{store: store, kinds: []string{"like", "dislike"}, applied: map[crdt.ReplicaID]uint64{}}
+	be := storeBackend{Backend: newPeer(store.Replica()), store: store}
 	s, err := New(Config{Backend: be, Logger: quietLogger(), RateLimit: -1, MaxSubscribers: maxSubs})
 	if err != nil {
 		store.Close()

@@ -29,13 +29,13 @@ func (healthCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- belowReserveDesc
 }
 
-// Collect asks the Backend whether it takes writes and the store whether its
-// disk is above the reserve (one statfs call).
+// Collect asks the Backend whether it takes writes and whether its disk is
+// above the store's reserve (one statfs call).
 func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(clockSkewedDesc, prometheus.GaugeValue,
 		oneIf(errors.Is(c.b.Writable(), region.ErrClockSkew)))
 	ch <- prometheus.MustNewConstMetric(belowReserveDesc, prometheus.GaugeValue,
-		oneIf(errors.Is(c.b.Store().CheckFreeSpace(), persist.ErrDiskFull)))
+		oneIf(errors.Is(c.b.CheckFreeSpace(), persist.ErrDiskFull)))
 }
 
 // oneIf returns 1 for true and 0 for false, a gauge's way of saying yes.

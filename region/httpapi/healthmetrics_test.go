@@ -9,15 +9,6 @@ import (
 	"github.com/countermesh/countermesh/region"
 )
 
-// suspectBackend is a backend whose remote peer is suspect in its membership.
-type suspectBackend struct{ *backend }
-
-func (b suspectBackend) Status() region.MeshStatus {
-	st := b.backend.Status()
-	st.Regions[1].Peers[0].Membership = "suspect"
-	return st
-}
-
 // metricsHave fails the test unless the /metrics answer holds every line of want.
 func (e *env) metricsHave(want ...string) {
 	e.t.Helper()
@@ -39,18 +30,18 @@ func TestHealthMetricsOfAHealthyPeer(t *testing.T) {
 }
 
 func TestHealthMetricsOfAPeerRefusingWrites(t *testing.T) {
-	e := &env{t: t, dir: t.TempDir()}
-	e.opts = persist.SmallOptions(e.dir)
-	e.opts.Logger = quietLogger()
-	e.opts.MinFreeBytes = 1 << 62 // more than any disk has: below the reserve
-	e.start(func(c *Config) { c.Backend = suspectBackend{c.Backend.(*backend)} })
-	e.b.setWritable(fmt.Errorf("%w: 2 of 2 peers' clocks are more than 1m0s from ours", region.ErrClockSkew))
+	e := newEnv(t, nil)
+	e.b.SetFreeSpace(fmt.Errorf("%w: 0 bytes free, below the 1 GiB reserved", persist.ErrDiskFull))
+	st := e.b.Status()
+	st.Regions[1].Peers[0].Membership = "suspect"
+	e.b.SetStatus(st)
+	e.b.SetWritable(fmt.Errorf("%w: 2 of 2 peers' clocks are more than 1m0s from ours", region.ErrClockSkew))
 	e.metricsHave(
 		"countermesh_clock_skewed 1",
 		"countermesh_store_below_reserve 1",
 		`countermesh_peer_alive{peer="us-1",region="us"} 0`,
 	)
 	// Another reason not to take writes is not a skewed clock.
-	e.b.setWritable(fmt.Errorf("%w: closed", persist.ErrClosed))
+	e.b.SetWritable(fmt.Errorf("%w: closed", persist.ErrClosed))
 	e.metricsHave("countermesh_clock_skewed 0")
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region"
+	"github.com/countermesh/countermesh/region/httpapi/httpapitest"
 )
 
 func TestMain(m *testing.M) {
@@ -25,102 +26,78 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// backend is a Backend of one peer alone: a real store, with readiness and the
-// replication progress of other replicas set by the test.
-type backend struct {
-	store *persist.Store
-	kinds []string
-
-	mu      sync.Mutex
-	ready   error
-	refuse  error // what Writable returns
-	notify  func(items []string)
-	applied map[crdt.ReplicaID]uint64
-}
-
-func (b *backend) Store() *persist.Store   { return b.store }
-func (b *backend) ReactionKinds() []string { return b.kinds }
-
-func (b *backend) Ready() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.ready
-}
-
-func (b *backend) OnChange(f func(items []string)) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.notify = f
-}
-
-// changed reports items as changed by merges, as the peer would.
-func (b *backend) changed(items ...string) {
-	b.mu.Lock()
-	f := b.notify
-	b.mu.Unlock()
-	f(items)
-}
-
-func (b *backend) Writable() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.refuse
-}
-
-func (b *backend) setWritable(err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.refuse = err
-}
-
-func (b *backend) setReady(err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.ready = err
-}
-
-func (b *backend) Applied(r crdt.ReplicaID) uint64 {
-	if r == b.store.Replica() {
-		return b.store.LastSeq()
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.applied[r]
-}
-
-func (b *backend) setApplied(r crdt.ReplicaID, seq uint64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.applied[r] = seq
-}
-
-func (b *backend) Status() region.MeshStatus {
-	return region.MeshStatus{
-		Mesh: "test", Self: "eu-1", Region: "eu", Replica: b.store.Replica().String(), LastSeq: b.store.LastSeq(),
+// newPeer returns the fake peer of a test: replica r, the kinds like and
+// dislike, and the status of a peer eu-1 with a remote peer us-1.
+func newPeer(r crdt.ReplicaID) *httpapitest.Backend {
+	b := httpapitest.New(httpapitest.Config{Replica: r})
+	b.SetStatus(region.MeshStatus{
+		Mesh: "test", Self: "eu-1", Region: "eu", Replica: r.String(),
 		Regions: []region.RegionStatus{
 			{Name: "eu", Peers: []region.PeerStatus{{Name: "eu-1", Self: true, Membership: "alive",
-				Linked: false, Replica: b.store.Replica().String(), API: "127.0.0.1:8080"}}},
+				Linked: false, Replica: r.String(), API: "127.0.0.1:8080"}}},
 			{Name: "us", Peers: []region.PeerStatus{{Name: "us-1", Membership: "alive", Linked: true,
 				Replica: "00000000000000aa", LagSeqs: 3, LagSeconds: 0.25, API: "127.0.0.2:8080",
 				RefusedKeys: 2, RefusingKeys: 1, Refusals: 5}}},
 		},
-	}
+	})
+	return b
 }
 
-// env is a Server over a backend, served by an httptest server.
+// storeBackend is a Backend over a real store: the store's operations go to
+// the store, the rest of the peer is the fake's.
+type storeBackend struct {
+	*httpapitest.Backend
+	store *persist.Store
+}
+
+func (b storeBackend) Write(ctx context.Context, ops ...persist.Op) ([]persist.Result, error) {
+	return b.store.Write(ctx, ops...)
+}
+
+func (b storeBackend) ReadItems(items []string, user string) ([]persist.ItemView, error) {
+	return b.store.ReadItems(items, user)
+}
+
+func (b storeBackend) LastSeq() uint64                          { return b.store.LastSeq() }
+func (b storeBackend) Replica() crdt.ReplicaID                  { return b.store.Replica() }
+func (b storeBackend) WallMillis() int64                        { return b.store.Clock().WallMillis() }
+func (b storeBackend) LastTimestamp() crdt.Timestamp            { return b.store.Clock().Last() }
+func (b storeBackend) ObserveTimestamp(ts crdt.Timestamp) error { return b.store.Clock().Observe(ts) }
+func (b storeBackend) Committed() <-chan struct{}               { return b.store.Committed() }
+func (b storeBackend) CheckFreeSpace() error                    { return b.store.CheckFreeSpace() }
+func (b storeBackend) DiskSize() (lsm, vlog int64)              { return b.store.DiskSize() }
+
+func (b storeBackend) Applied(r crdt.ReplicaID) uint64 {
+	if r == b.store.Replica() {
+		return b.store.LastSeq()
+	}
+	return b.Backend.Applied(r)
+}
+
+// env is a Server over a peer, served by an httptest server: the fake peer
+// (newEnv), or a real store with the rest of the peer faked (newStoreEnv).
 type env struct {
 	t     *testing.T
-	dir   string
-	opts  persist.Options
-	b     *backend
+	b     *httpapitest.Backend // the peer; over a store, all of it but the store
+	store *persist.Store       // the real store; nil on the fake
+	dir   string               // the store's data directory; "" on the fake
+	opts  persist.Options      // the store's options
 	s     *Server
 	srv   *httptest.Server
 	token string // sent as the bearer token when not empty
 	stop  func() // stops Run, the http server and the store
 }
 
-// newEnv starts a Server on a new store; tune adjusts its config.
+// newEnv starts a Server on the fake peer; tune adjusts its config.
 func newEnv(t *testing.T, tune func(*Config)) *env {
+	t.Helper()
+	e := &env{t: t}
+	e.start(tune)
+	return e
+}
+
+// newStoreEnv starts a Server on a new real store; tune adjusts its config.
+func newStoreEnv(t *testing.T, tune func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	e.opts = persist.SmallOptions(e.dir)
@@ -129,18 +106,30 @@ func newEnv(t *testing.T, tune func(*Config)) *env {
 	return e
 }
 
-// start opens the store in e.dir and starts a Server on it.
+// start starts a Server: on e's fake peer (a new one the first time), or, with
+// e.dir set, on the store it opens in e.dir.
 func (e *env) start(tune func(*Config)) {
 	e.t.Helper()
-	store, err := persist.Open(e.opts)
-	if err != nil {
-		e.t.Fatal(err)
+	var backend Backend
+	closeStore := func() error { return nil }
+	if e.dir == "" {
+		if e.b == nil {
+			e.b = newPeer(1)
+		}
+		backend = e.b
+	} else {
+		store, err := persist.Open(e.opts)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.store, e.b = store, newPeer(store.Replica())
+		backend, closeStore = storeBackend{Backend: e.b, store: store}, store.Close
 	}
-	e.b = &backend{store: store, kinds: []string{"like", "dislike"}, applied: map[crdt.ReplicaID]uint64{}}
-	cfg := Config{Backend: e.b, Logger: quietLogger(), TokenKeys: testTokenKeys}
+	cfg := Config{Backend: backend, Logger: quietLogger(), TokenKeys: testTokenKeys}
 	if tune != nil {
 		tune(&cfg)
 	}
+	var err error
 	e.s, err = New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -157,7 +146,7 @@ func (e *env) start(tune func(*Config)) {
 				e.t.Errorf("Run: %v", err)
 			}
 			e.srv.Close()
-			if err := store.Close(); err != nil {
+			if err := closeStore(); err != nil {
 				e.t.Errorf("close store: %v", err)
 			}
 		})
@@ -166,7 +155,7 @@ func (e *env) start(tune func(*Config)) {
 }
 
 // restart stops the server and the store and starts both again on the same
-// data directory.
+// data directory; on the fake, it starts a Server again on the same fake.
 func (e *env) restart(tune func(*Config)) {
 	e.stop()
 	e.start(tune)

@@ -64,9 +64,8 @@ func itemOf(id string, v persist.ItemView, user string, kinds []string) Item {
 // readItems reads items (with user's reaction when user is not empty) from one
 // snapshot and stamps them with the answer's causal token, which it returns too.
 func (s *Server) readItems(c causal, items []string, user string) ([]Item, string, error) {
-	store := s.b.Store()
-	lastSeq := store.LastSeq() // before the read: the read sees all of it
-	views, err := store.ReadItems(items, user)
+	lastSeq := s.b.LastSeq() // before the read: the read sees all of it
+	views, err := s.b.ReadItems(items, user)
 	if err != nil {
 		return nil, "", fmt.Errorf("read %q: %w", items, err)
 	}

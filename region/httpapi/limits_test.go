@@ -13,7 +13,7 @@ import (
 // TestReadyzReportsLowDisk: below the store's free-space reserve, /readyz is
 // 503 and says why, writes are refused, reads are served.
 func TestReadyzReportsLowDisk(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newStoreEnv(t, nil)
 	e.do("POST", "/v1/items/a/counters/claps", `{"by":2}`).item(t)
 	e.opts.MinFreeBytes = math.MaxInt64 // no file system has that much free
 	e.restart(nil)
@@ -61,7 +61,7 @@ func TestReadItemsWithCommas(t *testing.T) {
 // not a wrapped negative number.
 func TestCounterSaturatesInAnswers(t *testing.T) {
 	e := newEnv(t, nil)
-	if _, err := e.b.store.Write(context.Background(), persist.Add("a", "views", math.MaxInt64)); err != nil {
+	if _, err := e.b.Write(context.Background(), persist.Add("a", "views", math.MaxInt64)); err != nil {
 		t.Fatal(err)
 	}
 	if it := e.do("POST", "/v1/items/a/counters/views", `{"by":5}`).item(t); it.Counters["views"] != math.MaxInt64 {

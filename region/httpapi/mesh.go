@@ -36,7 +36,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, unavailable(1, "not ready: %v", err))
 		return
 	}
-	if err := s.b.Store().CheckFreeSpace(); err != nil {
+	if err := s.b.CheckFreeSpace(); err != nil {
 		writeProblem(w, unavailable(30, "not ready: writes are refused until disk space is freed, reads are served: %v", err))
 		return
 	}

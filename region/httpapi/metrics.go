@@ -75,7 +75,7 @@ func newMetrics(reg *prometheus.Registry, b Backend, hub *live.Hub) (*metrics, e
 	storeBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "countermesh_store_bytes",
 		Help: "Bytes the peer's store takes on disk (tables and value log), refreshed about every minute.",
-	}, func() float64 { lsm, vlog := b.Store().DiskSize(); return float64(lsm + vlog) })
+	}, func() float64 { lsm, vlog := b.DiskSize(); return float64(lsm + vlog) })
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.writes, m.rateLimited,
 		m.causalWaits, m.causalWaitSeconds, m.causalStale, subscribers, storeBytes, lagCollector{b},
 		edgeCollector{b}, healthCollector{b}} {

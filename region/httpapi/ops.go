@@ -80,7 +80,7 @@ func (s *Server) postOps(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := OpsResult{Results: make([]any, len(ops))}
 	var changed []string
-	lastSeq := s.b.Store().LastSeq()
+	lastSeq := s.b.LastSeq()
 	for i, op := range ops {
 		lastSeq = max(lastSeq, res[i].Seq)
 		switch op.Kind {

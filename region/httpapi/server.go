@@ -13,33 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/persist"
-	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi/live"
 )
-
-// Backend is what the API needs of a peer; *region.Peer is one. Its methods are
-// called from request goroutines, concurrently, and must not block for long.
-type Backend interface {
-	// Store returns the peer's durable store; the API reads and writes it.
-	Store() *persist.Store
-	// Status reports the mesh as the peer sees it (/v1/mesh, lag metrics).
-	Status() region.MeshStatus
-	// Ready returns nil when the peer serves, else why not (/readyz).
-	Ready() error
-	// Writable returns nil when the peer takes writes, else why not; the API
-	// answers writes 503 then. It is called on every write and must be cheap.
-	Writable() error
-	// Applied returns the highest sequence of replica's own changes readable at
-	// this peer: what a causal token waits for.
-	Applied(replica crdt.ReplicaID) uint64
-	// ReactionKinds returns the reaction kinds in force.
-	ReactionKinds() []string
-	// OnChange sets the function called with the items that changes merged
-	// from other peers touched; New sets it to notify the live streams.
-	OnChange(f func(items []string))
-}
 
 // Limits of one request that are not configurable.
 const (

@@ -49,7 +49,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	if r := e.do("GET", "/readyz", ""); r.code != http.StatusOK {
 		t.Fatalf("/readyz: %d %s", r.code, r.body)
 	}
-	e.b.setReady(errNotReady)
+	e.b.SetReady(errNotReady)
 	p := e.do("GET", "/readyz", "").problem(t, http.StatusServiceUnavailable)
 	if p.Detail != "not ready: not running yet" {
 		t.Fatalf("detail %q", p.Detail)
@@ -67,7 +67,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestSkewedPeerRefusesWritesAndServesReads(t *testing.T) {
 	e := newEnv(t, nil)
 	e.do("POST", "/v1/items/a/counters/claps", `{"by":2}`).item(t)
-	e.b.setWritable(fmt.Errorf("%w: 2 of 2 peers' clocks are more than 1m0s from ours", region.ErrClockSkew))
+	e.b.SetWritable(fmt.Errorf("%w: 2 of 2 peers' clocks are more than 1m0s from ours", region.ErrClockSkew))
 	for _, w := range []struct{ method, path, body string }{
 		{"POST", "/v1/items/a/counters/claps", `{"by":1}`},
 		{"PUT", "/v1/items/a/reactions/u1", `{"reaction":"like"}`},
@@ -84,7 +84,7 @@ func TestSkewedPeerRefusesWritesAndServesReads(t *testing.T) {
 	if it.Counters["claps"] != 2 || it.Reactions["like"] != 0 {
 		t.Errorf("after refused writes: %+v", it)
 	}
-	e.b.setWritable(nil) // the clock is fixed
+	e.b.SetWritable(nil) // the clock is fixed
 	e.do("POST", "/v1/items/a/counters/claps", `{"by":1}`).item(t)
 }
 

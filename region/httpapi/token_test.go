@@ -137,7 +137,7 @@ func TestCausalWaitSingleReplica(t *testing.T) {
 	// The other replica's changes arrive while the request waits.
 	go func() {
 		time.Sleep(50 * time.Millisecond) // a replication delay, not a wait for a condition
-		e.b.setApplied(other, 5)
+		e.b.SetApplied(other, 5)
 	}()
 	r := e.do("GET", "/v1/items/a", "", header...)
 	r.item(t)
@@ -184,7 +184,7 @@ func TestTokenMayNotPushTheClock(t *testing.T) {
 	var tok causalToken
 	tok.observe(crdt.Timestamp{Wall: time.Now().Add(5 * time.Second).UnixMilli()})
 	h := []string{HeaderCausalToken, e.mint(tok)}
-	before := e.b.store.Clock().Last()
+	before := e.b.LastTimestamp()
 	for _, req := range []struct{ method, path, body string }{
 		{"PUT", "/v1/items/a/reactions/u1", `{"reaction":"like"}`},
 		{"DELETE", "/v1/items/a/reactions/u1", ""},
@@ -195,10 +195,10 @@ func TestTokenMayNotPushTheClock(t *testing.T) {
 			t.Fatalf("%s %s: detail %q", req.method, req.path, p.Detail)
 		}
 	}
-	if after := e.b.store.Clock().Last(); after != before {
+	if after := e.b.LastTimestamp(); after != before {
 		t.Fatalf("the refused token moved the clock from %s to %s", before, after)
 	}
-	if e.b.store.LastSeq() != 0 {
+	if e.b.LastSeq() != 0 {
 		t.Fatal("a refused reaction was written")
 	}
 	e.do("GET", "/v1/items/a", "", h...).item(t)
@@ -212,7 +212,7 @@ func TestTokenMayNotPushTheClock(t *testing.T) {
 	if !strings.Contains(p.Detail, "ahead of this peer's wall clock, beyond the max drift of 1m0s") {
 		t.Fatalf("detail %q", p.Detail)
 	}
-	if e.b.store.Clock().Last().Wall > time.Now().Add(time.Minute).UnixMilli() {
+	if e.b.LastTimestamp().Wall > time.Now().Add(time.Minute).UnixMilli() {
 		t.Fatal("the refused timestamp moved the clock")
 	}
 }
@@ -227,10 +227,7 @@ func TestTokenOrdersALaterReaction(t *testing.T) {
 	tok.observe(ahead)
 	r := e.do("PUT", "/v1/items/a/reactions/u1", `{"reaction":"like"}`, HeaderCausalToken, e.mint(tok))
 	r.item(t)
-	reg, err := e.b.store.Register("a", "u1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := e.b.Register("a", "u1")
 	if !ahead.Before(reg.TS) {
 		t.Fatalf("register written at %s, not after the token's %s", reg.TS, ahead)
 	}

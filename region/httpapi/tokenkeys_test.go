@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/region/httpapi/httpapitest"
 )
 
 // TestForgedTokensAreRefused: tokens a client makes up, alters, or got from
@@ -47,7 +48,7 @@ func TestForgedTokensAreRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			clock := e.b.store.Clock().Last()
+			clock := e.b.LastTimestamp()
 			for _, req := range []struct{ method, path, body string }{
 				{"PUT", "/v1/items/a/reactions/u1", `{"reaction":"like"}`},
 				{"POST", "/v1/ops", `{"ops":[{"op":"react","item":"a","user":"u1","reaction":"like"}]}`},
@@ -59,10 +60,10 @@ func TestForgedTokensAreRefused(t *testing.T) {
 					t.Fatalf("%s %s: %s %q, want invalid-causal-token containing %q", req.method, req.path, p.Type, p.Detail, c.want)
 				}
 			}
-			if got := e.b.store.Clock().Last(); got != clock {
+			if got := e.b.LastTimestamp(); got != clock {
 				t.Fatalf("the forged token moved the clock from %s to %s", clock, got)
 			}
-			if e.b.store.LastSeq() != 0 {
+			if e.b.LastSeq() != 0 {
 				t.Fatal("a request with a forged token wrote")
 			}
 		})
@@ -85,7 +86,7 @@ func TestTokensCrossPeersAndRotate(t *testing.T) {
 	if r.item(t).reactionOfUser() != "dislike" {
 		t.Fatalf("write in eu with us's token: %s", r.body)
 	}
-	if got := eu.parseToken(t, r.header.Get(HeaderCausalToken)); got.seqs[us.b.store.Replica()] != 1 {
+	if got := eu.parseToken(t, r.header.Get(HeaderCausalToken)); got.seqs[us.b.Replica()] != 1 {
 		t.Fatalf("eu's answer token %+v lost what us's token saw", got)
 	}
 	if r.header.Get(HeaderCausalStale) != "true" {
@@ -132,7 +133,7 @@ func TestBadTokenKeys(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := New(Config{Backend: &backend{}, TokenKeys: c.keys, Logger: quietLogger()})
+			_, err := New(Config{Backend: httpapitest.New(httpapitest.Config{}), TokenKeys: c.keys, Logger: quietLogger()})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("New: %v, want an error containing %q", err, c.want)
 			}

@@ -175,7 +175,7 @@ func (s *Server) write(ctx context.Context, ops ...persist.Op) ([]persist.Result
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
 	defer cancel()
-	res, err := s.b.Store().Write(ctx, ops...)
+	res, err := s.b.Write(ctx, ops...)
 	s.countWrites(ops, res, s.outcomeOf(err))
 	return res, err
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func TestIdempotentIncrementCountsOnceAcrossRestart(t *testing.T) {
-	e := newEnv(t, withTokens)
+	e := newStoreEnv(t, withTokens)
 	e.token = "secret-a"
 	key := []string{HeaderIdempotencyKey, "order-17"}
 	first := e.do("POST", "/v1/items/a/counters/claps", `{"by":5}`, key...)
@@ -115,9 +115,9 @@ func TestOpsBatch(t *testing.T) {
 }
 
 func TestOpsAllOrNothing(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newStoreEnv(t, nil)
 	postOps(t, e, `{"ops":[{"op":"add","item":"a","counter":"claps","by":1,"idempotency_key":"k1"}]}`)
-	seq := e.b.store.LastSeq()
+	seq := e.store.LastSeq()
 	// The store refuses the third op (its key was used for another increment):
 	// the first two must not be applied either.
 	r := e.do("POST", "/v1/ops", `{"ops":[
@@ -128,7 +128,7 @@ func TestOpsAllOrNothing(t *testing.T) {
 	if !strings.Contains(p.Detail, "already used for a different increment") {
 		t.Fatalf("detail %q", p.Detail)
 	}
-	if e.b.store.LastSeq() != seq {
+	if e.store.LastSeq() != seq {
 		t.Fatal("a refused batch changed the store")
 	}
 	it := e.do("GET", "/v1/items/a?user=u1", "").item(t)
@@ -169,7 +169,7 @@ func TestStoreFailuresAnswer503AndReadsGoOn(t *testing.T) {
 	}
 
 	// A closed store answers 503 too.
-	e.b.store.Close()
+	e.store.Close()
 	p = e.do("PUT", "/v1/items/a/reactions/u1", `{"reaction":"like"}`).problem(t, http.StatusServiceUnavailable)
 	if !strings.Contains(p.Detail, "shutting down") {
 		t.Fatalf("detail %q", p.Detail)
