@@ -96,7 +96,7 @@ func (e *Exchange) answerAntiEntropy(ctx context.Context, name string, replica c
 	if err != nil {
 		return err
 	}
-	e.noteApplied(replica, m.Seq)
+	e.stepReceiver(name, replica, receiverEvent{kind: rcvRoundEnd, seq: m.Seq})
 	return e.write(name, st, Message{Type: MsgAck, Seq: m.Seq, Refused: refused})
 }
 
@@ -126,11 +126,13 @@ func (e *Exchange) mergeStates(ctx context.Context, name string, replica crdt.Re
 		case MsgStatesEnd:
 			return refused, nil
 		case MsgStates:
-			r, err := e.merge(ctx, name, replica, m.Delta)
+			ev, err := e.merge(ctx, m.Delta)
 			if err != nil {
 				return refused, fmt.Errorf("merge anti-entropy states from %s: %w", name, err)
 			}
-			refused.Union(r)
+			ev.round = true
+			e.stepReceiver(name, replica, ev)
+			refused.Union(ev.refused)
 		default:
 			return refused, fmt.Errorf("%w: %s sent %s during anti-entropy", ErrProtocol, name, m.Type)
 		}

@@ -22,12 +22,10 @@ type Exchange struct {
 	clock clock
 	lag   commitTimes
 
-	mu      sync.Mutex
-	peers   map[string]*peerState     // by peer name
-	applied map[crdt.ReplicaID]uint64 // highest sequence of each replica's batches merged here
-	// held caps applied for a replica some of whose keys this side refuses:
-	// its value is what was applied before the first refusal.
-	held map[crdt.ReplicaID]uint64
+	mu        sync.Mutex
+	peers     map[string]*peerState        // by peer name
+	receivers map[crdt.ReplicaID]*receiver // what this side takes from each replica
+	applied   map[crdt.ReplicaID]uint64    // each replica's Applied mark, as its receiver reports it
 }
 
 // peerState is what the exchange knows of one remote peer.
@@ -42,9 +40,8 @@ type peerState struct {
 	// session last counted.
 	retry    retrySet
 	retrying int
-	// refusing holds the keys of the peer this side refuses now; refusals
-	// counts every key refused, at each offer.
-	refusing retrySet
+	// refusals counts every key of the peer refused, at each offer; its
+	// receiver holds the keys refused now.
 	refusals uint64
 	// links counts the links being served: a newer link to a peer starts
 	// before the one it replaces has stopped.
@@ -54,7 +51,7 @@ type peerState struct {
 // New returns an Exchange over store.
 func New(store Store, cfg Config) *Exchange {
 	return &Exchange{store: store, cfg: cfg.withDefaults(), clock: wallClock{}, peers: make(map[string]*peerState),
-		applied: make(map[crdt.ReplicaID]uint64), held: make(map[crdt.ReplicaID]uint64)}
+		receivers: make(map[crdt.ReplicaID]*receiver), applied: make(map[crdt.ReplicaID]uint64)}
 }
 
 // peer returns the state of the named peer, creating it. Callers hold e.mu.
@@ -271,33 +268,25 @@ func (e *Exchange) Applied(replica crdt.ReplicaID) uint64 {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if held, ok := e.held[replica]; ok {
-		return min(held, e.applied[replica])
-	}
 	return e.applied[replica]
 }
 
-func (e *Exchange) noteApplied(replica crdt.ReplicaID, seq uint64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if seq > e.applied[replica] {
-		e.applied[replica] = seq
-	}
-}
-
-// merge merges d, received from peer, into the store, reports the items it
-// changed, and returns the keys it refused: their timestamps are beyond the max
-// clock drift, and the peer is to offer them again.
-func (e *Exchange) merge(ctx context.Context, peer string, replica crdt.ReplicaID, d crdt.Delta) (crdt.KeySet, error) {
+// merge merges d into the store, reports the items it changed, and returns the
+// outcome as the receiver's event: the keys it refused are those whose
+// timestamps are beyond the max clock drift, which the peer is to offer again.
+func (e *Exchange) merge(ctx context.Context, d crdt.Delta) (receiverEvent, error) {
 	res, err := e.store.Merge(ctx, d)
 	if err != nil {
-		return crdt.KeySet{}, err
+		return receiverEvent{}, err
 	}
 	if e.cfg.OnChange != nil && res.Changed.Len() > 0 {
 		e.cfg.OnChange(res.Changed.Items())
 	}
-	e.noteRefusing(peer, replica, d, res)
-	return res.Refused, nil
+	ev := receiverEvent{kind: rcvMerged, delta: d, refused: res.Refused}
+	if res.Drift != nil {
+		ev.drift = res.Drift
+	}
+	return ev, nil
 }
 
 // PeerStats is what the exchange reports about one remote peer.
@@ -331,7 +320,10 @@ func (e *Exchange) Stats() map[string]PeerStats {
 	for name, p := range e.peers {
 		s := PeerStats{Name: name, Replica: p.replica, Linked: p.links > 0, Acked: p.acked,
 			BytesSent: p.bytesSent, BytesReceived: p.bytesReceived, Skew: p.skew,
-			RefusedKeys: p.retrying, RefusingKeys: p.refusing.Len(), Refusals: p.refusals}
+			RefusedKeys: p.retrying, Refusals: p.refusals}
+		if r, ok := e.receivers[p.replica]; ok {
+			s.RefusingKeys = r.refusing.Len()
+		}
 		if last > p.acked {
 			s.LagSeqs = last - p.acked
 			s.LagSeconds = e.lag.ageOfFirstAfter(p.acked, now).Seconds()

@@ -2,10 +2,8 @@ package exchange
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/countermesh/countermesh/crdt"
-	"github.com/countermesh/countermesh/persist"
 )
 
 // A receiver refuses a key whose timestamp is beyond its max clock drift, alone:
@@ -15,37 +13,46 @@ import (
 // when a key starts being refused and when every refused key was taken, never one
 // per batch.
 
-// noteRefusing records the outcome of merging d, from peer: which of the peer's
-// keys this side refuses now, and the refusals' count and reason. While it
-// refuses any, what Applied reports of replica is held.
-func (e *Exchange) noteRefusing(peer string, replica crdt.ReplicaID, d crdt.Delta, res persist.MergeResult) {
+// stepReceiver steps the receiver of replica, whose peer is named peer, and
+// carries out the actions that record: the Applied mark and the keys refused. It
+// returns every action; the caller carries out those of its stream.
+func (e *Exchange) stepReceiver(peer string, replica crdt.ReplicaID, ev receiverEvent) []receiverAction {
 	e.mu.Lock()
-	tracking := e.peerLocked(peer).refusing.Len() > 0
-	e.mu.Unlock()
-	if res.Refused.Len() == 0 && !tracking {
-		return
+	r, ok := e.receivers[replica]
+	if !ok {
+		r = newReceiver(peer)
+		e.receivers[replica] = r
 	}
-	var offered crdt.KeySet
-	offered.AddDelta(d)
-	e.mu.Lock()
-	p := e.peerLocked(peer)
-	added := p.refusing.settle(offered, res.Refused, time.Time{}, 0)
-	left := p.refusing.Len()
-	p.refusals += uint64(res.Refused.Len())
-	if res.Drift != nil {
-		p.skew = res.Drift.Error()
-	}
-	if _, ok := e.held[replica]; !ok && left > 0 {
-		e.held[replica] = e.applied[replica]
-	} else if left == 0 {
-		delete(e.held, replica)
+	out := r.step(ev)
+	for _, a := range out {
+		switch a.kind {
+		case rcvApplied:
+			e.applied[replica] = a.upTo
+		case rcvRefusing:
+			p := e.peerLocked(peer)
+			p.refusals += uint64(a.refused.Len())
+			if a.err != nil {
+				p.skew = a.err.Error()
+			}
+		}
 	}
 	e.mu.Unlock()
+	for _, a := range out {
+		if a.kind == rcvRefusing {
+			e.noteRefusing(peer, a)
+		}
+	}
+	return out
+}
+
+// noteRefusing logs the keys of the peer this side refuses: when a key starts
+// being refused and when every refused key was taken, never once per batch.
+func (e *Exchange) noteRefusing(peer string, a receiverAction) {
 	switch {
-	case added > 0:
+	case a.added > 0:
 		e.cfg.Logger.Warn("exchange: refusing keys beyond max clock drift; the peer offers them again",
-			"peer", peer, "new", added, "refusing", left, "example", firstKey(res.Refused), "err", res.Drift)
-	case tracking && left == 0:
+			"peer", peer, "new", a.added, "refusing", a.left, "example", firstKey(a.refused), "err", a.err)
+	case a.tracking && a.left == 0:
 		e.cfg.Logger.Info("exchange: took every key refused before", "peer", peer)
 	}
 }
