@@ -34,6 +34,17 @@
 // driver: one goroutine per batch stream that does the stream's and the store's
 // I/O with an injected clock, plus the reader it owns.
 //
+// The receiver's decisions are a pure state machine too (receiver.go), one per
+// remote replica, serving every stream of it: a message read and the outcome of
+// the store's merge go in; actions come out — merge a batch, acknowledge it
+// naming the keys refused, refuse a batch the store could not commit at all,
+// end a stream whose peer sent another message than a batch, and the mark
+// Applied may report, which holds where it was before the first refusal until
+// every key refused since was taken. It is tested by the scripts in
+// testdata/receiver. Its drivers are receive (receiving.go), for a batch stream,
+// and the anti-entropy rounds the peer opens; they step it under the exchange's
+// lock.
+//
 // Every stream starts with a hello from each side (mesh name, replica id). Any
 // message that is malformed, of another version, or unexpected closes the link with
 // a logged reason.
