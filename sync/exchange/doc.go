@@ -25,8 +25,8 @@
 //
 // The sender's decisions — when to ship, what, how many batches may await an
 // acknowledgement, which refused keys to offer again, whether an answer breaks
-// the protocol — are a pure state machine (sender.go), in the manner of
-// etcd-io/raft's RawNode: events (a commit, the peer's answer, a timer tick, each
+// the protocol, whether a session first runs an anti-entropy round — are pure
+// (sender.go), a state machine in the manner of etcd-io/raft's RawNode: events (a commit, the peer's answer, a timer tick, each
 // with the time) and the change log go in; actions (ship a batch covering up to a
 // sequence, arm the timer, record an acknowledgement, end the session) come out.
 // It has no goroutines, I/O or clock, knows only sequences and a change log, and

@@ -53,6 +53,11 @@ func newSender(cfg Config, peer string, acked uint64, retry retrySet) *sender {
 	return &sender{cfg: cfg, peer: peer, last: acked, acked: acked, sentUpTo: acked, retry: retry}
 }
 
+// catchUpFirst says whether a sending session to a peer that acknowledged acked
+// is first to run an anti-entropy round: the change log, starting at logStart,
+// no longer holds every change after acked (it was trimmed, or the peer is new).
+func catchUpFirst(acked, logStart uint64) bool { return acked+1 < logStart }
+
 // eventKind says what happened.
 type eventKind int
 

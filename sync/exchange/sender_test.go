@@ -23,6 +23,7 @@ import (
 //	ack at=D seq=N [refused=(a,...)]
 //	nack at=D seq=N
 //	end                          the session ends: hand the retry set over
+//	catch-up acked=N log-start=N whether a session first runs anti-entropy
 //	state
 //
 // Each command prints the sender's actions, one a line.
@@ -67,6 +68,8 @@ func TestSender(t *testing.T) {
 			case "nack":
 				m := Message{Type: MsgNack, Seq: uint64(scanInt(t, d, "seq", 0)), Reason: "disk full"}
 				return stepped(senderEvent{kind: evReply, now: at(d), reply: m})
+			case "catch-up":
+				return fmt.Sprintf("%t\n", catchUpFirst(uint64(scanInt(t, d, "acked", 0)), uint64(scanInt(t, d, "log-start", 0))))
 			case "end":
 				handed = s.handOver()
 				return fmt.Sprintf("handed over: %d keys", handed.Len())

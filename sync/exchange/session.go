@@ -44,7 +44,7 @@ func (e *Exchange) sendSession(ctx context.Context, link Link) error {
 	if err != nil {
 		return err
 	}
-	if acked+1 < start {
+	if catchUpFirst(acked, start) {
 		e.cfg.Logger.Info("exchange: peer behind the change log, repairing by anti-entropy",
 			"peer", name, "acked", acked, "log_start", start)
 		if acked, err = e.AntiEntropy(ctx, link); err != nil {
