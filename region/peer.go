@@ -25,6 +25,7 @@ type Peer struct {
 	cfg  Config
 	log  *slog.Logger
 	topo atomic.Pointer[topology.Topology]
+	mat  atomic.Pointer[topology.Material] // what the files of topo hold
 
 	store  *persist.Store
 	ex     *exchange.Exchange
@@ -64,6 +65,7 @@ func New(cfg Config) (_ *Peer, err error) {
 	// "local" names this peer; "peer" in a line names the remote one.
 	p.log = cfg.Logger.With("local", cfg.PeerName)
 	p.topo.Store(topo)
+	p.mat.Store(mat)
 	p.links.m = make(map[string]*activeLink)
 	defer func() {
 		if err != nil {
@@ -162,6 +164,11 @@ func (p *Peer) Name() string { return p.cfg.PeerName }
 
 // Topology returns the topology in force.
 func (p *Peer) Topology() *topology.Topology { return p.topo.Load() }
+
+// Material returns what the security files of the topology in force hold, as
+// the peer read them (New or the last Reload): the API takes its tokens and
+// token secrets from it rather than reading the files again.
+func (p *Peer) Material() *topology.Material { return p.mat.Load() }
 
 // wake asks the link manager to reconcile links now. It never blocks.
 func (p *Peer) wake() {

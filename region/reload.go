@@ -68,6 +68,7 @@ func (p *Peer) Reload() error {
 	}
 	changes := topology.Diff(cur, next)
 	p.topo.Store(next)
+	p.mat.Store(mat)
 	if !changes.Empty() {
 		p.log.Info("topology reloaded", "changes", changes.String())
 	}
@@ -77,7 +78,7 @@ func (p *Peer) Reload() error {
 	p.join()
 	p.wake()
 	if p.cfg.OnReload != nil {
-		p.cfg.OnReload(next)
+		p.cfg.OnReload(next, mat)
 	}
 	return nil
 }
