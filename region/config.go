@@ -49,10 +49,11 @@ type Config struct {
 	// Default 2 s.
 	ReloadInterval time.Duration
 	// OnReload, when set, is called with every topology a reload put in force
-	// (file change or Reload), after the peer applied it, from the goroutine
-	// that reloaded. What the peer does not use — API tokens, token secrets —
-	// is applied there. It must not block for long.
-	OnReload func(*topology.Topology)
+	// (file change or Reload) and the material its files hold, after the peer
+	// applied them, from the goroutine that reloaded. What the peer does not
+	// use — API tokens, token secrets — is applied there, from the material:
+	// nobody reads those files again. It must not block for long.
+	OnReload func(*topology.Topology, *topology.Material)
 	// LinkIdleTimeout closes a link that heard nothing for that long. Default 15 s.
 	LinkIdleTimeout time.Duration
 

@@ -20,8 +20,8 @@ type EdgeRefusals struct {
 // EdgeRefusals reports what the peer refused at its network edge.
 func (p *Peer) EdgeRefusals() EdgeRefusals {
 	return EdgeRefusals{
-		Handshakes:         p.tr.Refusals(),
-		GossipDropped:      p.gossip.edge.dropped.Load(),
-		GossipNodesRefused: p.gossip.edge.refusedNodes.Load(),
+		Handshakes:         p.links.tr.Refusals(),
+		GossipDropped:      p.members.gossip.edge.dropped.Load(),
+		GossipNodesRefused: p.members.gossip.edge.refusedNodes.Load(),
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -41,7 +40,7 @@ func (m nodeMeta) encode() ([]byte, error) {
 // gossipDelegate answers memberlist. Memberlist calls its methods from its own
 // goroutines, some under its locks: none of them blocks.
 type gossipDelegate struct {
-	p    *Peer
+	m    *membership
 	meta []byte
 }
 
@@ -56,49 +55,49 @@ func (d *gossipDelegate) LocalState(bool) []byte            { return nil }
 func (d *gossipDelegate) MergeRemoteState(_ []byte, _ bool) {}
 
 // NotifyJoin, NotifyLeave and NotifyUpdate wake the link manager.
-func (d *gossipDelegate) NotifyJoin(*memberlist.Node)   { d.p.wake() }
-func (d *gossipDelegate) NotifyUpdate(*memberlist.Node) { d.p.wake() }
+func (d *gossipDelegate) NotifyJoin(*memberlist.Node)   { d.m.wake() }
+func (d *gossipDelegate) NotifyUpdate(*memberlist.Node) { d.m.wake() }
 func (d *gossipDelegate) NotifyLeave(n *memberlist.Node) {
-	d.p.skew.forget(n.Name)
-	d.p.wake()
+	d.m.skew.forget(n.Name)
+	d.m.wake()
 }
 
 // AckPayload puts this peer's wall clock in its ping acks, and
 // NotifyPingComplete reads the other's: how the peer learns whether its clock
 // is beyond the max drift from most of the mesh (Ready).
-func (d *gossipDelegate) AckPayload() []byte { return d.p.skew.ackPayload() }
+func (d *gossipDelegate) AckPayload() []byte { return d.m.skew.ackPayload() }
 func (d *gossipDelegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
-	d.p.skew.observe(other.Name, rtt, payload)
+	d.m.skew.observe(other.Name, rtt, payload)
 }
 
 // NotifyAlive refuses nodes that are not peers of the topology, in the region the
 // topology gives them, of this mesh.
-func (d *gossipDelegate) NotifyAlive(n *memberlist.Node) error { return d.p.admit(n) }
+func (d *gossipDelegate) NotifyAlive(n *memberlist.Node) error { return d.m.admitNode(n) }
 
 // NotifyMerge refuses to merge with a pool holding any such node.
 func (d *gossipDelegate) NotifyMerge(nodes []*memberlist.Node) error {
 	for _, n := range nodes {
-		if err := d.p.admit(n); err != nil {
+		if err := d.m.admitNode(n); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// admit checks a node memberlist heard of against the current topology: the
-// admission rule, with the gossip address the node advertises. A refusal is
-// counted and logged, at most once per address per minute.
-func (p *Peer) admit(n *memberlist.Node) error {
-	var m nodeMeta
-	err := json.Unmarshal(n.Meta, &m)
+// admitNode checks a node memberlist heard of by the admission rule, with the
+// gossip address the node advertises. A refusal is counted and logged, at
+// most once per address per minute.
+func (m *membership) admitNode(n *memberlist.Node) error {
+	var meta nodeMeta
+	err := json.Unmarshal(n.Meta, &meta)
 	if err != nil {
 		err = fmt.Errorf("node %s: unreadable metadata: %w", n.Name, err)
 	} else {
-		err = admission(p.topo.Load(), claim{Mesh: m.Mesh, Region: m.Region, Name: n.Name, Gossip: n.Address()})
+		err = m.admit(claim{Mesh: meta.Mesh, Region: meta.Region, Name: n.Name, Gossip: n.Address()})
 	}
 	if err != nil {
-		p.gossip.edge.refusedNodes.Add(1)
-		p.gossip.edge.log.Log(p.log, slog.LevelWarn, n.Address(), "refused a gossip node",
+		m.gossip.edge.refusedNodes.Add(1)
+		m.gossip.edge.log.Log(m.log, slog.LevelWarn, n.Address(), "refused a gossip node",
 			"node", n.Name, "err", err)
 	}
 	return err
@@ -138,9 +137,9 @@ func admission(topo *topology.Topology, c claim) error {
 // topology, or nil if it does: a packet must come from a peer's gossip
 // address, a stream connection from its gossip host (the dialler picks the
 // port of a stream).
-func (p *Peer) gossipSource(addr net.Addr, stream bool) error {
+func (m *membership) gossipSource(addr net.Addr, stream bool) error {
 	from := addr.String()
-	for _, q := range p.topo.Load().Peers() {
+	for _, q := range m.topo().Peers() {
 		if !stream && sameAddr(from, q.Gossip) || stream && sameHost(from, q.Gossip) {
 			return nil
 		}
@@ -168,27 +167,6 @@ func sameAddr(a, b string) bool {
 		return a == b
 	}
 	return x.Addr().Unmap() == y.Addr().Unmap() && x.Port() == y.Port()
-}
-
-// memberlistConfig builds memberlist's configuration for this peer.
-func (p *Peer) memberlistConfig(d *gossipDelegate, t memberlist.Transport, key []byte) (*memberlist.Config, error) {
-	var mc *memberlist.Config
-	switch p.cfg.GossipProfile {
-	case "local":
-		mc = memberlist.DefaultLocalConfig()
-	case "lan":
-		mc = memberlist.DefaultLANConfig()
-	case "wan":
-		mc = memberlist.DefaultWANConfig()
-	default:
-		return nil, fmt.Errorf("region: unknown gossip profile %q", p.cfg.GossipProfile)
-	}
-	mc.Name = p.cfg.PeerName
-	mc.Transport = t
-	mc.SecretKey = key
-	mc.Delegate, mc.Events, mc.Alive, mc.Merge, mc.Ping = d, d, d, d, d
-	mc.Logger = log.New(&memberlistLog{l: p.log, edge: &p.gossip.edge}, "", 0)
-	return mc, nil
 }
 
 // memberlistLog sends memberlist's log lines to slog at the level they name,

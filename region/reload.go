@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/countermesh/countermesh/topology"
 )
@@ -14,21 +13,14 @@ import (
 // watchTopology reloads the topology file whenever it changes.
 func (p *Peer) watchTopology(ctx context.Context) {
 	last := fileVersion(p.cfg.TopologyFile)
-	t := time.NewTicker(p.cfg.ReloadInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, p.cfg.ReloadInterval, func() {
 		if v := fileVersion(p.cfg.TopologyFile); v != last {
 			last = v
 			if err := p.Reload(); err != nil {
 				p.log.Error("topology reload refused; keeping the topology in force", "err", err)
 			}
 		}
-	}
+	})
 }
 
 // fileVersion identifies a version of a file by size and modification time.
@@ -47,7 +39,8 @@ var ErrRestartNeeded = errors.New("region: the new topology needs a restart of t
 // Reload reads the topology file again (on change, or on SIGHUP) and puts it in
 // force: links to removed peers close, added peers are joined and linked, and
 // the gossip keyring takes the keys the file lists now (the first encrypts,
-// every one decrypts). It reads only the files this peer needs, as New does.
+// every one decrypts). It reads only the files this peer needs, as New does,
+// and hands the new topology and what its files hold to Config.OnReload.
 // An invalid file is refused, and so is one that changes what only a restart
 // puts in force (ErrRestartNeeded, with the reasons: see
 // topology.RestartReasons); the topology in force is then kept.
@@ -62,22 +55,23 @@ func (p *Peer) Reload() error {
 	if reasons := topology.RestartReasons(cur, next, p.cfg.PeerName); len(reasons) > 0 {
 		return fmt.Errorf("%w: %s", ErrRestartNeeded, strings.Join(reasons, "; "))
 	}
-	rotated, err := rotateKeyring(p.keyring, mat.GossipKeys)
+	rotated, err := p.members.rotateKeys(mat.GossipKeys)
 	if err != nil {
 		return fmt.Errorf("region: reload: %w", err)
 	}
 	changes := topology.Diff(cur, next)
 	p.topo.Store(next)
+	p.mat.Store(mat)
 	if !changes.Empty() {
 		p.log.Info("topology reloaded", "changes", changes.String())
 	}
 	if rotated {
 		p.log.Info("gossip keys in force", "keys", len(mat.GossipKeys))
 	}
-	p.join()
-	p.wake()
+	p.members.join()
+	p.links.wake()
 	if p.cfg.OnReload != nil {
-		p.cfg.OnReload(next)
+		p.cfg.OnReload(next, mat)
 	}
 	return nil
 }

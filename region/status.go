@@ -56,10 +56,7 @@ func (p *Peer) Status() MeshStatus {
 	self, _ := topo.Peer(p.cfg.PeerName)
 	st := MeshStatus{Mesh: topo.Mesh, Self: self.Name, Region: self.Region,
 		Replica: p.store.Replica().String(), LastSeq: p.store.LastSeq()}
-	members := map[string]string{}
-	for _, n := range p.ml.Members() {
-		members[n.Name] = membershipName(n.State)
-	}
+	members := p.members.states()
 	stats := p.ex.Stats()
 	for _, r := range topo.Regions {
 		rs := RegionStatus{Name: r.Name}
@@ -87,7 +84,7 @@ func (p *Peer) Status() MeshStatus {
 }
 
 // Linked reports whether a link to the named peer is being served.
-func (p *Peer) Linked(name string) bool { return p.links.get(name) != nil }
+func (p *Peer) Linked(name string) bool { return p.links.linked(name) }
 
 func membershipName(s memberlist.NodeStateType) string {
 	switch s {
@@ -139,7 +136,7 @@ func (p *Peer) Ready() error {
 // Writable returns nil when the peer takes writes, else an error matching
 // ErrClockSkew: its clock is beyond the max drift from most of the mesh. It is
 // cheap enough to ask on every write (the check is redone at most every second).
-func (p *Peer) Writable() error { return p.skew.verdict() }
+func (p *Peer) Writable() error { return p.members.skew.verdict() }
 
 // ReactionKinds returns the reaction kinds of the topology in force.
 func (p *Peer) ReactionKinds() []string { return slices.Clone(p.topo.Load().ReactionKinds) }

@@ -68,7 +68,8 @@
 // peer; the peers' files it does not find it lists in [Topology.Unchecked].
 // [LoadPeer], as on a peer's host, checks and returns the [Material] of that
 // peer alone — its certificate and key, the CA, the gossip keys, the token
-// secrets — and never opens another peer's files. All report every problem
+// secrets, the API tokens — and never opens another peer's files: the peer
+// takes them from there and reads none of them again. All report every problem
 // found at once, each as "file:line: what is wrong" in an [*Error].
 //
 // [Diff] compares two topologies, as a peer does when it reloads its file;

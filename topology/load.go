@@ -160,9 +160,15 @@ func (ps *problems) checkShared(r fileRef, data []byte, m *Material) {
 		}
 		m.TokenSecrets = append(m.TokenSecrets, Secret{ID: r.subject, Secret: secret})
 	case refToken:
-		if tok := strings.TrimSpace(string(data)); tok == "" || strings.ContainsAny(tok, " \t\r\n") {
+		tok := strings.TrimSpace(string(data))
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
 			ps.addf(r.line, "%s must hold one token on one line", r.describe())
+			return
 		}
+		if m.APITokens == nil {
+			m.APITokens = map[string]string{}
+		}
+		m.APITokens[r.subject] = tok
 	}
 }
 

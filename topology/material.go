@@ -23,6 +23,10 @@ type Material struct {
 	// order: the first signs, every one verifies. Empty when the topology
 	// lists none.
 	TokenSecrets []Secret
+	// APITokens are the API's bearer tokens, by the name the topology gives
+	// them: what each token's file holds, trimmed. Empty when the topology
+	// lists none.
+	APITokens map[string]string
 }
 
 // Secret is one token secret: its id in the topology and its 32 bytes.

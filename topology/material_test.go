@@ -48,6 +48,10 @@ func TestLoadPeerReadsOnlyItsOwnKey(t *testing.T) {
 	if len(m.TokenSecrets) != 2 || m.TokenSecrets[0].ID != "k2" || m.TokenSecrets[1].ID != "k1" || len(m.TokenSecrets[0].Secret) != 32 {
 		t.Errorf("token secrets %+v, want k2 then k1", m.TokenSecrets)
 	}
+	token := strings.TrimSpace(string(readTest(t, filepath.Join(dir, "frontend.token"))))
+	if len(m.APITokens) != 1 || m.APITokens["frontend"] != token {
+		t.Errorf("api tokens %v, want frontend's", m.APITokens)
+	}
 
 	// Another peer's entry may name no files at all, or files this host
 	// cannot read: they are never opened.

@@ -93,8 +93,8 @@ func (m *devMesh) startRegion(r *devRegion) error {
 	cfg.Logger = m.log.With("region", r.name)
 	ln := r.ln
 	r.ln = nil // the node closes it, also when it fails
-	n, err := node.New(node.Config{Peer: cfg, Listener: ln, DrainTimeout: 2 * time.Second, API: func(t *topology.Topology) (httpapi.Config, error) {
-		keys, err := tokenKeys(t)
+	n, err := node.New(node.Config{Peer: cfg, Listener: ln, DrainTimeout: 2 * time.Second, API: func(t *topology.Topology, mat *topology.Material) (httpapi.Config, error) {
+		keys, err := tokenKeys(t, mat)
 		return httpapi.Config{TokenKeys: keys}, err
 	}})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/countermesh/countermesh/region/httpapi"
 	"github.com/countermesh/countermesh/region/node"
 	"github.com/countermesh/countermesh/topology"
-	"github.com/countermesh/countermesh/topology/pki"
 )
 
 const serveHelp = `Usage:
@@ -69,12 +67,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.TopologyFile, cfg.PeerName, cfg.DataDir, cfg.Logger = *topo, *peer, *data, logger
 	var apiRef atomic.Pointer[httpapi.Server]
-	cfg.OnReload = func(t *topology.Topology) {
-		applyTokenSecrets(apiRef.Load(), t, logger)
-		applyAPIAccess(apiRef.Load(), t, logger)
+	cfg.OnReload = func(t *topology.Topology, mat *topology.Material) {
+		applyTokenSecrets(apiRef.Load(), t, mat, logger)
+		applyAPIAccess(apiRef.Load(), t, mat, logger)
 	}
-	n, err := node.New(node.Config{Peer: cfg, API: func(t *topology.Topology) (httpapi.Config, error) {
-		return apiConfig(t, logger, *tokenAhead)
+	n, err := node.New(node.Config{Peer: cfg, API: func(t *topology.Topology, mat *topology.Material) (httpapi.Config, error) {
+		return apiConfig(t, mat, logger, *tokenAhead)
 	}})
 	if err != nil {
 		return err
@@ -110,51 +108,40 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // apiConfig configures the peer's HTTP API with the topology's API tokens, CORS
-// origins and token secrets.
-func apiConfig(topo *topology.Topology, logger *slog.Logger, tokenAhead time.Duration) (httpapi.Config, error) {
-	keys, err := tokenKeys(topo)
+// origins and token secrets, as mat holds them.
+func apiConfig(topo *topology.Topology, mat *topology.Material, logger *slog.Logger, tokenAhead time.Duration) (httpapi.Config, error) {
+	keys, err := tokenKeys(topo, mat)
 	if err != nil {
 		return httpapi.Config{}, err
 	}
-	tokens, err := apiTokens(topo)
-	if err != nil {
-		return httpapi.Config{}, err
-	}
-	return httpapi.Config{APITokens: tokens, CORSOrigins: topo.Security.CORSOrigins,
+	return httpapi.Config{APITokens: apiTokens(topo, mat), CORSOrigins: topo.Security.CORSOrigins,
 		TokenKeys: keys, MaxTokenAhead: tokenAhead, Logger: logger}, nil
 }
 
-// tokenKeys reads the token secrets of t. A topology without any is refused:
-// every peer of the mesh must verify the causal tokens the others mint.
-func tokenKeys(t *topology.Topology) ([]httpapi.TokenKey, error) {
-	if len(t.Security.TokenSecrets) == 0 {
+// tokenKeys returns the token secrets of t, as mat holds them. A topology
+// without any is refused: every peer of the mesh must verify the causal tokens
+// the others mint.
+func tokenKeys(t *topology.Topology, mat *topology.Material) ([]httpapi.TokenKey, error) {
+	if len(mat.TokenSecrets) == 0 {
 		return nil, fmt.Errorf("topology %s lists no security.token_secrets: every peer must verify the causal tokens "+
 			"the others mint, with the same secret; make one with countermesh certs init and list it, "+
 			"e.g. token_secrets: [{id: k1, file: certs/token.secret}]", t.File)
 	}
-	var keys []httpapi.TokenKey
-	for _, ts := range t.Security.TokenSecrets {
-		data, err := os.ReadFile(ts.File)
-		if err != nil {
-			return nil, fmt.Errorf("token secret %s: %w", ts.ID, err)
-		}
-		secret, err := pki.ParseTokenSecret(data)
-		if err != nil {
-			return nil, fmt.Errorf("token secret %s (%s): %w", ts.ID, ts.File, err)
-		}
-		keys = append(keys, httpapi.TokenKey{ID: ts.ID, Secret: secret})
+	keys := make([]httpapi.TokenKey, 0, len(mat.TokenSecrets))
+	for _, ts := range mat.TokenSecrets {
+		keys = append(keys, httpapi.TokenKey{ID: ts.ID, Secret: ts.Secret})
 	}
 	return keys, nil
 }
 
 // applyTokenSecrets puts the token secrets of a reloaded topology in force in
-// api (nil before the API started: it reads them when it starts). Secrets
-// that cannot be read are logged and the ones in force kept.
-func applyTokenSecrets(api *httpapi.Server, t *topology.Topology, logger *slog.Logger) {
+// api (nil before the API started: it takes them when it starts). Secrets
+// the API refuses are logged and the ones in force kept.
+func applyTokenSecrets(api *httpapi.Server, t *topology.Topology, mat *topology.Material, logger *slog.Logger) {
 	if api == nil {
 		return
 	}
-	keys, err := tokenKeys(t)
+	keys, err := tokenKeys(t, mat)
 	if err == nil {
 		err = api.SetTokenKeys(keys)
 	}
@@ -165,35 +152,29 @@ func applyTokenSecrets(api *httpapi.Server, t *topology.Topology, logger *slog.L
 	logger.Info("token secrets in force", "ids", len(keys), "signing", keys[0].ID)
 }
 
-// apiTokens reads the API tokens of t, with their scopes and rate limits.
-func apiTokens(t *topology.Topology) ([]httpapi.APIToken, error) {
-	var tokens []httpapi.APIToken
+// apiTokens returns the API tokens of t, with their scopes and rate limits,
+// as mat holds them.
+func apiTokens(t *topology.Topology, mat *topology.Material) []httpapi.APIToken {
+	tokens := make([]httpapi.APIToken, 0, len(t.Security.APITokens))
 	for _, tok := range t.Security.APITokens {
-		b, err := os.ReadFile(tok.File)
-		if err != nil {
-			return nil, fmt.Errorf("api token %s: %w", tok.Name, err)
-		}
-		tokens = append(tokens, httpapi.APIToken{Name: tok.Name, Token: strings.TrimSpace(string(b)),
+		tokens = append(tokens, httpapi.APIToken{Name: tok.Name, Token: mat.APITokens[tok.Name],
 			Scope: httpapi.Scope(tok.Scope), RateLimit: float64(tok.RateLimit.OpsPerSecond), Burst: tok.RateLimit.Burst})
 	}
-	return tokens, nil
+	return tokens
 }
 
 // applyAPIAccess puts the API tokens and CORS origins of a reloaded topology
-// in force in api (nil before the API started: it reads them when it
+// in force in api (nil before the API started: it takes them when it
 // starts): tokens removed are refused from then on, tokens added or rewritten
-// in their files accepted, scopes and rate limits changed. Tokens that cannot
-// be read are logged and the ones in force kept.
-func applyAPIAccess(api *httpapi.Server, t *topology.Topology, logger *slog.Logger) {
+// in their files accepted, scopes and rate limits changed. Tokens the API
+// refuses are logged and the ones in force kept.
+func applyAPIAccess(api *httpapi.Server, t *topology.Topology, mat *topology.Material, logger *slog.Logger) {
 	if api == nil {
 		return
 	}
 	api.SetCORSOrigins(t.Security.CORSOrigins)
-	tokens, err := apiTokens(t)
-	if err == nil {
-		err = api.SetAPITokens(tokens)
-	}
-	if err != nil {
+	tokens := apiTokens(t, mat)
+	if err := api.SetAPITokens(tokens); err != nil {
 		logger.Error("api tokens not reloaded; keeping the ones in force", "err", err)
 		return
 	}

@@ -39,11 +39,11 @@ type Config struct {
 	// Peer configures the peer, its store and its links. Required.
 	Peer region.Config
 
-	// API returns the HTTP API's configuration, given the peer's topology as
-	// the peer read it (for its tokens and secrets). The Node sets Backend to
-	// the peer, and Logger to Peer.Logger when nil. Nil runs the peer without
-	// an API.
-	API func(*topology.Topology) (httpapi.Config, error)
+	// API returns the HTTP API's configuration, given the peer's topology and
+	// the material its files hold, as the peer read them (for its tokens and
+	// secrets). The Node sets Backend to the peer, and Logger to Peer.Logger
+	// when nil. Nil runs the peer without an API.
+	API func(*topology.Topology, *topology.Material) (httpapi.Config, error)
 
 	// Listener is where the API serves; the Node closes it (also when New
 	// fails). Nil: the Node listens on Addr.
@@ -126,7 +126,7 @@ func (n *Node) openAPI() error {
 		}
 	}
 	topo := n.peer.Topology()
-	acfg, err := n.cfg.API(topo)
+	acfg, err := n.cfg.API(topo, n.peer.Material())
 	if err != nil {
 		closeLn()
 		return err

@@ -34,7 +34,7 @@ func config(t *testing.T) node.Config {
 	mesh.WriteTopology()
 	return node.Config{
 		Peer: mesh.Config("eu-1"),
-		API:  func(*topology.Topology) (httpapi.Config, error) { return httpapi.Config{}, nil },
+		API:  func(*topology.Topology, *topology.Material) (httpapi.Config, error) { return httpapi.Config{}, nil },
 		Addr: "127.0.0.1:0",
 	}
 }
@@ -167,7 +167,7 @@ func TestNewClosesTheListenerOnError(t *testing.T) {
 	}
 	cfg.Listener = ln
 	refused := errors.New("no api today")
-	cfg.API = func(*topology.Topology) (httpapi.Config, error) { return httpapi.Config{}, refused }
+	cfg.API = func(*topology.Topology, *topology.Material) (httpapi.Config, error) { return httpapi.Config{}, refused }
 	if _, err := node.New(cfg); !errors.Is(err, refused) {
 		t.Fatalf("New = %v, want %v", err, refused)
 	}

@@ -103,7 +103,7 @@ func (c *cluster) start(n *member) error {
 	cfg := node.Config{Peer: c.config(n)}
 	if c.opts.api {
 		cfg.Addr = "127.0.0.1:0"
-		cfg.API = func(*topology.Topology) (httpapi.Config, error) {
+		cfg.API = func(*topology.Topology, *topology.Material) (httpapi.Config, error) {
 			return httpapi.Config{Logger: c.opts.log, RateLimit: -1, MaxWritesInFlight: 1 << 16}, nil
 		}
 	}

@@ -114,7 +114,7 @@ func (c *Cluster) launch(cfg region.Config) (*region.Peer, io.Closer, error) {
 	n, err := node.New(node.Config{
 		Peer:     cfg,
 		Listener: ln,
-		API: func(*topology.Topology) (httpapi.Config, error) {
+		API: func(*topology.Topology, *topology.Material) (httpapi.Config, error) {
 			return httpapi.Config{
 				Tokens: map[string]string{token: "chaos"}, RateLimit: -1, WriteTimeout: 2 * time.Second,
 				// Clocks are skewed by 30 s (faults.go): tokens may carry that far, so
