@@ -94,10 +94,12 @@ func newLinks(cfg Config, log *slog.Logger, d linkDeps) (_ *links, err error) {
 	return l, nil
 }
 
-// start serves links until ctx ends or Close: the accepted ones, the ones
+// start serves links until Close (not the end of ctx: see below): the accepted ones, the ones
 // reconciling dials, and an anti-entropy round every AntiEntropyInterval.
 func (l *links) start(ctx context.Context) {
-	ctx, l.stop = context.WithCancel(ctx)
+	// The links outlive the end of ctx until Close, so that the peer's drain
+	// can ship what is pending over them after Run was told to stop.
+	ctx, l.stop = context.WithCancel(context.WithoutCancel(ctx))
 	l.wg.Go(func() { l.accept(ctx) })
 	l.wg.Go(func() { l.manage(ctx) })
 	l.wg.Go(func() { every(ctx, l.antiEntropy, func() { l.antiEntropyRound(ctx) }) })

@@ -130,3 +130,16 @@ func TestPartialPartitionStillConverges(t *testing.T) {
 		t.Errorf("ap-1 claps = %d, want 20", got)
 	}
 }
+
+// A peer told to stop first ships what its linked peers have not yet
+// acknowledged: a write made just before the stop reaches the other region
+// while the stopped peer stays down.
+func TestStoppingPeerShipsWhatIsPending(t *testing.T) {
+	m := regiontest.NewMesh(t, threeRegions[:2], 1)
+	m.WaitConverged(30 * time.Second)
+	writeAt(m, "eu-1", "last-words", 5)
+	m.Stop("eu-1")
+	if got := clapsAt(t, m, "us-1", "last-words"); got != 5 {
+		t.Errorf("us-1 has claps %d of the 5 written just before eu-1 stopped, want all: the stop did not drain", got)
+	}
+}
