@@ -13,6 +13,7 @@ import (
 
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // restoreOpts returns small-profile options for a restore into dir.
@@ -57,18 +58,6 @@ func (w *backupWriter) run(ctx context.Context, s *persist.Store, id int) error 
 	return nil
 }
 
-// waitFor waits until cond holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestBackupWhileWritingRestoresNewReplica(t *testing.T) {
 	ctx := context.Background()
 	src := openStore(t, t.TempDir())
@@ -90,7 +79,7 @@ func TestBackupWhileWritingRestoresNewReplica(t *testing.T) {
 		wg.Go(func() { errs <- w.run(wctx, src, i) })
 	}
 	defer func() { stop(); wg.Wait() }()
-	waitFor(t, "writers to get going", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "writers to get going", func() bool {
 		for _, w := range writers {
 			if n, _ := w.acked(); n < 20 {
 				return false
@@ -111,7 +100,7 @@ func TestBackupWhileWritingRestoresNewReplica(t *testing.T) {
 	if err := src.Backup(&buf); err != nil {
 		t.Fatalf("backup: %v", err)
 	}
-	waitFor(t, "writes after the backup", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "writes after the backup", func() bool {
 		n, _ := writers[0].acked()
 		return n > before[0]+5
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/regiontest"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // TestPeerWithASkewedClockIsNotReadyUntilItIsFixed: a peer whose wall clock is
@@ -30,12 +31,12 @@ func TestPeerWithASkewedClockIsNotReadyUntilItIsFixed(t *testing.T) {
 		m.Start(p)
 	}
 	ready := func(peer string) error { return m.Node(peer).Peer.Ready() }
-	waitFor(t, 20*time.Second, "every peer ready", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "every peer ready", func() bool {
 		return ready("eu-1") == nil && ready("us-1") == nil && ready("ap-1") == nil
 	})
 
 	skew.Store(int64(3 * time.Minute))
-	waitFor(t, 20*time.Second, "ap-1 to find its clock skewed", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "ap-1 to find its clock skewed", func() bool {
 		return errors.Is(ready("ap-1"), region.ErrClockSkew)
 	})
 	t.Logf("ap-1: %v", ready("ap-1"))
@@ -46,5 +47,5 @@ func TestPeerWithASkewedClockIsNotReadyUntilItIsFixed(t *testing.T) {
 	}
 
 	skew.Store(0)
-	waitFor(t, 20*time.Second, "ap-1 ready once its clock is fixed", func() bool { return ready("ap-1") == nil })
+	testkit.WaitFor(t, 20*time.Second, "ap-1 ready once its clock is fixed", func() bool { return ready("ap-1") == nil })
 }

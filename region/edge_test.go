@@ -20,6 +20,7 @@ import (
 	"github.com/countermesh/countermesh/region/regiontest"
 	"github.com/countermesh/countermesh/sync/transport/edgelog/edgelogtest"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
+	"github.com/countermesh/countermesh/tests/testkit"
 	"github.com/countermesh/countermesh/topology/pki"
 )
 
@@ -66,7 +67,7 @@ func TestJunkGossipPacketsLogAFewLines(t *testing.T) {
 			}
 			sent++
 			if (i+1)%burst == 0 {
-				waitFor(t, 10*time.Second, "the junk to be taken", func() bool {
+				testkit.WaitFor(t, 10*time.Second, "the junk to be taken", func() bool {
 					return victim.EdgeRefusals().GossipDropped >= sent
 				})
 			}
@@ -104,7 +105,7 @@ func TestJunkGossipPacketsLogAFewLines(t *testing.T) {
 		c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 		c.Close()
 	}
-	waitFor(t, 10*time.Second, "memberlist to take the junk streams", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "memberlist to take the junk streams", func() bool {
 		return victim.EdgeRefusals().GossipDropped >= dropped+streams
 	})
 	host := logs.Lines("remote=" + m.Host("eu-1") + ":")
@@ -166,7 +167,7 @@ func TestGossipImpostorAtAnotherAddressRefused(t *testing.T) {
 	m := regiontest.NewMesh(t, threeRegions[:2], 1)
 	logs := restartRecorded(m, "us-1", slog.LevelInfo)
 	victim := m.Node("us-1").Peer
-	waitFor(t, 30*time.Second, "us-1 to link eu-1", func() bool { return victim.Linked("eu-1") })
+	testkit.WaitFor(t, 30*time.Second, "us-1 to link eu-1", func() bool { return victim.Linked("eu-1") })
 	ups := len(logs.Lines("link up", "peer=eu-1"))
 
 	// With the gossip key, a node calls itself eu-1, joins us-1, then leaves
@@ -180,12 +181,12 @@ func TestGossipImpostorAtAnotherAddressRefused(t *testing.T) {
 		if _, err := ml.Join([]string{m.Host("us-1") + ":7946"}); err != nil {
 			t.Logf("impostor %d at %s: join: %v", i, addr, err)
 		}
-		waitFor(t, 10*time.Second, "us-1 to refuse the impostor", func() bool {
+		testkit.WaitFor(t, 10*time.Second, "us-1 to refuse the impostor", func() bool {
 			e := victim.EdgeRefusals()
 			return e.GossipNodesRefused > before.GossipNodesRefused || e.GossipDropped > before.GossipDropped
 		})
 		if i == 1 { // from eu-1's own host, admission refuses the node and says why
-			waitFor(t, 10*time.Second, "us-1 to say why it refused the impostor on eu-1's host", func() bool {
+			testkit.WaitFor(t, 10*time.Second, "us-1 to say why it refused the impostor on eu-1's host", func() bool {
 				return len(logs.Lines("refused a gossip node", "remote="+addr)) > 0
 			})
 		}

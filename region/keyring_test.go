@@ -10,6 +10,7 @@ import (
 
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/regiontest"
+	"github.com/countermesh/countermesh/tests/testkit"
 	"github.com/countermesh/countermesh/topology/pki"
 )
 
@@ -48,7 +49,7 @@ func reloadAll(t *testing.T, m *regiontest.Mesh, peers ...string) {
 func TestGossipKeyringRotatesByReload(t *testing.T) {
 	m := regiontest.NewMesh(t, threeRegions[:2], 1)
 	linked := func() bool { return m.Node("eu-1").Peer.Linked("us-1") && m.Node("us-1").Peer.Linked("eu-1") }
-	waitFor(t, 30*time.Second, "eu-1 and us-1 to link", linked)
+	testkit.WaitFor(t, 30*time.Second, "eu-1 and us-1 to link", linked)
 
 	newKey := pki.EncodeGossipKey(pki.NewGossipKey())
 	if err := os.WriteFile(filepath.Join(m.Dir, "gossip-2.key"), newKey, 0o600); err != nil {
@@ -76,7 +77,7 @@ func TestGossipKeyringRotatesByReload(t *testing.T) {
 	m.WriteTopology()
 	reloadAll(t, m, "eu-1", "us-1")
 	m.Start("ap-1")
-	waitFor(t, 30*time.Second, "ap-1 to link with eu-1 and us-1", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "ap-1 to link with eu-1 and us-1", func() bool {
 		ap := m.Node("ap-1").Peer
 		return ap.Linked("eu-1") && ap.Linked("us-1")
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/regiontest"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // TestLonePeerIsReady: after a full-mesh restart the first peer back finds no
@@ -33,7 +34,7 @@ func TestLonePeerIsReady(t *testing.T) {
 	}
 
 	n := m.Start("eu-1")
-	waitFor(t, 10*time.Second, "eu-1, alone in a mesh of three, ready", func() bool { return n.Peer.Ready() == nil })
+	testkit.WaitFor(t, 10*time.Second, "eu-1, alone in a mesh of three, ready", func() bool { return n.Peer.Ready() == nil })
 	m.Write("eu-1", persist.Add("article:a", "claps", 1)) // and takes writes
 	m.Stop("eu-1")
 	if err := n.Peer.Ready(); !errors.Is(err, region.ErrStopped) {

@@ -12,20 +12,9 @@ import (
 	"github.com/countermesh/countermesh/region/regiontest"
 	"github.com/countermesh/countermesh/sync/transport"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
+	"github.com/countermesh/countermesh/tests/testkit"
 	"github.com/countermesh/countermesh/topology/pki"
 )
-
-// waitFor waits until cond holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func TestRegionAddedAtRuntimeJoinsAndRemovedIsDropped(t *testing.T) {
 	m := regiontest.NewMesh(t, threeRegions[:2], 1)
@@ -43,7 +32,7 @@ func TestRegionAddedAtRuntimeJoinsAndRemovedIsDropped(t *testing.T) {
 
 	m.RemoveRegion("sa")
 	m.WriteTopology()
-	waitFor(t, 30*time.Second, "eu-1 and us-1 to drop their links to sa-1", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "eu-1 and us-1 to drop their links to sa-1", func() bool {
 		return !m.Node("eu-1").Peer.Linked("sa-1") && !m.Node("us-1").Peer.Linked("sa-1")
 	})
 	for _, r := range m.Node("eu-1").Peer.Status().Regions {

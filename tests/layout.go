@@ -37,6 +37,11 @@ var ThirdPartyHome = map[string]string{
 	"github.com/hashicorp/memberlist":   "region",
 }
 
+// TestKit is the leaf package of test support. The test files of every layer may
+// import it, whatever its place in Layers; in return it may import nothing of the
+// project.
+const TestKit = "tests/testkit"
+
 // StdlibOnly names layers that may import nothing outside the standard library.
 var StdlibOnly = []string{"crdt", "topology/pki"}
 
@@ -74,6 +79,9 @@ func CheckLayout(pkgs []Package) []string {
 			continue
 		}
 		layer, idx := layerOf(strings.TrimSuffix(rel, "_test"))
+		if strings.TrimSuffix(rel, "_test") == TestKit {
+			problems = append(problems, checkTestKit(rel, p.Imports)...)
+		}
 		if idx < 0 {
 			problems = append(problems, fmt.Sprintf("%s: not in any layer of DESIGN.md §7", rel))
 			continue
@@ -92,11 +100,26 @@ func CheckLayout(pkgs []Package) []string {
 	return problems
 }
 
+// checkTestKit reports each package of the project that TestKit imports.
+func checkTestKit(rel string, imports []string) []string {
+	var problems []string
+	for _, imp := range imports {
+		if impRel, ours := strings.CutPrefix(imp, Module+"/"); ours {
+			problems = append(problems, fmt.Sprintf("%s imports %s: %s may import nothing of the project", rel, impRel, TestKit))
+		}
+	}
+	return problems
+}
+
 // checkImport checks one import of rel, a package of layer idx. Tests may use
-// third-party test libraries even in a standard-library-only layer.
+// third-party test libraries even in a standard-library-only layer, and TestKit
+// from any layer.
 func checkImport(rel, layer string, idx int, imp string, inTest bool) string {
 	stdlibOnly := slices.Contains(StdlibOnly, layer) && !inTest
 	if impRel, ours := strings.CutPrefix(imp, Module+"/"); ours {
+		if inTest && impRel == TestKit {
+			return ""
+		}
 		impLayer, impIdx := layerOf(impRel)
 		switch {
 		case impIdx < 0:

@@ -52,6 +52,12 @@ func TestCheckLayoutCatchesViolations(t *testing.T) {
 		{"sub-package of a layer", Package{m + "persist/persisttest", []string{m + "persist"}, nil}, ""},
 		{"httpapi from cmd", Package{m + "cmd/countermesh", []string{m + "region/httpapi"}, nil}, ""},
 		{"node from region", Package{m + "region/regiontest", []string{m + "region/node"}, nil}, "listed after it"},
+		{"persist tests use the test kit", Package{m + "persist", nil, []string{m + "tests/testkit"}}, ""},
+		{"crdt tests use the test kit", Package{m + "crdt", nil, []string{m + "tests/testkit", "go.uber.org/goleak"}}, ""},
+		{"persist code uses the test kit", Package{m + "persist", []string{m + "tests/testkit"}, nil}, "listed after it"},
+		{"persist tests use other test support", Package{m + "persist", nil, []string{m + "tests/chaos"}}, "listed after it (in a test)"},
+		{"test kit imports the project", Package{m + "tests/testkit", []string{"go.uber.org/goleak", m + "crdt"}, nil}, "may import nothing of the project"},
+		{"test kit uses goleak", Package{m + "tests/testkit", []string{"testing", "go.uber.org/goleak"}, nil}, ""},
 		{"node uses httpapi", Package{m + "region/node", []string{m + "region/httpapi", m + "region"}, nil}, ""},
 	}
 	for _, c := range cases {

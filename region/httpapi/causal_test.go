@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // doWithin sends a request to e like env.do, failing t unless the answer
@@ -107,7 +108,7 @@ func TestWritesDoNotWaitForTokens(t *testing.T) {
 		}
 		answered <- r
 	}()
-	waitFor(t, 10*time.Second, "the read to wait", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the read to wait", func() bool {
 		return strings.Contains(string(e.do("GET", "/metrics", "").body), "countermesh_api_causal_waits_total 1")
 	})
 	select {

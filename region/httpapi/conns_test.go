@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // serveTCP serves e's Server as serve does — HTTPServer on the listener
@@ -156,7 +158,7 @@ func TestConnectionFloodRefused(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
-	waitFor(t, 5*time.Second, "a new connection to be served", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "a new connection to be served", func() bool {
 		return call(late, "GET", "/v1/items/a", "").code == http.StatusOK
 	})
 	late.CloseIdleConnections()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // stream is a live event stream read block by block (an event or a comment).
@@ -156,7 +157,7 @@ func TestLiveSubscriberLimit(t *testing.T) {
 	}
 	// A subscriber leaving frees its slot.
 	a.resp.Body.Close()
-	waitFor(t, 5*time.Second, "the slot to be freed", func() bool { return e.s.hub.Subscribers() == 1 })
+	testkit.WaitFor(t, 5*time.Second, "the slot to be freed", func() bool { return e.s.hub.Subscribers() == 1 })
 	c := openStream(t, e.srv.URL, "c")
 	if c.resp.StatusCode != http.StatusOK {
 		t.Fatalf("after a subscriber left: %d", c.resp.StatusCode)

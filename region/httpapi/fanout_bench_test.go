@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // BenchmarkFanOutHTTP10k is the fan-out benchmark of the issue, end to end over
@@ -82,7 +83,7 @@ func BenchmarkFanOutHTTP10k(b *testing.B) {
 
 	epoch := time.Now()
 	cs := connectFanOut(b, p.addr, subs, epoch)
-	waitFor(b, fanOutTimeout, "every subscriber's first event", func() bool {
+	testkit.WaitFor(b, fanOutTimeout, "every subscriber's first event", func() bool {
 		return cs.greeted.Load()+cs.failed.Load() >= int64(subs)
 	})
 	cs.check(b)
@@ -102,7 +103,7 @@ func BenchmarkFanOutHTTP10k(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	final := int64(len(w.acked))
-	waitFor(b, fanOutTimeout, "every subscriber to get the last clap", func() bool {
+	testkit.WaitFor(b, fanOutTimeout, "every subscriber to get the last clap", func() bool {
 		return cs.caughtUp(final)+cs.failed.Load() >= int64(subs)
 	})
 	cs.check(b)
@@ -116,7 +117,7 @@ func BenchmarkFanOutHTTP10k(b *testing.B) {
 	cs.stopping.Store(true) // the streams end now: not failures
 	p.stop()
 	cs.close()
-	waitFor(b, fanOutTimeout, "the benchmark's goroutines to stop", func() bool {
+	testkit.WaitFor(b, fanOutTimeout, "the benchmark's goroutines to stop", func() bool {
 		return runtime.NumGoroutine() <= goroutinesBefore
 	})
 	r.lat = fanOutLatenciesOf(cs.clients, w)

@@ -12,18 +12,19 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi/httpapitest"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
+// TestMain fails the package's run if its tests leave goroutines behind.
 func TestMain(m *testing.M) {
 	// Fault-network sockets are not *net.UDPConn; quic-go would warn on each.
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	os.Exit(m.Run())
+	testkit.VerifyNoLeaks(m)
 }
 
 // newPeer returns the fake peer of a test: replica r, the kinds like and
@@ -263,18 +264,6 @@ func (it Item) reactionOfUser() string {
 		return ""
 	}
 	return *it.User.Reaction
-}
-
-// waitFor waits until cond holds, failing the test after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // testTokenKeys are the token keys of the test mesh: every Server of a test

@@ -11,6 +11,7 @@ import (
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/regiontest"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // serveAPI serves the API of a running peer of a mesh, with the mesh's token
@@ -96,7 +97,7 @@ func TestCausalReadWaitsForReplication(t *testing.T) {
 	}
 
 	m.Net.Heal()
-	waitFor(t, 30*time.Second, "a fresh read in us after the heal", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "a fresh read in us after the heal", func() bool {
 		r := doAt(t, usHasty, "", "GET", "/v1/items/page", "", HeaderCausalToken, token)
 		fresh := r.header.Get(HeaderCausalStale) == ""
 		if fresh && r.item(t).Counters["claps"] != 2 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 func TestIdempotentIncrementCountsOnceAcrossRestart(t *testing.T) {
@@ -192,7 +193,7 @@ func TestOverloadAnswers503(t *testing.T) {
 	blocked.Store(true)
 	done := make(chan response)
 	go func() { done <- e.do("POST", "/v1/items/a/counters/claps", `{"by":1}`) }()
-	waitFor(t, 5*time.Second, "a write in flight", func() bool { return len(e.s.writes) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "a write in flight", func() bool { return len(e.s.writes) == 1 })
 
 	r := e.do("POST", "/v1/items/a/counters/claps", `{"by":1}`)
 	p := r.problem(t, http.StatusServiceUnavailable)

@@ -9,6 +9,7 @@ import (
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // reaction reads user's reaction to item on p.
@@ -54,11 +55,11 @@ func TestKeyBeyondMaxDriftIsRefusedAloneAndFlowsOnceWithinBounds(t *testing.T) {
 	a.write(t, persist.Add("other", "claps", 2))
 	connect(t, a, b)
 
-	eventually(t, "the keys within bounds at b", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the keys within bounds at b", func() bool {
 		return reaction(t, b, "post", "u1") == "like" && claps(t, b, "other") == 2 && claps(t, b, "post") == 3
 	})
-	eventually(t, "a's changes acknowledged", func() bool { return a.ex.Stats()["b"].Acked == a.store.LastSeq() })
-	eventually(t, "the refusal reported on both sides", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a's changes acknowledged", func() bool { return a.ex.Stats()["b"].Acked == a.store.LastSeq() })
+	testkit.WaitFor(t, 10*time.Second, "the refusal reported on both sides", func() bool {
 		return a.ex.Stats()["b"].RefusedKeys == 1 && b.ex.Stats()["a"].RefusingKeys == 1
 	})
 	if got := reaction(t, b, "post", "ahead"); got != "" {
@@ -73,15 +74,15 @@ func TestKeyBeyondMaxDriftIsRefusedAloneAndFlowsOnceWithinBounds(t *testing.T) {
 
 	// The link is not stalled: a later write flows while the key is refused.
 	a.write(t, persist.Add("post", "claps", 4))
-	eventually(t, "a later write at b", func() bool { return claps(t, b, "post") == 7 })
+	testkit.WaitFor(t, 10*time.Second, "a later write at b", func() bool { return claps(t, b, "post") == 7 })
 	if reaction(t, b, "post", "ahead") != "" {
 		t.Fatal("the key beyond max drift was applied at b")
 	}
 
 	b.wall.Store((2 * time.Minute).Milliseconds()) // b's clock catches up
-	eventually(t, "the refused key delivered", func() bool { return reaction(t, b, "post", "ahead") == "dislike" })
-	eventually(t, "a and b converged", func() bool { return converged(a, b) })
-	eventually(t, "the refusals cleared", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the refused key delivered", func() bool { return reaction(t, b, "post", "ahead") == "dislike" })
+	testkit.WaitFor(t, 10*time.Second, "a and b converged", func() bool { return converged(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "the refusals cleared", func() bool {
 		return a.ex.Stats()["b"].RefusedKeys == 0 && b.ex.Stats()["a"].RefusingKeys == 0
 	})
 	if err := b.store.CheckTallies(); err != nil {
@@ -95,11 +96,11 @@ func TestRefusedKeyOutlivesTheSession(t *testing.T) {
 	a, b := newPeer(t, "a"), newPeer(t, "b")
 	writeAhead(t, a, 2*time.Minute, persist.React("post", "ahead", "like"))
 	stop := connect(t, a, b)
-	eventually(t, "the refusal", func() bool { return a.ex.Stats()["b"].RefusedKeys == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the refusal", func() bool { return a.ex.Stats()["b"].RefusedKeys == 1 })
 	stop()
 	b.wall.Store((2 * time.Minute).Milliseconds())
 	connect(t, a, b)
-	eventually(t, "the refused key delivered by the next session", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the refused key delivered by the next session", func() bool {
 		return reaction(t, b, "post", "ahead") == "like"
 	})
 }
@@ -111,7 +112,7 @@ func refusedThenRestarted(t *testing.T) (a, b *peer, la *memLink) {
 	a, b = newPeer(t, "a"), newPeer(t, "b")
 	writeAhead(t, a, 2*time.Minute, persist.React("post", "ahead", "like"))
 	stop := connect(t, a, b)
-	eventually(t, "the refusal", func() bool { return a.ex.Stats()["b"].RefusedKeys == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the refusal", func() bool { return a.ex.Stats()["b"].RefusedKeys == 1 })
 	stop()
 	a.store.Close()
 	a.open(t) // a new process: the retry set is gone
@@ -140,7 +141,7 @@ func TestAntiEntropyRepairsRefusedKeysAfterARestart(t *testing.T) {
 	}
 	b.wall.Store((2 * time.Minute).Milliseconds())
 	serve(t, a, la) // its session offers the key again
-	eventually(t, "the key delivered", func() bool { return reaction(t, b, "post", "ahead") == "like" })
+	testkit.WaitFor(t, 10*time.Second, "the key delivered", func() bool { return reaction(t, b, "post", "ahead") == "like" })
 }
 
 // TestPeriodicAntiEntropyRepairsAForgottenRefusal: a sender restarted while its

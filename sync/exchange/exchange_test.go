@@ -14,6 +14,7 @@ import (
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -74,18 +75,6 @@ func connect(t *testing.T, a, b *peer) (stop func() (errA, errB error)) {
 	return stop
 }
 
-// eventually waits until cond holds, failing the test after a deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // converged reports whether all peers hold the same state.
 func converged(peers ...*peer) bool {
 	first := peers[0].store.Digest()
@@ -130,11 +119,11 @@ func TestTwoPeersConverge(t *testing.T) {
 	writeSome(t, b, 60)
 	connect(t, a, b)
 	writeSome(t, a, 50) // while linked
-	eventually(t, "convergence", func() bool { return converged(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "convergence", func() bool { return converged(a, b) })
 	if got := claps(t, b, "item0"); got != claps(t, a, "item0") || got == 0 {
 		t.Errorf("claps on item0: a %d, b %d", claps(t, a, "item0"), got)
 	}
-	eventually(t, "acknowledgements", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "acknowledgements", func() bool {
 		st := a.ex.Stats()["b"]
 		return st.Acked == a.store.LastSeq() && st.LagSeqs == 0
 	})
@@ -158,7 +147,7 @@ func TestRestartedReceiverLosesNothingAndSenderResumes(t *testing.T) {
 	a, b := newPeer(t, "a"), newPeer(t, "b")
 	stop := connect(t, a, b)
 	writeSome(t, a, 40)
-	eventually(t, "first convergence and its acknowledgement", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "first convergence and its acknowledgement", func() bool {
 		return converged(a, b) && a.ex.Stats()["b"].Acked == a.store.LastSeq()
 	})
 	stop()
@@ -172,7 +161,7 @@ func TestRestartedReceiverLosesNothingAndSenderResumes(t *testing.T) {
 	a.store.Close()
 	a.open(t) // the sender restarts too: it resumes from the stored ack
 	connect(t, a, b)
-	eventually(t, "convergence after restarts", func() bool { return converged(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "convergence after restarts", func() bool { return converged(a, b) })
 }
 
 func TestTrimmedLogAndNewReplicaCatchUpByAntiEntropy(t *testing.T) {
@@ -183,9 +172,9 @@ func TestTrimmedLogAndNewReplicaCatchUpByAntiEntropy(t *testing.T) {
 	}
 	b := newPeer(t, "b") // a brand-new replica
 	connect(t, a, b)
-	eventually(t, "anti-entropy catch-up", func() bool { return converged(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "anti-entropy catch-up", func() bool { return converged(a, b) })
 	writeSome(t, a, 10) // and then the log carries on
-	eventually(t, "convergence after catch-up", func() bool { return converged(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "convergence after catch-up", func() bool { return converged(a, b) })
 	if acked, _ := a.store.Acked(b.store.Replica()); acked == 0 {
 		t.Error("catch-up recorded no acknowledgement")
 	}
@@ -197,7 +186,7 @@ func TestAntiEntropyRepairsPartialPartition(t *testing.T) {
 	// anti-entropy between b and c brings a's writes to c.
 	connect(t, a, b)
 	writeSome(t, a, 30)
-	eventually(t, "a and b", func() bool { return converged(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "a and b", func() bool { return converged(a, b) })
 	lb, lc := newMemLinks("b", "c")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -218,12 +207,12 @@ func TestDriftRefusedUntilTheClockIsFixed(t *testing.T) {
 	b.wall.Store(-(2 * time.Minute).Milliseconds()) // b's clock is 2 min behind
 	a.write(t, persist.React("post", "u", "like"))
 	connect(t, a, b)
-	eventually(t, "the refusal to be reported", func() bool { return b.ex.Stats()["a"].Skew != "" && a.ex.Stats()["b"].Skew != "" })
+	testkit.WaitFor(t, 10*time.Second, "the refusal to be reported", func() bool { return b.ex.Stats()["a"].Skew != "" && a.ex.Stats()["b"].Skew != "" })
 	if converged(a, b) {
 		t.Fatal("a register beyond max drift was applied")
 	}
 	b.wall.Store(0) // fixed: the data flows, nothing was dropped
-	eventually(t, "delivery after the fix", func() bool { return converged(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "delivery after the fix", func() bool { return converged(a, b) })
 }
 
 func TestProtocolViolationClosesTheLink(t *testing.T) {
@@ -314,13 +303,13 @@ func TestPeerStaysLinkedWhenANewerLinkReplacesAnOlder(t *testing.T) {
 		return false
 	}
 	stopOld := connect(t, a, b)
-	eventually(t, "a linked to b", linked)
+	testkit.WaitFor(t, 10*time.Second, "a linked to b", linked)
 	connect(t, a, b) // the newer link
-	eventually(t, "a serving both links to b", func() bool { return exchange.LinksServed(a.ex, "b") == 2 })
+	testkit.WaitFor(t, 10*time.Second, "a serving both links to b", func() bool { return exchange.LinksServed(a.ex, "b") == 2 })
 	stopOld()
 	if !linked() {
 		t.Fatal("b no longer counts as linked once the older of two links stopped")
 	}
 	writeSome(t, a, 5)
-	eventually(t, "b to have a's writes over the newer link", func() bool { return converged(a, b) })
+	testkit.WaitFor(t, 10*time.Second, "b to have a's writes over the newer link", func() bool { return converged(a, b) })
 }

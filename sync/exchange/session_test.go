@@ -7,6 +7,7 @@ import (
 
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/sync/exchange"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // fakeClock is a clock that moves only when told.
@@ -82,12 +83,12 @@ func TestSessionWaitsOnItsClock(t *testing.T) {
 	connect(t, a, b)
 
 	a.write(t, persist.Add("x", "claps", 1))
-	eventually(t, "the first change, shipped at once on an idle link", func() bool { return claps(t, b, "x") == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the first change, shipped at once on an idle link", func() bool { return claps(t, b, "x") == 1 })
 	a.write(t, persist.Add("x", "claps", 1))
-	eventually(t, "the sender to wait a flush interval on its clock", func() bool { return clk.waitingFor(time.Hour) })
+	testkit.WaitFor(t, 10*time.Second, "the sender to wait a flush interval on its clock", func() bool { return clk.waitingFor(time.Hour) })
 	if got := claps(t, b, "x"); got != 1 {
 		t.Fatalf("b has %d claps before the flush tick, want 1", got)
 	}
 	clk.Advance(time.Hour)
-	eventually(t, "the second change, shipped at the flush tick", func() bool { return claps(t, b, "x") == 2 })
+	testkit.WaitFor(t, 10*time.Second, "the second change, shipped at the flush tick", func() bool { return claps(t, b, "x") == 2 })
 }

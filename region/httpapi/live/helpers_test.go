@@ -306,16 +306,3 @@ func assertSpaced(t testing.TB, what string, times []time.Time, d time.Duration)
 		}
 	}
 }
-
-// waitFor polls cond on the real clock until it holds, failing the test after
-// realSlack.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(realSlack)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", realSlack)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}

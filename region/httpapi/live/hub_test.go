@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // A burst of 1,000 changes reaches 1,000 subscribers as one final state, encoded
@@ -403,7 +405,7 @@ func TestNotifyNeverBlocks(t *testing.T) {
 	notifyMany("while Run delivers to a subscriber that never reads")
 	// s, unread all along, ends up with the latest state.
 	last := -1
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, realSlack, "s to end up with the latest state", func() bool {
 		select {
 		case b := <-s.C():
 			last = valueOf(t, b)

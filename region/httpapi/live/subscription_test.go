@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // On the real clock too, a subscriber that never reads does not delay the
@@ -38,7 +40,7 @@ func TestStalledSubscriberRealClock(t *testing.T) {
 		h.Notify("a")
 	}
 	last := -1
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, realSlack, "the latest state", func() bool {
 		select {
 		case b := <-probe.C():
 			last = valueOf(t, b)
@@ -92,7 +94,7 @@ func TestMemoryPerSubscriber(t *testing.T) {
 	for i := range subs {
 		subs[i] = subscribe(t, h, "article")
 	}
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, realSlack, "every subscriber to get the article", func() bool {
 		for _, s := range subs {
 			if len(s.C()) != 1 {
 				return false
@@ -128,7 +130,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	for _, r := range readers {
 		readAll(t, r)
 	}
-	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
+	testkit.WaitFor(t, realSlack, "the hub's goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 // Subscribe, Close, Notify and reads race with Run (for the race detector), and

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/tests/chaos"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 func start(t *testing.T, bugs Bug) (*Mesh, *chaos.Client) {
@@ -20,16 +21,6 @@ func start(t *testing.T, bugs Bug) (*Mesh, *chaos.Client) {
 	c := chaos.NewClient("")
 	t.Cleanup(func() { c.Close(); m.Close() })
 	return m, c
-}
-
-// eventually polls cond every 10 ms for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5 s: %s", what)
-		}
-	}
 }
 
 func must(t *testing.T, a chaos.Answer) chaos.Answer {
@@ -80,7 +71,7 @@ func TestReactionsAndIncrements(t *testing.T) {
 	if a := c.React(ctx, m.API("r1-a"), "x", "u1", "meh", ""); a.Outcome != chaos.Failed {
 		t.Errorf("unknown kind: %s", a.Outcome)
 	}
-	eventually(t, "every peer sees the claps", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "every peer sees the claps", func() bool {
 		st, err := c.ReadMany(ctx, m.API("r3-b"), []string{"x", "y"})
 		return err == nil && st["x"].Counters["claps"] == 3 && len(st) == 2
 	})
@@ -116,7 +107,7 @@ func TestPartition(t *testing.T) {
 		t.Fatalf("%s: %s saw a write of %s", what, other, cut)
 	}
 	partition.Repair(ctx)
-	eventually(t, "the write crosses the healed link", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the write crosses the healed link", func() bool {
 		return c.Read(ctx, m.API(other), "x", "", "").State.Counters["claps"] == 1
 	})
 }
@@ -175,7 +166,7 @@ func TestCausalTokenOverSkew(t *testing.T) {
 			if bugs != 0 {
 				want = "like"
 			}
-			eventually(t, "the peers agree on "+want, func() bool {
+			testkit.WaitFor(t, 5*time.Second, "the peers agree on "+want, func() bool {
 				final, _ := m.Final(ctx, []string{"x"})
 				for _, st := range final {
 					if st["x"].Registers["u"] != want {
@@ -196,7 +187,7 @@ func TestTallyAsCounterCountsAUserTwice(t *testing.T) {
 	must(t, c.React(ctx, m.API("r1-a"), "x", "u", "like", ""))
 	must(t, c.React(ctx, m.API("r2-a"), "x", "u", "like", ""))
 	m.Heal(ctx)
-	eventually(t, "a like counted for each region", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "a like counted for each region", func() bool {
 		return c.Read(ctx, m.API("r3-a"), "x", "", "").State.Tallies["like"] == 2
 	})
 }
@@ -226,7 +217,7 @@ func TestIdempotencyAcrossPeers(t *testing.T) {
 			m, c := start(t, tc.bugs)
 			must(t, c.Increment(ctx, m.API("r1-a"), "x", "claps", 3, "k1", ""))
 			must(t, c.Increment(ctx, m.API("r1-a"), "x", "claps", 3, "k1", ""))
-			eventually(t, "k1 reaches r2-b", func() bool { return readClaps(m, c, "r2-b") == 3 })
+			testkit.WaitFor(t, 5*time.Second, "k1 reaches r2-b", func() bool { return readClaps(m, c, "r2-b") == 3 })
 			must(t, c.Increment(ctx, m.API("r2-b"), "x", "claps", 3, "k1", ""))
 
 			m.mu.Lock()
@@ -237,7 +228,7 @@ func TestIdempotencyAcrossPeers(t *testing.T) {
 			if err := m.Heal(ctx); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "every peer converged", func() bool {
+			testkit.WaitFor(t, 5*time.Second, "every peer converged", func() bool {
 				final, _ := m.Final(ctx, []string{"x"})
 				for _, st := range final {
 					if st["x"].Counters["claps"] != tc.want {
