@@ -44,13 +44,7 @@ func TestDigestSavedAtCloseAndTakenAtOpen(t *testing.T) {
 	checkDigestIsRecomputed(t, s)
 	mustWrite(t, s, Add("c", "claps", 1))
 	// As after a crash: the store is gone without Close, and nothing was saved.
-	s.stopSweeper()
-	s.sweeper.Wait()
-	s.closeMu.Lock()
-	s.closeMu.closed = true
-	close(s.queue)
-	s.closeMu.Unlock()
-	s.wg.Wait()
+	s.stopPipeline()
 	s.db.Close()
 	s = openNamesStore(t, dir)
 	defer s.Close()

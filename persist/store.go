@@ -322,17 +322,24 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 	}
 }
 
+// stopPipeline stops the sweeper, stops taking writes, lets the applier and
+// committer finish everything queued and waits for them: all of Close but
+// saving the digest and closing Badger.
+func (s *Store) stopPipeline() {
+	s.stopSweeper()
+	s.sweeper.Wait()
+	s.closeMu.Lock()
+	s.closeMu.closed = true
+	close(s.queue)
+	s.closeMu.Unlock()
+	s.wg.Wait()
+}
+
 // Close stops taking writes, commits everything already queued, waits for the
 // store's goroutines and closes Badger. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.stopSweeper()
-		s.sweeper.Wait()
-		s.closeMu.Lock()
-		s.closeMu.closed = true
-		close(s.queue)
-		s.closeMu.Unlock()
-		s.wg.Wait()
+		s.stopPipeline()
 		s.saveDigest()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("persist: close: %w", translate(err))
