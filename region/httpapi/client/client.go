@@ -168,29 +168,28 @@ func (s *Session) Add(ctx context.Context, item, counter string, by int64) (Item
 }
 
 // AddOnce adds by to item's counter under the caller's idempotency key: every
-// call with the same key, at any peer, counts once (within the mesh's TTL).
-// Replayed reports whether a peer had seen the key before.
+// call with the same key, at any peer, counts once (within the mesh's TTL). A
+// retry of a call whose outcome is unknown keeps the key.
 func (s *Session) AddOnce(ctx context.Context, item, counter string, by int64, key string) (Item, error) {
-	body, err := json.Marshal(map[string]int64{"by": by})
-	if err != nil {
-		return Item{}, err
-	}
-	var it Item
-	h := http.Header{"Idempotency-Key": {key}}
-	err = s.call(ctx, http.MethodPost, "/v1/items/"+url.PathEscape(item)+"/counters/"+url.PathEscape(counter), body, h, &it)
-	return it, err
+	return s.add(ctx, s.call, item, counter, by, http.Header{"Idempotency-Key": {key}})
 }
 
 // AddUnkeyed adds by to item's counter without an idempotency key. A call whose
 // outcome is unknown is not retried — it might count twice — and comes back as
 // an *UnknownError; prefer Add.
 func (s *Session) AddUnkeyed(ctx context.Context, item, counter string, by int64) (Item, error) {
+	return s.add(ctx, s.callOnce, item, counter, by, nil)
+}
+
+// add posts an increment through call, with the headers h.
+func (s *Session) add(ctx context.Context, call func(context.Context, string, string, []byte, http.Header, any) error,
+	item, counter string, by int64, h http.Header) (Item, error) {
 	body, err := json.Marshal(map[string]int64{"by": by})
 	if err != nil {
 		return Item{}, err
 	}
 	var it Item
-	err = s.callOnce(ctx, http.MethodPost, "/v1/items/"+url.PathEscape(item)+"/counters/"+url.PathEscape(counter), body, nil, &it)
+	err = call(ctx, http.MethodPost, "/v1/items/"+url.PathEscape(item)+"/counters/"+url.PathEscape(counter), body, h, &it)
 	return it, err
 }
 
