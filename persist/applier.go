@@ -305,6 +305,9 @@ func (a *applier) mergeRegister(k crdt.RegisterKey, r crdt.Register) (crdt.Tally
 	}
 	a.cur.setRegister(&a.j, k, winner)
 	a.cur.xorDigest(&a.j, BucketOf(k.Item), registerHash(k, old)^registerHash(k, winner))
+	if adj.IsZero() {
+		return adj, nil // the same kind again: no tally moves
+	}
 	if adj.From != crdt.None {
 		if err := a.addTally(tallyRef{k.Item, adj.From}, -1); err != nil {
 			return crdt.TallyAdjust{}, err

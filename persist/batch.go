@@ -253,3 +253,22 @@ func (b *batch) xorDigest(j *journal, bucket int, x uint64) {
 	j.entries = append(j.entries, undo{kind: undoDigest, bucket: bucket, xor: x})
 	b.digest[bucket] ^= x
 }
+
+// changedItems returns the items whose counters or tallies b changes, each once.
+func (b *batch) changedItems() []string {
+	seen := make(map[string]struct{}, len(b.counters)+len(b.tallies))
+	items := make([]string, 0, len(b.counters)+len(b.tallies))
+	add := func(item string) {
+		if _, ok := seen[item]; !ok {
+			seen[item] = struct{}{}
+			items = append(items, item)
+		}
+	}
+	for k := range b.counters {
+		add(k.Item)
+	}
+	for t := range b.tallies {
+		add(t.item)
+	}
+	return items
+}

@@ -3,6 +3,7 @@ package persist
 import (
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -124,4 +125,24 @@ func (n *nameSet) save(set func(key, value []byte) error) error {
 		return err
 	}
 	return set(keyTallyKinds, codec.EncodeNames(kinds))
+}
+
+// internCounter returns the set's own copy of a counter name, so that values
+// kept by name share one string per name; a name not in the set is copied.
+func (n *nameSet) internCounter(name string) string { return n.intern(false, name) }
+
+// internKind returns the set's own copy of a reaction kind, as internCounter.
+func (n *nameSet) internKind(kind string) string { return n.intern(true, kind) }
+
+func (n *nameSet) intern(kind bool, name string) string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	list := n.counterList
+	if kind {
+		list = n.kindList
+	}
+	if i, ok := slices.BinarySearch(list, name); ok {
+		return list[i]
+	}
+	return strings.Clone(name)
 }

@@ -37,6 +37,20 @@ type Options struct {
 	// MiB when full; small profile 4,096. Negative keeps none.
 	CacheKeys int
 
+	// ReadModelBytes is the memory budget of the read model: the counter values
+	// and tallies of the items read or written lately, from which reads are
+	// answered without Badger. Past it, the items least used since the last
+	// sweep are dropped and read from Badger again when asked for. Default 256
+	// MiB (about 1.5 million items of one counter and two tallies); small
+	// profile 8 MiB. Negative keeps none: every read goes to Badger.
+	ReadModelBytes int64
+	// ReactionFilterBytes sizes the filter that tells, without a disk read, that
+	// a user has no reaction to an item. About 1.5 bytes per stored reaction
+	// keeps the disk reads it lets through for users who have none under 1%.
+	// Default 16 MiB (about 10 million reactions); small profile 1 MiB. Negative
+	// keeps none: every read of a user's reaction goes to Badger.
+	ReactionFilterBytes int64
+
 	// MaxBatchOps caps how many mutations share one commit. Default 10,000.
 	MaxBatchOps int
 	// QueueLength is how many calls may wait for the applier before Write blocks.
@@ -77,18 +91,20 @@ type Options struct {
 // DefaultOptions returns production defaults for a store in dir.
 func DefaultOptions(dir string) Options {
 	return Options{
-		Dir:              dir,
-		MemTableSize:     64 << 20,
-		NumMemtables:     5,
-		BlockCacheSize:   256 << 20,
-		Compression:      true,
-		NumCompactors:    2,
-		CacheKeys:        1 << 15,
-		MaxBatchOps:      10_000,
-		QueueLength:      4096,
-		IdempotencyTTL:   24 * time.Hour,
-		IdempotencySweep: 5 * time.Minute,
-		MinFreeBytes:     1 << 30,
+		Dir:                 dir,
+		MemTableSize:        64 << 20,
+		NumMemtables:        5,
+		BlockCacheSize:      256 << 20,
+		Compression:         true,
+		NumCompactors:       2,
+		CacheKeys:           1 << 15,
+		ReadModelBytes:      256 << 20,
+		ReactionFilterBytes: 16 << 20,
+		MaxBatchOps:         10_000,
+		QueueLength:         4096,
+		IdempotencyTTL:      24 * time.Hour,
+		IdempotencySweep:    5 * time.Minute,
+		MinFreeBytes:        1 << 30,
 	}
 }
 
@@ -102,6 +118,8 @@ func SmallOptions(dir string) Options {
 	o.IndexCacheSize = 4 << 20
 	o.Compression = false
 	o.CacheKeys = 1 << 12
+	o.ReadModelBytes = 8 << 20
+	o.ReactionFilterBytes = 1 << 20
 	o.MinFreeBytes = 64 << 20
 	return o
 }
@@ -132,6 +150,16 @@ func (o Options) withDefaults() (Options, error) {
 		o.CacheKeys = d.CacheKeys
 	case o.CacheKeys < 0:
 		o.CacheKeys = 0
+	}
+	for _, b := range []struct{ v, def *int64 }{
+		{&o.ReadModelBytes, &d.ReadModelBytes}, {&o.ReactionFilterBytes, &d.ReactionFilterBytes},
+	} {
+		switch {
+		case *b.v == 0:
+			*b.v = *b.def
+		case *b.v < 0:
+			*b.v = 0
+		}
 	}
 	if o.MaxBatchOps <= 0 {
 		o.MaxBatchOps = d.MaxBatchOps

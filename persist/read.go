@@ -92,33 +92,64 @@ type ItemView struct {
 }
 
 // ReadItem returns item's counters and tallies, and user's register when user is
-// not empty, from one consistent snapshot.
-func (s *Store) ReadItem(item, user string) (v ItemView, err error) {
-	err = s.view(func(txn *badger.Txn) error {
-		v, err = s.readItem(txn, item, user)
-		return err
-	})
-	return v, err
+// not empty, as ReadItems does.
+func (s *Store) ReadItem(item, user string) (ItemView, error) {
+	v, err := s.ReadItems([]string{item}, user)
+	if err != nil {
+		return ItemView{}, err
+	}
+	return v[0], nil
 }
 
-// ReadItems reads several items as ReadItem does, all from one snapshot: a page
-// of items.
+// ReadItems reads a page of items, with user's register on each when user is
+// not empty. Every item reflects every commit published before the call (see
+// the commit feed, feed.go): an item's counters and tallies are read together
+// from one commit. The items held by the read model are read from memory, from
+// one commit; the others, and the user's registers that the reaction filter
+// cannot rule out, from one Badger snapshot, which may hold later commits.
 func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 	views := make([]ItemView, len(items))
-	err := s.view(func(txn *badger.Txn) (err error) {
+	missing, gen := s.model.read(items, views)
+	var registers []int
+	if user != "" {
 		for i, item := range items {
-			if views[i], err = s.readItem(txn, item, user); err != nil {
+			if s.filter.mayHave(crdt.RegisterKey{Item: item, User: user}) {
+				registers = append(registers, i)
+			}
+		}
+	}
+	if len(missing) == 0 && len(registers) == 0 {
+		return views, nil
+	}
+	// The snapshot opens after the model's generation was read: it holds every
+	// commit the model had, so what it reads may be kept (readModel.keep).
+	err := s.view(func(txn *badger.Txn) error {
+		for _, i := range missing {
+			v, err := s.readItem(txn, items[i])
+			if err != nil {
+				return err
+			}
+			views[i].Counters, views[i].Tallies = v.Counters, v.Tallies
+			s.model.keep(items[i], v, gen)
+		}
+		for _, i := range registers {
+			err := getValue(txn, registerKey(crdt.RegisterKey{Item: items[i], User: user}),
+				func(b []byte) (err error) { views[i].User, err = codec.DecodeRegister(b); return })
+			if err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	return views, err
+	if err != nil {
+		return nil, err
+	}
+	return views, nil
 }
 
-// readItem reads an item's counters and tallies by point reads of every name
+// readItem reads an item's counters and tallies from Badger by point reads of every name
 // the store knows, or by scanning the item's keys when it knows too many.
-func (s *Store) readItem(txn *badger.Txn, item, user string) (ItemView, error) {
+func (s *Store) readItem(txn *badger.Txn, item string) (ItemView, error) {
 	v := ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
 	counters, kinds := s.names.lists()
 	decodeCounter := func(name string, val []byte) error {
@@ -158,12 +189,7 @@ func (s *Store) readItem(txn *badger.Txn, item, user string) (ItemView, error) {
 			return v, err
 		}
 	}
-	if user == "" {
-		return v, nil
-	}
-	err := getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
-		func(b []byte) (err error) { v.User, err = codec.DecodeRegister(b); return })
-	return v, err
+	return v, nil
 }
 
 // State returns the current states of the given keys as one delta, read from one

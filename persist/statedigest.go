@@ -72,26 +72,3 @@ func (s *Store) openDigest() (*Digest, error) {
 	}
 	return s.RecomputeDigest()
 }
-
-// publish makes b, just committed, visible: the last local sequence, the digest
-// and the channel Committed returned. It runs on the applier goroutine.
-func (s *Store) publish(b *batch) {
-	s.digest.Lock()
-	defer s.digest.Unlock()
-	if b.lastSeq != 0 {
-		s.lastSeq.Store(b.lastSeq)
-	}
-	for bucket, x := range b.digest {
-		s.digest.d[bucket] ^= x
-	}
-	close(s.digest.notify)
-	s.digest.notify = make(chan struct{})
-}
-
-// Committed returns a channel closed when the next batch commits: a sender waits
-// on it for new local changes, then calls Committed again.
-func (s *Store) Committed() <-chan struct{} {
-	s.digest.Lock()
-	defer s.digest.Unlock()
-	return s.digest.notify
-}

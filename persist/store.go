@@ -37,6 +37,12 @@ type Store struct {
 	queue   chan *request // to the applier
 	applier *applier      // runs on its own goroutine until Close
 
+	// The commit feed (feed.go) and what follows it inside the store.
+	publishing sync.Mutex // held while a commit is published
+	followers  followers
+	model      *readModel
+	filter     *reactionFilter
+
 	closeMu struct {
 		sync.RWMutex
 		closed bool
@@ -44,8 +50,8 @@ type Store struct {
 	closeOnce   sync.Once
 	closeErr    error
 	wg          sync.WaitGroup     // applier and committer
-	stopSweeper context.CancelFunc // stops the sweeper of expired records
-	sweeper     sync.WaitGroup
+	stopSweeper context.CancelFunc // stops the sweeper and the filter's fill
+	sweeper     sync.WaitGroup     // the sweeper and the filter's fill
 }
 
 // Open opens (or creates) the store in opts.Dir. A directory with no store becomes
@@ -74,6 +80,8 @@ func Open(opts Options) (*Store, error) {
 		queue: make(chan *request, opts.QueueLength),
 		names: newNameSet(),
 	}
+	s.model = newReadModel(opts.ReadModelBytes, s.names)
+	s.filter = newReactionFilter(opts.ReactionFilterBytes)
 	if err := s.recover(); err != nil {
 		db.Close()
 		return nil, err
@@ -91,7 +99,17 @@ func Open(opts Options) (*Store, error) {
 	if opts.IdempotencySweep > 0 {
 		s.sweeper.Go(func() { s.runSweeper(ctx) })
 	}
+	s.sweeper.Go(func() { s.fillFilter(ctx) })
 	return s, nil
+}
+
+// fillFilter fills the reaction filter from the registers on disk.
+func (s *Store) fillFilter(ctx context.Context) {
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	if err := s.filter.fill(ctx, txn); err != nil && ctx.Err() == nil {
+		s.opts.Logger.Error("persist: reaction filter: reads of users' reactions go to disk", "err", err)
+	}
 }
 
 // startPipeline starts the applier and the committer, each given what it uses.

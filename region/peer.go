@@ -32,8 +32,6 @@ type Peer struct {
 	members *membership
 	links   *links
 
-	onChange atomic.Pointer[func(items []string)]
-
 	runMu   sync.Mutex
 	running bool
 	stop    context.CancelFunc
@@ -76,7 +74,6 @@ func New(cfg Config) (_ *Peer, err error) {
 	xcfg := cfg.Exchange
 	xcfg.Mesh = topo.Mesh
 	xcfg.Logger = p.log
-	xcfg.OnChange = p.changed
 	p.ex = exchange.New(p.store, xcfg)
 
 	wake := make(chan struct{}, 1) // membership to links: reconcile now
@@ -104,15 +101,12 @@ func New(cfg Config) (_ *Peer, err error) {
 	return p, nil
 }
 
-// OnChange registers f to be called with the items that changes from other peers
-// touched, once durable (one listener; a later call replaces it). Writes made
-// through Store() are the caller's to announce. f must not block.
-func (p *Peer) OnChange(f func(items []string)) { p.onChange.Store(&f) }
-
-func (p *Peer) changed(items []string) {
-	if f := p.onChange.Load(); f != nil {
-		(*f)(items)
-	}
+// Follow calls f with the items every commit of the peer's store changed —
+// local writes and changes merged from other peers alike — from the store's
+// commit feed (persist.Store.Follow), until stop is called. f runs on the
+// commit path and must return at once.
+func (p *Peer) Follow(f func(items []string)) (stop func()) {
+	return p.store.Follow(func(c persist.Commit) { f(c.Items) })
 }
 
 // Store returns the peer's durable store, for the API to read and write.

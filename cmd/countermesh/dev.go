@@ -211,7 +211,6 @@ func (m *devMesh) traffic(ctx context.Context, r *devRegion, rate int) {
 			}
 			continue
 		}
-		r.api.Notify(devItem)
 	}
 }
 

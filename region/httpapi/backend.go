@@ -76,8 +76,10 @@ type Backend interface {
 	Applied(replica crdt.ReplicaID) uint64
 	// ReactionKinds returns the reaction kinds in force.
 	ReactionKinds() []string
-	// OnChange sets the function called with the items that changes merged
-	// from other peers touched; New sets it to notify the live streams. The
-	// peer calls it from its own goroutines, after the changes are readable.
-	OnChange(f func(items []string))
+	// Follow calls f with the items each commit changed — the API's own
+	// writes, writes made around it and changes merged from other peers alike
+	// — once they are readable, until stop is called: the commit feed
+	// (persist.Store.Follow). Run follows it to notify the live streams. f
+	// returns at once; stop is idempotent.
+	Follow(f func(items []string)) (stop func())
 }

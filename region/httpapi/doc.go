@@ -220,8 +220,8 @@
 // intermediate states), and a ": heartbeat" comment every Config.Heartbeat
 // (15 s). A stream stays open however long it is idle, over HTTP/1.1 and h2c:
 // a write to it must complete within 10 s (a client that stops reading is
-// dropped), and no deadline is left running between writes. The API notifies the hub of its own writes; changes merged from other
-// peers reach it through Backend.OnChange, which New wires to Server.Notify. Past
+// dropped), and no deadline is left running between writes. Every commit reaches the hub through the commit feed (Backend.Follow), the
+// API's own writes and changes merged from other peers alike. Past
 // Config.MaxSubscribers streams the answer is 503. Streams end when Run's context
 // ends.
 //

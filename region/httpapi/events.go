@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -84,5 +83,5 @@ func (s *Server) encodeLive(item string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(it)
+	return it.appendJSON(nil), nil
 }

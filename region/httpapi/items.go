@@ -132,7 +132,7 @@ func (s *Server) getItems(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setCausalHeaders(w, c, token)
-	writeJSON(w, http.StatusOK, ItemList{Items: items})
+	writeJSON(w, http.StatusOK, &ItemList{Items: items})
 	return nil
 }
 
@@ -188,6 +188,6 @@ func (s *Server) respondItem(w http.ResponseWriter, c causal, item, user string)
 		return err
 	}
 	setCausalHeaders(w, c, it.Token)
-	writeJSON(w, http.StatusOK, it)
+	writeJSON(w, http.StatusOK, &it)
 	return nil
 }

@@ -79,7 +79,6 @@ func (s *Server) postOps(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := OpsResult{Results: make([]any, len(ops))}
-	var changed []string
 	lastSeq := s.b.LastSeq()
 	for i, op := range ops {
 		lastSeq = max(lastSeq, res[i].Seq)
@@ -90,18 +89,11 @@ func (s *Server) postOps(w http.ResponseWriter, r *http.Request) error {
 				rr.Reaction = &op.Reaction
 			}
 			out.Results[i] = rr
-			if !res[i].Adjust.IsZero() {
-				changed = append(changed, op.Item)
-			}
 		case persist.OpAdd:
 			out.Results[i] = AddResult{Op: kindAdd, Item: op.Item, Counter: op.Counter,
 				Value: res[i].Value, Replayed: res[i].Replayed}
-			if !res[i].Replayed {
-				changed = append(changed, op.Item)
-			}
 		}
 	}
-	s.Notify(changed...)
 	out.Token = s.answerToken(c, lastSeq)
 	setCausalHeaders(w, c, out.Token)
 	writeJSON(w, http.StatusOK, out)

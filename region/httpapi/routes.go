@@ -210,6 +210,19 @@ func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
 
 // writeJSON answers with status and v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	if a, ok := v.(jsonAppender); ok {
+		bp := answerBuffers.Get().(*[]byte)
+		body := append(a.appendJSON((*bp)[:0]), '\n')
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(status)
+		w.Write(body)
+		if cap(body) <= 64<<10 {
+			*bp = body
+			answerBuffers.Put(bp)
+		}
+		return
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

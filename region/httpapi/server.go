@@ -186,8 +186,7 @@ type Server struct {
 	done    chan struct{} // closed when Run's context ends: live streams return
 }
 
-// New builds a Server. It registers the API's metrics on cfg.Registry and the
-// live streams' notification with cfg.Backend.OnChange.
+// New builds a Server. It registers the API's metrics on cfg.Registry.
 func New(cfg Config) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -225,7 +224,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.handler = closeUnreadBodies(s.routes())
-	s.b.OnChange(func(items []string) { s.Notify(items...) })
 	if s.auth.Load().open() {
 		s.log.Warn("httpapi: no API tokens configured: the API is open to anyone who reaches it")
 	}
@@ -285,6 +283,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.runMu.Unlock()
 
 	var wg sync.WaitGroup
+	stopFollowing := s.b.Follow(func(items []string) { s.hub.Notify(items...) })
+	defer stopFollowing()
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	wg.Go(func() {
 		if err := s.hub.Run(hubCtx); err != nil && !errors.Is(err, context.Canceled) {
@@ -300,9 +300,3 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
-
-// Notify tells live subscribers that items changed. The API calls it for the
-// writes it makes; the peer must call it for the changes it merges from other
-// peers (region.Peer.OnChange) and for writes made around the API. It never
-// blocks.
-func (s *Server) Notify(items ...string) { s.hub.Notify(items...) }

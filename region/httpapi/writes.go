@@ -80,12 +80,8 @@ func (s *Server) react(w http.ResponseWriter, r *http.Request, item, user, kind 
 		s.metrics.write(kindReact, outcomeInvalid, 1)
 		return p
 	}
-	res, err := s.write(r.Context(), persist.React(item, user, kind))
-	if err != nil {
+	if _, err := s.write(r.Context(), persist.React(item, user, kind)); err != nil {
 		return err
-	}
-	if !res[0].Adjust.IsZero() {
-		s.Notify(item)
 	}
 	return s.respondItem(w, c, item, user)
 }
@@ -126,8 +122,6 @@ func (s *Server) addCounter(w http.ResponseWriter, r *http.Request) error {
 	}
 	if res[0].Replayed {
 		w.Header().Set(HeaderIdempotentReplayed, "true")
-	} else {
-		s.Notify(item)
 	}
 	it, err := s.readItem(c, item, "")
 	if err != nil {
@@ -135,7 +129,7 @@ func (s *Server) addCounter(w http.ResponseWriter, r *http.Request) error {
 	}
 	it.Counters[name] = res[0].Value // right after this increment; on a replay, as it is now
 	setCausalHeaders(w, c, it.Token)
-	writeJSON(w, http.StatusOK, it)
+	writeJSON(w, http.StatusOK, &it)
 	return nil
 }
 

@@ -25,10 +25,6 @@ type Config struct {
 	IOTimeout time.Duration
 	// Logger receives the exchange's logs. Default slog.Default().
 	Logger *slog.Logger
-	// OnChange, if set, is called with the items a merge from another peer
-	// changed, after they are durable: live views use it. It is called from the
-	// exchange's goroutines and must not block.
-	OnChange func(items []string)
 }
 
 func (c Config) withDefaults() Config {

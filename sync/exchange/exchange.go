@@ -271,16 +271,13 @@ func (e *Exchange) Applied(replica crdt.ReplicaID) uint64 {
 	return e.applied[replica]
 }
 
-// merge merges d into the store, reports the items it changed, and returns the
+// merge merges d into the store and returns the
 // outcome as the receiver's event: the keys it refused are those whose
 // timestamps are beyond the max clock drift, which the peer is to offer again.
 func (e *Exchange) merge(ctx context.Context, d crdt.Delta) (receiverEvent, error) {
 	res, err := e.store.Merge(ctx, d)
 	if err != nil {
 		return receiverEvent{}, err
-	}
-	if e.cfg.OnChange != nil && res.Changed.Len() > 0 {
-		e.cfg.OnChange(res.Changed.Items())
 	}
 	ev := receiverEvent{kind: rcvMerged, delta: d, refused: res.Refused}
 	if res.Drift != nil {

@@ -107,14 +107,13 @@ func TestTwoPeersConverge(t *testing.T) {
 	a, b := newPeer(t, "a"), newPeer(t, "b")
 	var mu sync.Mutex
 	notified := map[string]bool{}
-	b.ex = exchange.New(b.store, exchange.Config{Mesh: "test", FlushInterval: 5 * time.Millisecond, Logger: quietLogger(),
-		OnChange: func(items []string) {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, it := range items {
-				notified[it] = true
-			}
-		}})
+	defer b.store.Follow(func(c persist.Commit) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, it := range c.Items {
+			notified[it] = true
+		}
+	})()
 	writeSome(t, a, 100)
 	writeSome(t, b, 60)
 	connect(t, a, b)
@@ -132,7 +131,7 @@ func TestTwoPeersConverge(t *testing.T) {
 	}
 	mu.Lock()
 	if !notified["item0"] || !notified["item6"] {
-		t.Errorf("OnChange told of %v, want item0…item6", notified)
+		t.Errorf("b's commit feed told of %v, want item0…item6", notified)
 	}
 	mu.Unlock()
 	if got, want := b.ex.Applied(a.store.Replica()), a.store.LastSeq(); got != want {

@@ -54,7 +54,7 @@ type Backend struct {
 		writeErr  error // every write fails with it, applying nothing
 		applied   map[crdt.ReplicaID]uint64
 		status    *region.MeshStatus
-		onChange  func(items []string)
+		follower  *func(items []string) // set by Follow
 	}
 }
 
@@ -81,11 +81,36 @@ func New(cfg Config) *Backend {
 // when ctx has ended, with the error of SetFreeSpace or SetWriteErr when one
 // is set, and applies nothing then.
 func (b *Backend) Write(ctx context.Context, ops ...persist.Op) ([]persist.Result, error) {
+	res, f, items, err := b.write(ctx, ops)
+	if f != nil && len(items) > 0 {
+		f(items)
+	}
+	return res, err
+}
+
+// write applies ops and returns the follower to tell of the items changed.
+func (b *Backend) write(ctx context.Context, ops []persist.Op) (_ []persist.Result, f func([]string), items []string, _ error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	res, err := b.writeLocked(ops)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for i, op := range ops {
+		if (op.Kind == persist.OpAdd && !res[i].Replayed) || !res[i].Adjust.IsZero() {
+			items = append(items, op.Item)
+		}
+	}
+	if b.mu.follower != nil {
+		f = *b.mu.follower
+	}
+	return res, f, items, nil
+}
+
+func (b *Backend) writeLocked(ops []persist.Op) ([]persist.Result, error) {
 	if err := b.mu.writeErr; err != nil {
 		return nil, fmt.Errorf("httpapitest: write: %w", err)
 	}
@@ -156,13 +181,16 @@ func register(s *crdt.State, item, user string) crdt.Register {
 }
 
 // Merge joins d as changes merged from another peer: they become readable,
-// the commit is published, and the function set by OnChange is called with the
+// the commit is published, and the follower (Follow) is called with the
 // items that changed, as a peer does. It returns those items.
 func (b *Backend) Merge(d crdt.Delta) []string {
 	b.mu.Lock()
 	changed := b.mu.state.Apply(d)
 	b.commitLocked()
-	f := b.mu.onChange
+	var f func([]string)
+	if b.mu.follower != nil {
+		f = *b.mu.follower
+	}
 	b.mu.Unlock()
 	seen := map[string]bool{}
 	var items []string
@@ -346,18 +374,31 @@ func (b *Backend) SetApplied(r crdt.ReplicaID, seq uint64) {
 // ReactionKinds returns Config.ReactionKinds.
 func (b *Backend) ReactionKinds() []string { return slices.Clone(b.kinds) }
 
-// OnChange sets the function Merge and Changed call.
-func (b *Backend) OnChange(f func(items []string)) {
+// Follow sets the function every commit — Write, Merge — calls with the items
+// it changed, after the commit is published and outside the Backend's lock;
+// Changed calls it too. One follower at a time: a later Follow replaces it.
+// stop removes f if it is still the follower.
+func (b *Backend) Follow(f func(items []string)) (stop func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.mu.onChange = f
+	b.mu.follower = &f
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.mu.follower == &f {
+			b.mu.follower = nil
+		}
+	}
 }
 
-// Changed reports items as changed by another peer to the function OnChange
-// set, without changing anything: a notification alone.
+// Changed tells the follower that items changed, without changing anything:
+// a notification alone.
 func (b *Backend) Changed(items ...string) {
 	b.mu.Lock()
-	f := b.mu.onChange
+	var f func([]string)
+	if b.mu.follower != nil {
+		f = *b.mu.follower
+	}
 	b.mu.Unlock()
 	if f != nil {
 		f(items)

@@ -88,12 +88,12 @@ func TestBackendWritesAsTheStoreDoes(t *testing.T) {
 }
 
 // TestBackendPublishesCommitsAndMerges: a write and a merge each close the
-// channel Committed returned before them, a merge notifies the items it
-// changed, and a write with an observed timestamp orders after it.
+// channel Committed returned before them, each tells the follower of the items
+// it changed, and a write with an observed timestamp orders after it.
 func TestBackendPublishesCommitsAndMerges(t *testing.T) {
 	b := New(Config{})
 	var notified [][]string
-	b.OnChange(func(items []string) { notified = append(notified, items) })
+	defer b.Follow(func(items []string) { notified = append(notified, items) })()
 
 	committed := b.Committed()
 	ts := crdt.Timestamp{Wall: b.WallMillis() + 500, Logical: 2}
@@ -108,9 +108,10 @@ func TestBackendPublishesCommitsAndMerges(t *testing.T) {
 		t.Fatalf("stamped %s, observed %s, last %s", res[0].Register.TS, ts, b.LastTimestamp())
 	}
 	assertClosed(t, committed, "a write")
-	if len(notified) != 0 {
-		t.Fatalf("a local write notified %v: the API notifies its own writes", notified)
+	if !reflect.DeepEqual(notified, [][]string{{"a"}}) {
+		t.Fatalf("a local write notified %v, want [[a]]", notified)
 	}
+	notified = nil
 
 	committed = b.Committed()
 	remote := crdt.NewState(0xaa)

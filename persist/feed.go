@@ -1,0 +1,121 @@
+package persist
+
+import (
+	"slices"
+	"sync"
+)
+
+// The commit feed (DESIGN.md §5). Every committed batch is published once, on
+// the applier goroutine, before its callers are released, in this order: the
+// read model and the reaction filter take its states; the last sequence and
+// the digest move on; the channel Committed returned is closed; and every
+// follower is called with the items it changed. Everything that shows the
+// store's state — reads, live streams, sync senders — follows the feed, so
+// nobody has to tell them of a write.
+
+// Commit is what one committed batch changed, as the feed tells followers.
+type Commit struct {
+	// Items are the items whose counter values or reaction tallies the batch
+	// changed, each once, in no particular order. The slice is the follower's
+	// to keep.
+	Items []string
+	// LastSeq is the last local sequence committed, this batch included.
+	LastSeq uint64
+}
+
+// followers is the feed's list of followers.
+type followers struct {
+	mu   sync.Mutex
+	next int
+	fns  map[int]func(Commit)
+	list []func(Commit) // snapshot of fns for publish; replaced, never changed
+}
+
+// Follow calls fn with every commit published from now on, in commit order,
+// until the returned stop is called (stop is idempotent; once it returns, fn is
+// not called again). fn runs on the store's commit path and holds up every
+// write while it runs: it must return at once, neither blocking nor calling
+// the store's writes. A follower that needs to do more hands the items to its
+// own goroutine.
+func (s *Store) Follow(fn func(Commit)) (stop func()) {
+	f := &s.followers
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fns == nil {
+		f.fns = map[int]func(Commit){}
+	}
+	id := f.next
+	f.next++
+	f.fns[id] = fn
+	f.remake()
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.fns, id)
+		f.remake()
+		// Wait out a publish that may be calling fn right now.
+		s.publishing.Lock()
+		s.publishing.Unlock() //nolint:staticcheck // an empty critical section: a barrier
+	}
+}
+
+// remake rebuilds the list publish calls, in the order followers came.
+func (f *followers) remake() {
+	ids := make([]int, 0, len(f.fns))
+	for id := range f.fns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	list := make([]func(Commit), len(ids))
+	for i, id := range ids {
+		list[i] = f.fns[id]
+	}
+	f.list = list
+}
+
+// publish makes b, just committed, visible to everything that follows the
+// feed. It runs on the applier goroutine, before b's callers are released.
+func (s *Store) publish(b *batch) {
+	s.publishing.Lock()
+	defer s.publishing.Unlock()
+	s.model.apply(b)
+	for k := range b.registers {
+		s.filter.add(k)
+	}
+	s.digest.Lock()
+	if b.lastSeq != 0 {
+		s.lastSeq.Store(b.lastSeq)
+	}
+	for bucket, x := range b.digest {
+		s.digest.d[bucket] ^= x
+	}
+	close(s.digest.notify)
+	s.digest.notify = make(chan struct{})
+	s.digest.Unlock()
+
+	s.followers.mu.Lock()
+	list := s.followers.list
+	s.followers.mu.Unlock()
+	if len(list) == 0 {
+		return
+	}
+	items := b.changedItems()
+	if len(items) == 0 {
+		return
+	}
+	c := Commit{Items: items, LastSeq: s.lastSeq.Load()}
+	for i, fn := range list {
+		if i > 0 {
+			c.Items = slices.Clone(items)
+		}
+		fn(c)
+	}
+}
+
+// Committed returns a channel closed when the next batch commits: a sender waits
+// on it for new local changes, then calls Committed again.
+func (s *Store) Committed() <-chan struct{} {
+	s.digest.Lock()
+	defer s.digest.Unlock()
+	return s.digest.notify
+}

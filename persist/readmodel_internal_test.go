@@ -1,0 +1,108 @@
+package persist
+
+import (
+	"testing"
+
+	"github.com/countermesh/countermesh/crdt"
+)
+
+// TestReadModelRefusesAReadOlderThanACommitItMissed: a reader that missed an
+// item and read it from a snapshot may not keep it once a commit since its
+// generation changed the item, which the model could not apply as it did not
+// hold it: the snapshot may predate that commit.
+func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
+	names := newNameSet()
+	names.addCounter("claps")
+	m := newReadModel(1<<20, names)
+	views := make([]ItemView, 1)
+	missing, gen := m.read([]string{"a"}, views)
+	if len(missing) != 1 {
+		t.Fatalf("an empty model held a: %v", missing)
+	}
+	stale := ItemView{Counters: map[string]int64{"claps": 1}}
+
+	b := newBatch()
+	c := crdt.PNCounter{}
+	if _, err := c.Add(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	b.counters[crdt.CounterKey{Item: "a", Name: "claps"}] = c
+	m.apply(b) // a commit the reader's snapshot may not hold
+
+	m.keep("a", stale, gen)
+	if missing, _ := m.read([]string{"a"}, views); len(missing) != 1 {
+		t.Fatalf("the model kept a read older than a commit it missed: %+v", views[0])
+	}
+
+	// Read afresh, after the commit: kept, and later commits apply to it.
+	_, gen = m.read([]string{"a"}, views)
+	m.keep("a", ItemView{Counters: map[string]int64{"claps": 2}}, gen)
+	if _, err := c.Add(1, 5); err != nil {
+		t.Fatal(err)
+	}
+	b = newBatch()
+	b.counters[crdt.CounterKey{Item: "a", Name: "claps"}] = c
+	b.tallies[tallyRef{"a", "like"}] = 1
+	m.apply(b)
+	if missing, _ := m.read([]string{"a"}, views); len(missing) != 0 || views[0].Counters["claps"] != 7 ||
+		views[0].Tallies["like"] != 1 {
+		t.Fatalf("after keep and a commit: missing %v, %+v", missing, views[0])
+	}
+}
+
+// TestReadModelStaysWithinItsBudget: items past the budget are dropped, those
+// read since the last sweep last.
+func TestReadModelStaysWithinItsBudget(t *testing.T) {
+	names := newNameSet()
+	names.addCounter("claps")
+	const budget = 64 << 10
+	m := newReadModel(budget, names)
+	views := make([]ItemView, 1)
+	hot := "hot"
+	for i := range 5000 {
+		item := hot
+		if i > 0 {
+			item = "item" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
+		}
+		_, gen := m.read([]string{item}, views)
+		m.keep(item, ItemView{Counters: map[string]int64{"claps": int64(i)}}, gen)
+		m.read([]string{hot}, views) // hot is read all the time
+		if m.bytes > budget {
+			t.Fatalf("after %d items the model holds %d bytes, over its budget of %d", i+1, m.bytes, budget)
+		}
+	}
+	if m.evictions.Load() == 0 {
+		t.Fatal("5000 items fit a 64 KiB budget: the test measures nothing")
+	}
+	if missing, _ := m.read([]string{hot}, views); len(missing) != 0 {
+		t.Fatal("the item read all the time was dropped")
+	}
+}
+
+// TestReactionFilterNeverSaysNoToAKeyAdded: "no" is certain; and few keys not
+// added get "maybe".
+func TestReactionFilterNeverSaysNoToAKeyAdded(t *testing.T) {
+	f := newReactionFilter(64 << 10) // ~ 8 bits a key below
+	f.ready.Store(true)
+	const n = 50_000
+	key := func(i int) crdt.RegisterKey {
+		return crdt.RegisterKey{Item: "item" + string(rune(i%977)), User: "user" + string(rune(i))}
+	}
+	for i := range n {
+		f.add(key(i))
+	}
+	for i := range n {
+		if !f.mayHave(key(i)) {
+			t.Fatalf("key %d was added, and the filter says no", i)
+		}
+	}
+	maybe := 0
+	for i := n; i < 2*n; i++ {
+		if f.mayHave(key(i)) {
+			maybe++
+		}
+	}
+	if rate := float64(maybe) / n; rate > 0.05 {
+		t.Fatalf("%.1f%% of keys never added get maybe, at ~10 bits a key", 100*rate)
+	}
+}

@@ -1,0 +1,212 @@
+package persist_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/tests/testkit"
+)
+
+// TestReadsReflectEveryCommitBeforeThem: readers racing writers over more
+// items than the read model's budget holds (so items are dropped, missed, read
+// from Badger and kept again all the time) always see at least every write
+// acknowledged before their read began, and the model ends equal to Badger.
+func TestReadsReflectEveryCommitBeforeThem(t *testing.T) {
+	s := openStore(t, t.TempDir(), func(o *persist.Options) { o.ReadModelBytes = 16 << 10 })
+	const items, writers, readers, rounds = 400, 4, 4, 300
+	var acked [items]struct {
+		sync.Mutex
+		value int64
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+readers)
+	for w := range writers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for range rounds {
+				i := rng.IntN(items)
+				acked[i].Lock()
+				res, err := s.Write(context.Background(), persist.Add(fmt.Sprint("item", i), "claps", 1),
+					persist.React(fmt.Sprint("item", i), fmt.Sprint("u", w), []string{"like", "dislike", ""}[rng.IntN(3)]))
+				if err == nil {
+					acked[i].value = res[0].Value
+				}
+				acked[i].Unlock()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for r := range readers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(r), 2))
+			for range rounds {
+				page := make([]string, 5)
+				floor := make([]int64, 5)
+				for j := range page {
+					i := rng.IntN(items)
+					page[j] = fmt.Sprint("item", i)
+					acked[i].Lock()
+					floor[j] = acked[i].value
+					acked[i].Unlock()
+				}
+				views, err := s.ReadItems(page, "u0")
+				if err != nil {
+					errs <- err
+					return
+				}
+				for j, v := range views {
+					if v.Counters["claps"] < floor[j] {
+						errs <- fmt.Errorf("%s read %d claps after a write acknowledged %d", page[j], v.Counters["claps"], floor[j])
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st := s.ReadModelStats()
+	if st.Evictions == 0 || st.Misses == 0 || st.Hits == 0 {
+		t.Fatalf("the model was never under pressure: %+v", st)
+	}
+	if st.Bytes > st.Budget {
+		t.Fatalf("the model holds %d bytes, over its budget of %d", st.Bytes, st.Budget)
+	}
+	// Every item as the model answers equals Badger's.
+	for i := range items {
+		item := fmt.Sprint("item", i)
+		v := readItem(t, s, item, "")
+		c, err := s.Counter(item, "claps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Counters["claps"] != c.Value() {
+			t.Fatalf("%s: read %d claps, Badger holds %d", item, v.Counters["claps"], c.Value())
+		}
+	}
+	if err := s.CheckTallies(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAFailedCommitLeavesReadsAsTheyWere: a batch that fails to commit is
+// never published: reads, from memory, keep the state before it.
+func TestAFailedCommitLeavesReadsAsTheyWere(t *testing.T) {
+	var fail bool
+	var mu sync.Mutex
+	s := openStore(t, t.TempDir(), func(o *persist.Options) {
+		o.CommitFault = func(int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if fail {
+				return errors.New("injected")
+			}
+			return nil
+		}
+	})
+	write(t, s, persist.Add("a", "claps", 2), persist.React("a", "u1", "like"))
+	readItem(t, s, "a", "u1") // now held
+	mu.Lock()
+	fail = true
+	mu.Unlock()
+	if _, err := s.Write(context.Background(), persist.Add("a", "claps", 5), persist.React("a", "u2", "like")); !errors.Is(err, persist.ErrCommitFailed) {
+		t.Fatalf("write under a failing disk: %v", err)
+	}
+	v := readItem(t, s, "a", "u2")
+	if v.Counters["claps"] != 2 || v.Tallies["like"] != 1 || v.User.Kind != "" {
+		t.Fatalf("after a failed commit: %+v", v)
+	}
+}
+
+// TestTheCommitFeedTellsEachCommitOnce: local writes and merges alike reach a
+// follower once, with the items whose counters or tallies changed, and not
+// after stop.
+func TestTheCommitFeedTellsEachCommitOnce(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	var mu sync.Mutex
+	var got [][]string
+	stop := s.Follow(func(c persist.Commit) {
+		mu.Lock()
+		defer mu.Unlock()
+		items := slices.Clone(c.Items)
+		slices.Sort(items)
+		got = append(got, items)
+		if c.LastSeq != s.LastSeq() {
+			t.Errorf("commit told with last sequence %d, the store has %d", c.LastSeq, s.LastSeq())
+		}
+	})
+	write(t, s, persist.Add("a", "claps", 1), persist.React("b", "u1", "like"))
+	write(t, s, persist.React("b", "u1", "like")) // the same kind again: no count changes
+
+	other := openStore(t, t.TempDir())
+	write(t, other, persist.Add("c", "claps", 4))
+	var d = snapshotDelta(t, other)
+	if _, err := s.Merge(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	write(t, s, persist.Add("a", "claps", 1))
+	mu.Lock()
+	defer mu.Unlock()
+	want := [][]string{{"a", "b"}, {"c"}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("the feed told %v, want %v", got, want)
+	}
+}
+
+// TestAUserWithNoReactionIsAnsweredWithoutDisk: once the reaction filter is
+// filled (at open, from disk), reading an item for a user who never reacted
+// costs no disk read; one who reacted before the restart is found.
+func TestAUserWithNoReactionIsAnsweredWithoutDisk(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	write(t, s, persist.React("a", "fan", "like"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir)
+	waitFilled(t, s)
+	before := s.ReadModelStats()
+	for i := range 100 {
+		if v := readItem(t, s, "a", fmt.Sprint("reader", i)); v.User.Kind != "" || v.Tallies["like"] != 1 {
+			t.Fatalf("reader%d: %+v", i, v)
+		}
+	}
+	if v := readItem(t, s, "a", "fan"); v.User.Kind != "like" {
+		t.Fatalf("the fan's reaction after a restart: %+v", v)
+	}
+	after := s.ReadModelStats()
+	if skipped := after.UsersSkipped - before.UsersSkipped; skipped < 95 {
+		t.Fatalf("%d of 100 readers with no reaction were answered without disk", skipped)
+	}
+}
+
+// snapshotDelta returns the whole replicated state of s as one delta.
+func snapshotDelta(t *testing.T, s *persist.Store) crdt.Delta {
+	t.Helper()
+	var d crdt.Delta
+	if err := s.Snapshot(1<<20, func(part crdt.Delta) error { d = part; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// waitFilled waits until s's reaction filter answers.
+func waitFilled(t *testing.T, s *persist.Store) {
+	t.Helper()
+	testkit.WaitFor(t, 10*time.Second, "the reaction filter filled", func() bool { return s.ReadModelStats().FilterReady })
+}
