@@ -37,8 +37,9 @@ type applier struct {
 // Open.
 type applyEnv struct {
 	replica   crdt.ReplicaID
-	clock     *crdt.Clock // stamps reactions; its high-water mark goes with each batch
-	names     *nameSet    // the applier adds every counter name and tally kind it writes
+	clock     *crdt.Clock     // stamps reactions; its high-water mark goes with each batch
+	names     *nameSet        // the applier adds every counter name and tally kind it writes
+	filter    *reactionFilter // every committed register; publish adds a batch's
 	wallClock func() time.Time
 	idemTTL   time.Duration // Options.IdempotencyTTL
 

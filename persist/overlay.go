@@ -8,7 +8,8 @@ import (
 // The applier reads every state it decides on through one overlay: the batch
 // being filled, then the batch being committed, then (for counters, registers
 // and tallies) its cache of committed states, then a Badger snapshot of the
-// committed state.
+// committed state — unless (for registers) the reaction filter says the key
+// was never committed.
 
 // stateKind is how one kind of state is found in each layer of the overlay.
 // Its functions are static, so a read allocates only what decoding a value
@@ -16,8 +17,10 @@ import (
 type stateKind[K comparable, V any] struct {
 	inBatch func(*batch) map[K]V
 	cached  func(*committedCache) *assocCache[K, V] // nil: not cached
-	key     func(dst []byte, k K) []byte            // appends k's Badger key to dst
-	decode  func([]byte) (V, error)
+	// absent, when not nil, reports that k is certainly not in Badger.
+	absent func(*applier, K) bool
+	key    func(dst []byte, k K) []byte // appends k's Badger key to dst
+	decode func([]byte) (V, error)
 }
 
 // at returns the state of k that a's next decision must see. A key found in no
@@ -37,6 +40,9 @@ func (s *stateKind[K, V]) at(a *applier, k K) (V, error) {
 		}
 	}
 	var v V
+	if s.absent != nil && s.absent(a, k) {
+		return v, nil
+	}
 	a.key = s.key(a.key[:0], k)
 	err := a.get(a.key, func(b []byte) (err error) { v, err = s.decode(b); return })
 	return v, err
@@ -61,6 +67,10 @@ var (
 		key: func(dst []byte, k crdt.RegisterKey) []byte {
 			return appendItemKey(dst, prefixRegister, k.Item, k.User)
 		},
+		// Most reactions are a user's first on an item: the reaction filter
+		// knows every committed register, and the batches ahead of Badger are
+		// read first.
+		absent: func(a *applier, k crdt.RegisterKey) bool { return !a.env.filter.test(k) },
 		decode: codec.DecodeRegister,
 	}
 	tallyStates = &stateKind[tallyRef, int64]{

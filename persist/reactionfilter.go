@@ -65,8 +65,22 @@ func (f *reactionFilter) add(k crdt.RegisterKey) {
 	}
 }
 
-// mayHave reports whether k may have a register; false is certain.
+// mayHave reports whether k may have a register; false is certain. It counts
+// its answers for ReadModelStats: readers call it.
 func (f *reactionFilter) mayHave(k crdt.RegisterKey) bool {
+	if !f.test(k) {
+		f.skipped.Add(1)
+		return false
+	}
+	if f.ready.Load() {
+		f.checked.Add(1)
+	}
+	return true
+}
+
+// test reports whether k may have a register, as mayHave does, counting
+// nothing: the applier calls it.
+func (f *reactionFilter) test(k crdt.RegisterKey) bool {
 	if f.words == nil || !f.ready.Load() {
 		return true
 	}
@@ -75,11 +89,9 @@ func (f *reactionFilter) mayHave(k crdt.RegisterKey) bool {
 		bits = mbits.RotateLeft64(bits, 9) // the product's top bits first
 		bit := bits & 511
 		if block[bit>>6].Load()&(1<<(bit&63)) == 0 {
-			f.skipped.Add(1)
 			return false
 		}
 	}
-	f.checked.Add(1)
 	return true
 }
 

@@ -120,6 +120,7 @@ func (s *Store) startPipeline() {
 		replica:   s.replica,
 		clock:     s.clock,
 		names:     s.names,
+		filter:    s.filter,
 		wallClock: s.opts.WallClock,
 		idemTTL:   s.opts.IdempotencyTTL,
 		maxOps:    s.opts.MaxBatchOps,
