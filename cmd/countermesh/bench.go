@@ -24,7 +24,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 Measures countermesh peers beside Redis (appendfsync always) and PostgreSQL
 (synchronous_commit on) doing the same job on this machine, and prints the
-figures beside the project's targets. It starts everything itself in a
+figures beside the project's targets. The peers run as countermesh serve runs
+them: an API token (scope write) the clients send, the API's default rate limit,
+and, for the throughput scenarios, the production store profile. Every
+countermesh throughput is also given as a fraction of the ceiling: a no-op
+request (GET /healthz) through the same HTTP server, clients and connections. It starts everything itself in a
 temporary directory and stops it at the end. Redis and PostgreSQL are optional
 (apt-get install redis-server postgresql); without them it says what it skipped.
 
@@ -32,9 +36,9 @@ Scenarios: %s. Start with --quick (under 2 minutes).
 
 Example:
   countermesh bench --quick
-  countermesh bench --scenarios writes,reads --repeat 3
+  countermesh bench --scenarios writes,reads,mixed --repeat 3
 `, strings.Join(bench.Scenarios, ", "))
-	quick := fs.Bool("quick", false, "smaller sizes and shorter phases, the small store profile: done in under 2 minutes")
+	quick := fs.Bool("quick", false, "smaller sizes and shorter phases, the small store profile for mesh and scale: done in under 2 minutes")
 	duration := fs.Duration("duration", 0, "length of one measured phase (default 10s, quick 2s)")
 	repeat := fs.Int("repeat", 0, "runs of each phase; the report gives medians (default 3, quick 1)")
 	scenarios := fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated scenarios to run")

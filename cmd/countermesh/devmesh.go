@@ -15,7 +15,6 @@ import (
 	"github.com/countermesh/countermesh/region/httpapi"
 	"github.com/countermesh/countermesh/region/node"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
-	"github.com/countermesh/countermesh/topology"
 )
 
 // devRegion is one region of the demo mesh: one peer and its HTTP API.
@@ -52,35 +51,22 @@ type devMesh struct {
 // (a peer with its API) per region.
 func startDevMesh(dir string, names []string, logger *slog.Logger) (*devMesh, error) {
 	m := &devMesh{dir: dir, net: faultnet.New(1), log: logger}
+	mesh := meshfiles.Mesh{Name: "dev", Comment: "The demo mesh of countermesh dev. Its HTTP API is open (no api_tokens)."}
 	for i, name := range names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			m.close()
 			return nil, err
 		}
-		m.regions = append(m.regions, &devRegion{name: name, host: fmt.Sprintf("127.1.%d.1", i+1), ln: ln,
-			apiURL: "http://" + ln.Addr().String()})
+		r := &devRegion{name: name, host: meshfiles.Host(i), ln: ln, apiURL: "http://" + ln.Addr().String()}
+		m.regions = append(m.regions, r)
+		mesh.Peers = append(mesh.Peers, r.files())
 	}
-	if err := m.writeTopology(); err != nil {
+	if err := meshfiles.Launch(dir, mesh, func(i int) error { return m.startRegion(m.regions[i]) }); err != nil {
 		m.close()
 		return nil, err
 	}
-	for _, r := range m.regions {
-		if err := m.startRegion(r); err != nil {
-			m.close()
-			return nil, fmt.Errorf("start %s: %w", r.name, err)
-		}
-	}
 	return m, nil
-}
-
-// writeTopology writes the demo's topology file, CA, certificates and gossip key.
-func (m *devMesh) writeTopology() error {
-	var peers []meshfiles.Peer
-	for _, r := range m.regions {
-		peers = append(peers, r.files())
-	}
-	return meshfiles.Write(m.dir, "dev", "The demo mesh of countermesh dev. Its HTTP API is open (no api_tokens).", peers)
 }
 
 // files describes a region's peer for its topology file.
@@ -88,20 +74,20 @@ func (r *devRegion) files() meshfiles.Peer {
 	return meshfiles.Peer{Region: r.name, Name: r.name + "-1", Host: r.host, API: strings.TrimPrefix(r.apiURL, "http://")}
 }
 
+// startRegion starts a region's node, its API configured as serve configures
+// it (open: the demo's topology lists no API tokens).
 func (m *devMesh) startRegion(r *devRegion) error {
 	cfg := meshfiles.PeerConfig(m.dir, r.files(), m.net)
 	cfg.Logger = m.log.With("region", r.name)
-	ln := r.ln
+	nc := meshfiles.NodeConfig(cfg)
+	nc.Listener, nc.DrainTimeout = r.ln, 2*time.Second
 	r.ln = nil // the node closes it, also when it fails
-	n, err := node.New(node.Config{Peer: cfg, Listener: ln, DrainTimeout: 2 * time.Second, API: func(t *topology.Topology, mat *topology.Material) (httpapi.Config, error) {
-		keys, err := tokenKeys(t, mat)
-		return httpapi.Config{TokenKeys: keys}, err
-	}})
+	n, err := meshfiles.Start(nc)
 	if err != nil {
 		return err
 	}
 	r.node, r.peer, r.api = n, n.Peer(), n.API()
-	return n.Start()
+	return nil
 }
 
 // partition cuts a region off from every other region, or heals it.

@@ -10,8 +10,8 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
-	"time"
 
+	"github.com/countermesh/countermesh/cmd/countermesh/servecfg"
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
 	"github.com/countermesh/countermesh/region/node"
@@ -49,7 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	local := fs.Bool("local", false, "use fast timings and a small store, for meshes on one machine")
-	tokenAhead := fs.Duration("max-token-ahead", time.Second,
+	tokenAhead := fs.Duration("max-token-ahead", servecfg.DefaultMaxTokenAhead,
 		"how far past this peer's wall clock a causal token may move its clock; raise it for a mesh whose clocks disagree by more")
 	if err := parseFlags(fs, serveHelp, args, stdout); err != nil {
 		return err
@@ -72,7 +72,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		applyAPIAccess(apiRef.Load(), t, mat, logger)
 	}
 	n, err := node.New(node.Config{Peer: cfg, API: func(t *topology.Topology, mat *topology.Material) (httpapi.Config, error) {
-		return apiConfig(t, mat, logger, *tokenAhead)
+		return servecfg.APIConfig(t, mat, logger, *tokenAhead)
 	}})
 	if err != nil {
 		return err
@@ -107,33 +107,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 }
 
-// apiConfig configures the peer's HTTP API with the topology's API tokens, CORS
-// origins and token secrets, as mat holds them.
-func apiConfig(topo *topology.Topology, mat *topology.Material, logger *slog.Logger, tokenAhead time.Duration) (httpapi.Config, error) {
-	keys, err := tokenKeys(topo, mat)
-	if err != nil {
-		return httpapi.Config{}, err
-	}
-	return httpapi.Config{APITokens: apiTokens(topo, mat), CORSOrigins: topo.Security.CORSOrigins,
-		TokenKeys: keys, MaxTokenAhead: tokenAhead, Logger: logger}, nil
-}
-
-// tokenKeys returns the token secrets of t, as mat holds them. A topology
-// without any is refused: every peer of the mesh must verify the causal tokens
-// the others mint.
-func tokenKeys(t *topology.Topology, mat *topology.Material) ([]httpapi.TokenKey, error) {
-	if len(mat.TokenSecrets) == 0 {
-		return nil, fmt.Errorf("topology %s lists no security.token_secrets: every peer must verify the causal tokens "+
-			"the others mint, with the same secret; make one with countermesh certs init and list it, "+
-			"e.g. token_secrets: [{id: k1, file: certs/token.secret}]", t.File)
-	}
-	keys := make([]httpapi.TokenKey, 0, len(mat.TokenSecrets))
-	for _, ts := range mat.TokenSecrets {
-		keys = append(keys, httpapi.TokenKey{ID: ts.ID, Secret: ts.Secret})
-	}
-	return keys, nil
-}
-
 // applyTokenSecrets puts the token secrets of a reloaded topology in force in
 // api (nil before the API started: it takes them when it starts). Secrets
 // the API refuses are logged and the ones in force kept.
@@ -141,7 +114,7 @@ func applyTokenSecrets(api *httpapi.Server, t *topology.Topology, mat *topology.
 	if api == nil {
 		return
 	}
-	keys, err := tokenKeys(t, mat)
+	keys, err := servecfg.TokenKeys(t, mat)
 	if err == nil {
 		err = api.SetTokenKeys(keys)
 	}
@@ -150,17 +123,6 @@ func applyTokenSecrets(api *httpapi.Server, t *topology.Topology, mat *topology.
 		return
 	}
 	logger.Info("token secrets in force", "ids", len(keys), "signing", keys[0].ID)
-}
-
-// apiTokens returns the API tokens of t, with their scopes and rate limits,
-// as mat holds them.
-func apiTokens(t *topology.Topology, mat *topology.Material) []httpapi.APIToken {
-	tokens := make([]httpapi.APIToken, 0, len(t.Security.APITokens))
-	for _, tok := range t.Security.APITokens {
-		tokens = append(tokens, httpapi.APIToken{Name: tok.Name, Token: mat.APITokens[tok.Name],
-			Scope: httpapi.Scope(tok.Scope), RateLimit: float64(tok.RateLimit.OpsPerSecond), Burst: tok.RateLimit.Burst})
-	}
-	return tokens
 }
 
 // applyAPIAccess puts the API tokens and CORS origins of a reloaded topology
@@ -173,7 +135,7 @@ func applyAPIAccess(api *httpapi.Server, t *topology.Topology, mat *topology.Mat
 		return
 	}
 	api.SetCORSOrigins(t.Security.CORSOrigins)
-	tokens := apiTokens(t, mat)
+	tokens := servecfg.APITokens(t, mat)
 	if err := api.SetAPITokens(tokens); err != nil {
 		logger.Error("api tokens not reloaded; keeping the ones in force", "err", err)
 		return

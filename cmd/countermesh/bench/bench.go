@@ -11,11 +11,20 @@
 // (synchronous_commit on). The load generator runs in this process too, so it
 // competes with the systems under test for CPU.
 //
+// The peers run as a user's do under countermesh serve: every peer's API needs
+// the mesh's API token (scope write), which the clients send, its rate limit is
+// the API's default, and the API is configured by the function serve uses. The
+// throughput scenarios use the production store profile. Beside them the run
+// measures the ceiling: a no-op request (GET /healthz) through the same HTTP
+// server, clients and connections, and prints every countermesh throughput as
+// a fraction of it.
+//
 // The scenarios:
 //
 //	writes  durable writes to one peer from many clients, one op per request and batches
 //	hot     every write to one item
 //	reads   a page of items with the caller's reaction to each
+//	mixed   a like service's job: 90% page reads, 10% reaction and clap writes
 //	mesh    three regions with a one-way delay: convergence latency, sync bytes per op
 //	scale   many items and reactions in one peer: memory, disk, restart time
 package bench
@@ -34,6 +43,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/region/httpapi"
 )
 
 // Scenario names, in the order they run.
@@ -41,21 +51,25 @@ const (
 	ScenarioWrites = "writes"
 	ScenarioHot    = "hot"
 	ScenarioReads  = "reads"
+	ScenarioMixed  = "mixed"
 	ScenarioMesh   = "mesh"
 	ScenarioScale  = "scale"
 )
 
 // Scenarios lists every scenario, in the order they run.
-var Scenarios = []string{ScenarioWrites, ScenarioHot, ScenarioReads, ScenarioMesh, ScenarioScale}
+var Scenarios = []string{ScenarioWrites, ScenarioHot, ScenarioReads, ScenarioMixed, ScenarioMesh, ScenarioScale}
 
 // How scenarios and cases read in the report, in display order.
 const (
-	scenWrites = "1 durable writes"
-	scenHot    = "2 hot item"
-	scenReads  = "3 reads"
-	scenMesh   = "4 mesh"
-	scenScale  = "5 scale"
+	scenCeiling = "0 ceiling"
+	scenWrites  = "1 durable writes"
+	scenHot     = "2 hot item"
+	scenReads   = "3 reads"
+	scenMesh    = "4 mesh"
+	scenScale   = "5 scale"
+	scenMixed   = "6 mixed"
 
+	caseNoop        = "no-op request (GET /healthz)"
 	caseSingle      = "one op per request"
 	caseBatch       = "batches of 100"
 	caseHalfWrites  = "one op, at half peak rate"
@@ -72,11 +86,12 @@ const (
 	caseResident    = "resident memory"
 	caseDisk        = "disk"
 	caseRestart     = "restart to ready"
+	caseMixed       = "90% pages of 20, 10% writes"
 )
 
 var (
-	scenarioOrder = []string{scenWrites, scenHot, scenReads, scenMesh, scenScale}
-	caseOrder     = []string{caseSingle, caseBatch, caseHalfWrites, casePage, caseHalfReads,
+	scenarioOrder = []string{scenCeiling, scenWrites, scenHot, scenReads, scenMesh, scenScale, scenMixed}
+	caseOrder     = []string{caseNoop, caseMixed, caseSingle, caseBatch, caseHalfWrites, casePage, caseHalfReads,
 		caseConvergence, caseWireHot, caseWireUsers, caseWirePlain, caseWireKeyed, caseCutOff, caseCutOffToken, caseLoad, caseResident, caseDisk, caseRestart}
 	systemOrder = []string{sysCountermesh, sysRedis, sysPostgres}
 )
@@ -94,6 +109,8 @@ var targets = []target{
 	{scenario: scenScale, kase: caseResident, field: fieldValue, bound: 200, atMost: true, label: "≤ 200 bytes/item"},
 	{scenario: scenScale, kase: caseDisk, field: fieldValue, bound: 64, atMost: true, label: "≤ 64 bytes/reaction"},
 	{scenario: scenScale, kase: caseRestart, field: fieldValue, bound: 10, atMost: true, label: "≤ 10 s"},
+	{scenario: scenMixed, kase: caseMixed, field: fieldOpsPerSec, vs: sysRedis, factor: 2, label: "≥ 2× redis"},
+	{scenario: scenMixed, kase: caseMixed, field: fieldOpsPerSec, vs: sysPostgres, factor: 2, label: "≥ 2× postgres"},
 }
 
 // Config is one run's parameters. Start from DefaultConfig.
@@ -131,8 +148,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the full run's parameters, or the quick run's: smaller
-// sizes and durations, and the small store profile, done within 2 minutes on 2
-// cores.
+// sizes and durations, and the small store profile for the mesh and scale
+// scenarios, done within 2 minutes on 2 cores.
 func DefaultConfig(quick bool) Config {
 	c := Config{
 		Scenarios: slices.Clone(Scenarios), Clients: 64,
@@ -221,10 +238,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			Repeat: cfg.Repeat, Items: cfg.Items, Users: cfg.Users, BatchSize: cfg.BatchSize, PageSize: cfg.PageSize,
 			ScaleItems: cfg.ScaleItems, ScaleReacts: cfg.ScaleReactions, MeshDelayMs: ms(cfg.MeshDelay),
 			StoreProfile: "production (persist.DefaultOptions)", LoadInProcess: true,
+			APIToken: "scope write, the API's default rate limit", RateLimit: httpapi.DefaultRateLimit,
+			Burst: httpapi.DefaultBurst,
 		},
 	}
 	if cfg.Quick {
-		r.rep.Settings.StoreProfile = "small (persist.SmallOptions)"
+		r.rep.Settings.StoreProfile = "production (persist.DefaultOptions); mesh and scale: small (persist.SmallOptions)"
 	}
 	err = r.run(ctx)
 	r.rep.Seconds = time.Since(r.rep.Started).Seconds()
@@ -239,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 func (r *runner) has(s string) bool { return slices.Contains(r.cfg.Scenarios, s) }
 
 func (r *runner) run(ctx context.Context) error {
-	if r.has(ScenarioWrites) || r.has(ScenarioHot) || r.has(ScenarioReads) {
+	if r.has(ScenarioWrites) || r.has(ScenarioHot) || r.has(ScenarioReads) || r.has(ScenarioMixed) {
 		for _, start := range r.systems() {
 			if err := r.runSystem(ctx, start); err != nil {
 				return err
@@ -269,7 +288,9 @@ type starter struct {
 func (r *runner) systems() []starter {
 	clients := r.cfg.Clients
 	list := []starter{{sysCountermesh, func(dir string) (system, error) {
-		return startCountermesh(dir, clients, r.clusterOptions(0))
+		o := r.clusterOptions(0)
+		o.store = persist.DefaultOptions // the throughput scenarios run the production profile, also when quick
+		return startCountermesh(dir, clients, o)
 	}}}
 	skip := func(name, why string) { r.rep.Skipped = append(r.rep.Skipped, name+": "+why) }
 	switch bin, version, err := findRedis(); {
@@ -324,6 +345,9 @@ func (r *runner) runSystem(ctx context.Context, st starter) (err error) {
 			err = fmt.Errorf("stop %s: %w", st.name, cerr)
 		}
 	}()
+	if c, ok := sys.(ceilinged); ok {
+		r.measure(ctx, scenCeiling, caseNoop, sys.name(), r.phase(1, 0), func(uint64) call { return c.noop })
+	}
 	if r.has(ScenarioWrites) {
 		if err := r.writes(ctx, sys); err != nil {
 			return err
@@ -336,6 +360,11 @@ func (r *runner) runSystem(ctx context.Context, st starter) (err error) {
 	}
 	if r.has(ScenarioReads) {
 		if err := r.reads(ctx, sys); err != nil {
+			return err
+		}
+	}
+	if r.has(ScenarioMixed) {
+		if err := r.mixed(ctx, sys); err != nil {
 			return err
 		}
 	}
@@ -354,7 +383,7 @@ func (r *runner) nextSeed() uint64 {
 
 // measure runs a phase Repeat times and adds a row of the medians.
 func (r *runner) measure(ctx context.Context, scenario, kase, sys string, p phase, newCall func(seed uint64) call) *Row {
-	row := &Row{Scenario: scenario, Case: kase, System: sys}
+	row := &Row{Scenario: scenario, Case: kase, System: sys, OpsPerRequest: p.opsPerCall}
 	var rates, p50s, p99s []float64
 	for i := range r.cfg.Repeat {
 		if ctx.Err() != nil {

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/region/httpapi"
 )
 
 func TestMain(m *testing.M) {
@@ -91,7 +96,7 @@ func TestRunCountermeshScenarios(t *testing.T) {
 	if findRow(rep.Rows, scenHot, caseSingle, sysCountermesh) == nil {
 		t.Error("no row of the hot item")
 	}
-	for _, c := range []string{caseSingle, caseBatch, caseHalfWrites, casePage, caseHalfReads} {
+	for _, c := range []string{caseNoop, caseSingle, caseBatch, caseHalfWrites, casePage, caseHalfReads, caseMixed} {
 		r := rows[c]
 		if r == nil {
 			t.Errorf("no row %q", c)
@@ -100,6 +105,13 @@ func TestRunCountermeshScenarios(t *testing.T) {
 		if r.OpsPerSec <= 0 || r.Ops <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.P99Ms > 60_000 || r.Runs != 1 {
 			t.Errorf("%s: implausible figures %+v", c, r)
 		}
+		// Every throughput but the ceiling's own is put against the ceiling.
+		if (r.OfCeiling > 0) == (c == caseNoop) {
+			t.Errorf("%s: %.3f of the ceiling", c, r.OfCeiling)
+		}
+	}
+	if rep.Settings.RateLimit != httpapi.DefaultRateLimit || rep.Settings.APIToken == "" {
+		t.Errorf("settings do not say how the clients authenticate: %+v", rep.Settings)
 	}
 	if r := rows[caseHalfWrites]; r != nil && rows[caseSingle] != nil && r.OpsPerSec > rows[caseSingle].OpsPerSec*0.75 {
 		t.Errorf("half-peak phase ran at %.0f ops/s, peak %.0f", r.OpsPerSec, rows[caseSingle].OpsPerSec)
@@ -135,7 +147,7 @@ func TestRunComparisonSystems(t *testing.T) {
 	if redisErr != nil && pgErr != nil {
 		t.Skipf("neither redis-server nor postgres is installed (apt-get install redis-server postgresql): %v; %v", redisErr, pgErr)
 	}
-	cfg := tinyConfig(t, ScenarioWrites, ScenarioHot, ScenarioReads)
+	cfg := tinyConfig(t, ScenarioWrites, ScenarioHot, ScenarioReads, ScenarioMixed)
 	cfg.SkipRedis, cfg.SkipPostgres = redisErr != nil, pgErr != nil
 	rep := runTiny(t, cfg)
 	for _, sys := range []string{sysRedis, sysPostgres} {
@@ -144,7 +156,7 @@ func TestRunComparisonSystems(t *testing.T) {
 			continue
 		}
 		for _, c := range []struct{ scenario, kase string }{{scenWrites, caseSingle}, {scenWrites, caseBatch},
-			{scenHot, caseSingle}, {scenReads, casePage}} {
+			{scenHot, caseSingle}, {scenReads, casePage}, {scenMixed, caseMixed}} {
 			r := findRow(rep.Rows, c.scenario, c.kase, sys)
 			switch {
 			case r == nil:
@@ -186,4 +198,40 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 		t.Errorf("cancelled Run took %s to return", took)
 	}
 	waitGoroutines(t, goroutines)
+}
+
+// The peers run as countermesh serve runs them: the API refuses a request
+// without the mesh's token and serves one with it.
+func TestClusterNeedsTheToken(t *testing.T) {
+	c, err := startCluster(t.TempDir(), []string{"local"}, clusterOptions{store: persist.SmallOptions, api: true,
+		log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if c.token == "" {
+		t.Fatal("the cluster has no API token")
+	}
+	get := func(token string) int {
+		req, err := http.NewRequest(http.MethodGet, c.nodes[0].url+"/v1/items/video:1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(""); code != http.StatusUnauthorized {
+		t.Errorf("without the token: %d, want 401", code)
+	}
+	if code := get(c.token); code != http.StatusOK {
+		t.Errorf("with the token: %d, want 200", code)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

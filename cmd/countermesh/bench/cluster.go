@@ -11,10 +11,8 @@ import (
 	"github.com/countermesh/countermesh/cmd/countermesh/meshfiles"
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region"
-	"github.com/countermesh/countermesh/region/httpapi"
 	"github.com/countermesh/countermesh/region/node"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
-	"github.com/countermesh/countermesh/topology"
 )
 
 // cluster is a mesh of real peers in this process — Badger stores, QUIC with
@@ -26,7 +24,14 @@ type cluster struct {
 	net   *faultnet.Network
 	nodes []*member
 	opts  clusterOptions
+	// token is the mesh's API token (scope write, the API's default rate
+	// limit), as its file holds it: the peers read it from the topology as
+	// countermesh serve does, and clients send it.
+	token string
 }
+
+// apiTokenName is the name of the one API token of the meshes the run starts.
+const apiTokenName = "bench"
 
 type clusterOptions struct {
 	// store returns the store options of a peer (production or small).
@@ -52,16 +57,15 @@ func (n *member) files() meshfiles.Peer {
 }
 
 // startCluster writes a topology of the regions with certificates under dir and
-// starts one peer per region.
+// starts one peer per region, on an in-memory network. Every peer's API needs the mesh's API token, as a
+// user's mesh does.
 func startCluster(dir string, regions []string, opts clusterOptions) (*cluster, error) {
 	c := &cluster{dir: dir, net: faultnet.New(1), opts: opts}
+	m := meshfiles.Mesh{Name: "bench", APIToken: apiTokenName}
 	for i, r := range regions {
-		c.nodes = append(c.nodes, &member{region: r, name: r + "-1", host: fmt.Sprintf("127.1.%d.1", i+1),
-			dataDir: filepath.Join(dir, "data", r)})
-	}
-	if err := c.writeTopology(); err != nil {
-		c.close()
-		return nil, err
+		n := &member{region: r, name: r + "-1", host: meshfiles.Host(i), dataDir: filepath.Join(dir, "data", r)}
+		c.nodes = append(c.nodes, n)
+		m.Peers = append(m.Peers, n.files())
 	}
 	for _, a := range c.nodes {
 		for _, b := range c.nodes {
@@ -70,21 +74,15 @@ func startCluster(dir string, regions []string, opts clusterOptions) (*cluster, 
 			}
 		}
 	}
-	for _, n := range c.nodes {
-		if err := c.start(n); err != nil {
-			c.close()
-			return nil, fmt.Errorf("start %s: %w", n.name, err)
-		}
+	err := meshfiles.Launch(dir, m, func(i int) error { return c.start(c.nodes[i]) })
+	if err == nil {
+		c.token, err = meshfiles.ReadAPIToken(dir, apiTokenName)
+	}
+	if err != nil {
+		c.close()
+		return nil, err
 	}
 	return c, nil
-}
-
-func (c *cluster) writeTopology() error {
-	var peers []meshfiles.Peer
-	for _, n := range c.nodes {
-		peers = append(peers, n.files())
-	}
-	return meshfiles.Write(c.dir, "bench", "", peers)
 }
 
 // config returns the configuration of a peer: production timings between
@@ -98,21 +96,16 @@ func (c *cluster) config(n *member) region.Config {
 	return cfg
 }
 
-// start opens a member's peer on its data directory and runs it, with its API.
+// start opens a member's peer on its data directory and runs it, with its API,
+// configured as countermesh serve configures it, on a loopback port.
 func (c *cluster) start(n *member) error {
 	cfg := node.Config{Peer: c.config(n)}
 	if c.opts.api {
+		cfg = meshfiles.NodeConfig(cfg.Peer)
 		cfg.Addr = "127.0.0.1:0"
-		cfg.API = func(*topology.Topology, *topology.Material) (httpapi.Config, error) {
-			return httpapi.Config{Logger: c.opts.log, RateLimit: -1, MaxWritesInFlight: 1 << 16}, nil
-		}
 	}
-	nd, err := node.New(cfg)
+	nd, err := meshfiles.Start(cfg)
 	if err != nil {
-		return err
-	}
-	if err := nd.Start(); err != nil {
-		nd.Close()
 		return err
 	}
 	n.node, n.peer, n.url = nd, nd.Peer(), nd.URL()

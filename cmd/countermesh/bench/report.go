@@ -35,6 +35,13 @@ type Row struct {
 	Unit  string  `json:"unit,omitempty"`
 	// Note qualifies the figure (what was counted, a comparison).
 	Note string `json:"note,omitempty"`
+	// OpsPerRequest is how many operations one request of a throughput phase
+	// carries (1, or a batch size); 0 for a figure not measured in requests.
+	OpsPerRequest int `json:"ops_per_request,omitempty"`
+	// OfCeiling is a countermesh throughput in requests/s as a fraction of
+	// the ceiling's (a no-op request through the same HTTP stack, clients and
+	// settings, in the same run); 0 when either was not measured.
+	OfCeiling float64 `json:"of_ceiling,omitempty"`
 	// Runs is how many times the phase ran; figures are medians over them.
 	Runs   int   `json:"runs,omitempty"`
 	Ops    int64 `json:"ops,omitempty"`
@@ -165,15 +172,47 @@ type Settings struct {
 	MeshDelayMs   float64  `json:"mesh_delay_ms"`
 	StoreProfile  string   `json:"store_profile"`
 	LoadInProcess bool     `json:"load_generator_in_process"`
+	// APIToken describes the token the clients send; RateLimit and Burst are
+	// its rate limit, the API's default, in operations/s and operations.
+	APIToken  string  `json:"api_token"`
+	RateLimit float64 `json:"rate_limit_ops_per_sec"`
+	Burst     int     `json:"rate_limit_burst"`
 }
 
-// evaluate holds every target against the rows.
+// evaluate holds every target against the rows, and puts every countermesh
+// throughput against the ceiling.
 func (rep *Report) evaluate() {
 	for _, r := range rep.Rows {
 		r.Checks = nil
 	}
 	for _, t := range targets {
 		t.evaluate(rep.Rows)
+	}
+	rep.relateToCeiling()
+}
+
+// relateToCeiling sets OfCeiling on every countermesh throughput measured in
+// requests: its requests/s over the ceiling's.
+func (rep *Report) relateToCeiling() {
+	ceiling := findRow(rep.Rows, scenCeiling, caseNoop, sysCountermesh)
+	for _, r := range rep.Rows {
+		r.OfCeiling = 0
+		if ceiling == nil || ceiling.OpsPerSec <= 0 || r == ceiling || r.System != sysCountermesh || r.OpsPerRequest < 1 {
+			continue
+		}
+		r.OfCeiling = r.OpsPerSec / float64(r.OpsPerRequest) / ceiling.OpsPerSec
+	}
+}
+
+// ceilingText renders a row's fraction of the ceiling, or "".
+func ceilingText(r *Row) string {
+	switch {
+	case r.OfCeiling == 0:
+		return ""
+	case r.OpsPerRequest > 1:
+		return fmt.Sprintf("%.3f× ceiling in requests/s", r.OfCeiling)
+	default:
+		return fmt.Sprintf("%.3f× ceiling", r.OfCeiling)
 	}
 }
 
@@ -203,6 +242,11 @@ func (rep *Report) WriteTable(w io.Writer) {
 		}
 		if r.Note != "" {
 			fig = strings.TrimSpace(fig + " " + r.Note)
+		}
+		if c := ceilingText(r); c != "" && fig != "" {
+			fig = c + "; " + fig
+		} else if c != "" {
+			fig = c
 		}
 		if r.Errors > 0 {
 			fig = strings.TrimSpace(fmt.Sprintf("%s (%d errors)", fig, r.Errors))

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,4 +155,73 @@ func readReport(t *testing.T, path string) Report {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return rep
+}
+
+// The ceiling row leads the table, every countermesh throughput measured in
+// requests reads as a fraction of it (a batch's in requests/s), and the mixed
+// scenario is held against 2× Redis and 2× PostgreSQL.
+func TestReportCeilingAndMixed(t *testing.T) {
+	rep := &Report{Rows: []*Row{
+		{Scenario: scenMixed, Case: caseMixed, System: sysCountermesh, OpsPerSec: 3_000, P50Ms: 5, P99Ms: 40, OpsPerRequest: 1},
+		{Scenario: scenMixed, Case: caseMixed, System: sysRedis, OpsPerSec: 1_000, P50Ms: 3, P99Ms: 20, OpsPerRequest: 1},
+		{Scenario: scenMixed, Case: caseMixed, System: sysPostgres, OpsPerSec: 2_000, P50Ms: 4, P99Ms: 30, OpsPerRequest: 1},
+		{Scenario: scenWrites, Case: caseBatch, System: sysCountermesh, OpsPerSec: 100_000, OpsPerRequest: 100},
+		{Scenario: scenWrites, Case: caseSingle, System: sysCountermesh, OpsPerSec: 5_000, OpsPerRequest: 1},
+		{Scenario: scenScale, Case: caseLoad, System: sysCountermesh, OpsPerSec: 20_000}, // not through HTTP
+		{Scenario: scenCeiling, Case: caseNoop, System: sysCountermesh, OpsPerSec: 20_000, P50Ms: 1, P99Ms: 4, OpsPerRequest: 1},
+	}}
+	r := &runner{rep: rep}
+	r.sortRows()
+	rep.evaluate()
+	if rep.Rows[0].Scenario != scenCeiling || rep.Rows[len(rep.Rows)-3].Scenario != scenMixed {
+		t.Errorf("order: ceiling first, mixed last; got first %q", rep.Rows[0].Scenario)
+	}
+	for _, c := range []struct {
+		scenario, kase, system string
+		want                   float64
+	}{
+		{scenMixed, caseMixed, sysCountermesh, 0.15},
+		{scenWrites, caseBatch, sysCountermesh, 0.05}, // 1,000 requests/s of 20,000
+		{scenWrites, caseSingle, sysCountermesh, 0.25},
+		{scenMixed, caseMixed, sysRedis, 0},      // other systems are not put against it
+		{scenScale, caseLoad, sysCountermesh, 0}, // nor what is not measured in requests
+		{scenCeiling, caseNoop, sysCountermesh, 0},
+	} {
+		row := findRow(rep.Rows, c.scenario, c.kase, c.system)
+		if math.Abs(row.OfCeiling-c.want) > 1e-9 {
+			t.Errorf("%s / %s / %s: %.4f of the ceiling, want %.4f", c.scenario, c.kase, c.system, row.OfCeiling, c.want)
+		}
+	}
+	mixed := findRow(rep.Rows, scenMixed, caseMixed, sysCountermesh)
+	got := map[string]string{}
+	for _, c := range mixed.Checks {
+		got[c.Target] = metText(c)
+	}
+	if got["≥ 2× redis"] != "yes (3.00× redis)" || got["≥ 2× postgres"] != "NO (1.50× postgres)" || len(got) != 2 {
+		t.Errorf("mixed checks: %v", got)
+	}
+	var b bytes.Buffer
+	rep.WriteTable(&b)
+	out := b.String()
+	for _, want := range []string{scenCeiling, caseNoop, "20,000", scenMixed, caseMixed, "3,000", "40.0",
+		"0.150× ceiling", "0.050× ceiling in requests/s", "0.250× ceiling", "≥ 2× redis", "yes (3.00× redis)",
+		"≥ 2× postgres", "NO (1.50× postgres)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "× ceiling") != 3 {
+		t.Errorf("want 3 rows put against the ceiling:\n%s", out)
+	}
+	path := filepath.Join(t.TempDir(), "bench.json")
+	if err := rep.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	back := readReport(t, path)
+	if c := findRow(back.Rows, scenCeiling, caseNoop, sysCountermesh); c == nil || c.OpsPerSec != 20_000 {
+		t.Errorf("JSON: ceiling row %+v", c)
+	}
+	if m := findRow(back.Rows, scenMixed, caseMixed, sysCountermesh); m == nil || m.OfCeiling != 0.15 || len(m.Checks) != 2 {
+		t.Errorf("JSON: mixed row %+v", m)
+	}
 }

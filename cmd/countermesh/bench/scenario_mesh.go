@@ -78,6 +78,7 @@ func (r *runner) cutOffWrites(ctx context.Context, c *cluster) error {
 		if err != nil {
 			return "", false, err
 		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
 		if token != "" {
 			req.Header.Set("X-Causal-Token", token)
 		}

@@ -2,15 +2,19 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/countermesh/countermesh/region/httpapi/client"
 )
 
 // reads is scenario 3: pages of items with the caller's reaction to each, after
 // a preload of writes; for countermesh also paced at half the peak rate.
 func (r *runner) reads(ctx context.Context, sys system) error {
-	if err := r.preload(ctx, sys); err != nil {
+	if err := r.preload(ctx, scenReads, sys); err != nil {
 		return fmt.Errorf("%s: preload: %w", sys.name(), err)
 	}
 	n := r.cfg.PageSize
@@ -28,9 +32,10 @@ func (r *runner) reads(ctx context.Context, sys system) error {
 }
 
 // preload makes the configured number of writes, in batches from a few clients,
-// so reads find data.
-func (r *runner) preload(ctx context.Context, sys system) error {
-	r.progress("%s / preload %d writes / %s", scenReads, r.cfg.Preload, sys.name())
+// so the reads of scenario find data. A batch the API's rate limit refuses is
+// sent again after a pause, as a frontend would.
+func (r *runner) preload(ctx context.Context, scenario string, sys system) error {
+	r.progress("%s / preload %d writes / %s", scenario, r.cfg.Preload, sys.name())
 	var (
 		left     atomic.Int64
 		firstErr error
@@ -47,7 +52,12 @@ func (r *runner) preload(ctx context.Context, sys system) error {
 				if n <= 0 {
 					return
 				}
-				if err := sys.writeBatch(ctx, g.ops(int(n), "")); err != nil {
+				ops := g.ops(int(n), "")
+				err := sys.writeBatch(ctx, ops)
+				for errors.Is(err, client.ErrRateLimited) && sleepCtx(ctx, 50*time.Millisecond) {
+					err = sys.writeBatch(ctx, ops)
+				}
+				if err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}

@@ -19,3 +19,11 @@ type system interface {
 	// close stops the system and removes its data.
 	close() error
 }
+
+// ceilinged is a system whose stack serves a no-op request: the ceiling of
+// its throughput.
+type ceilinged interface {
+	// noop makes one no-op request through the same stack, clients and
+	// connections as the workload's.
+	noop(ctx context.Context) error
+}

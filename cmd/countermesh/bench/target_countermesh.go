@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -27,7 +28,7 @@ func startCountermesh(dir string, clients int, opts clusterOptions) (*countermes
 		return nil, err
 	}
 	hc := newHTTPClient(clients)
-	cl, err := client.New(client.Config{Peers: []string{c.nodes[0].url}, HTTPClient: hc, Attempts: 1})
+	cl, err := client.New(client.Config{Peers: []string{c.nodes[0].url}, Token: c.token, HTTPClient: hc, Attempts: 1})
 	if err != nil {
 		c.close()
 		return nil, err
@@ -87,6 +88,29 @@ func (s *countermeshSystem) readPage(ctx context.Context, items []string, user s
 	}
 	if len(list) != len(items) {
 		return fmt.Errorf("asked for %d items, got %d", len(items), len(list))
+	}
+	return nil
+}
+
+// noop is the ceiling's request: GET /healthz on the same API server, through
+// the same HTTP client and connections as the other requests, with the token.
+// It reads nothing from the store and needs no authentication.
+func (s *countermeshSystem) noop(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.c.nodes[0].url+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.c.token)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /healthz: %s", resp.Status)
 	}
 	return nil
 }

@@ -81,3 +81,28 @@ func (g *generator) page(n int) ([]string, string) {
 	}
 	return ids, userID(g.users.Uint64())
 }
+
+// mixedReadPct is the percent of the mixed workload's calls that read a page;
+// the rest write.
+const mixedReadPct = 90
+
+// step is one call of the mixed workload: a page read, or one write.
+type step struct {
+	read  bool
+	items []string // the page, when read
+	user  string   // the reader, when read
+	op    persist.Op
+}
+
+// mixed returns the next call of the mixed workload, the job of a like
+// service: mixedReadPct percent pages of n items with the reader's reaction to
+// each, the rest writes as op makes them (a user's reaction set to like,
+// dislike or none — over Zipf-chosen items and users, so users change their
+// reactions — or claps).
+func (g *generator) mixed(n int) step {
+	if g.rng.IntN(100) < mixedReadPct {
+		items, user := g.page(n)
+		return step{read: true, items: items, user: user}
+	}
+	return step{op: g.op("")}
+}

@@ -1,6 +1,6 @@
 // Package meshfiles writes the topology file and security material of a mesh
-// whose peers all run on one machine, and configures its peers: the demo mesh of
-// countermesh dev and the meshes countermesh bench starts.
+// whose peers all run on one machine, and configures and starts its peers: the
+// demo mesh of countermesh dev and the meshes countermesh bench starts.
 package meshfiles
 
 import (
@@ -9,18 +9,69 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/countermesh/countermesh/cmd/countermesh/servecfg"
 	"github.com/countermesh/countermesh/region"
+	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/region/node"
+	"github.com/countermesh/countermesh/topology"
 	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // Topology is the name of the topology file Write writes.
 const Topology = "topology.yaml"
 
+// Mesh is what Write writes.
+type Mesh struct {
+	// Name is the mesh's name.
+	Name string
+	// Comment, when not empty, heads the topology file.
+	Comment string
+	// Peers are the mesh's peers, one per region.
+	Peers []Peer
+	// APIToken, when not empty, names the one API token of the mesh: scope
+	// write, no rate_limit of its own (the API's default applies), its secret
+	// in the file TokenFile names. Empty: the API runs open.
+	APIToken string
+}
+
 // Peer is one peer of the mesh, alone in its region.
 type Peer struct {
 	Region, Name string
 	Host         string // its host: gossip on Host:7946, sync on Host:7000
 	API          string // its API address, host:port
+}
+
+// Host returns the host of the i-th peer (from 0) of a mesh on one machine, on
+// its in-memory network.
+func Host(i int) string { return fmt.Sprintf("127.1.%d.1", i+1) }
+
+// Launch writes m into dir, as Write does, and starts its peers in order with
+// start, which gets each peer's index in m.Peers. It returns the first error,
+// naming the peer that did not start; the caller stops those that did.
+func Launch(dir string, m Mesh, start func(i int) error) error {
+	if err := Write(dir, m); err != nil {
+		return err
+	}
+	for i, p := range m.Peers {
+		if err := start(i); err != nil {
+			return fmt.Errorf("start %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// TokenFile returns the file, under the mesh's directory, holding the API
+// token called name.
+func TokenFile(name string) string { return name + ".token" }
+
+// ReadAPIToken returns the API token called name of the mesh Write wrote into
+// dir, as a frontend given its file reads it.
+func ReadAPIToken(dir, name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, TokenFile(name)))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // PeerConfig returns the configuration of a peer of the mesh Write wrote into
@@ -34,25 +85,52 @@ func PeerConfig(dir string, p Peer, network region.Network) region.Config {
 	return cfg
 }
 
-// Write writes into dir (made if missing) the topology file of mesh with the
+// NodeConfig returns the configuration of a node running the peer cfg
+// configures, with its HTTP API configured as countermesh serve configures it
+// (servecfg.APIConfig, serve's defaults) from the topology and files the peer
+// reads.
+func NodeConfig(cfg region.Config) node.Config {
+	return node.Config{Peer: cfg, API: func(t *topology.Topology, mat *topology.Material) (httpapi.Config, error) {
+		return servecfg.APIConfig(t, mat, cfg.Logger, servecfg.DefaultMaxTokenAhead)
+	}}
+}
+
+// Start makes and starts a node; one that does not start is closed.
+func Start(cfg node.Config) (*node.Node, error) {
+	n, err := node.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Write writes into dir (made if missing) the topology file of m with the
 // reaction kinds like and dislike, a new CA, every peer's certificate and key,
-// a gossip key and a token secret. comment, when not empty, heads the topology
-// file.
-func Write(dir, mesh, comment string, peers []Peer) error {
-	ca, err := pki.NewCA(mesh)
+// a gossip key, a token secret and, when m names one, the API token.
+func Write(dir string, m Mesh) error {
+	ca, err := pki.NewCA(m.Name)
 	if err != nil {
 		return err
 	}
 	files := map[string][]byte{"ca.crt": ca.CertPEM(), "gossip.key": pki.EncodeGossipKey(pki.NewGossipKey()),
 		"token.secret": pki.EncodeTokenSecret(pki.NewTokenSecret())}
 	var b strings.Builder
-	if comment != "" {
-		fmt.Fprintf(&b, "# %s\n", comment)
+	if m.Comment != "" {
+		fmt.Fprintf(&b, "# %s\n", m.Comment)
 	}
 	fmt.Fprintf(&b, "mesh: %s\nreaction_kinds: [like, dislike]\nsecurity:\n  ca: ca.crt\n  gossip_key: gossip.key\n"+
-		"  token_secrets:\n    - id: %[1]s\n      file: token.secret\nregions:\n", mesh)
-	for _, p := range peers {
-		cert, key, err := ca.Issue(pki.PeerIdentity{Mesh: mesh, Region: p.Region, Name: p.Name, Hosts: []string{p.Host}})
+		"  token_secrets:\n    - id: %[1]s\n      file: token.secret\n", m.Name)
+	if m.APIToken != "" {
+		files[TokenFile(m.APIToken)] = []byte(pki.NewToken() + "\n")
+		fmt.Fprintf(&b, "  api_tokens:\n    - name: %s\n      file: %s\n      scope: write\n", m.APIToken, TokenFile(m.APIToken))
+	}
+	b.WriteString("regions:\n")
+	for _, p := range m.Peers {
+		cert, key, err := ca.Issue(pki.PeerIdentity{Mesh: m.Name, Region: p.Region, Name: p.Name, Hosts: []string{p.Host}})
 		if err != nil {
 			return err
 		}
