@@ -13,9 +13,9 @@
 //	    - name: frontend             # who uses it (required, unique)
 //	      file: certs/frontend.token # file holding the token (required)
 //	      scope: write               # write (everything) or read (reads, live streams); default write
-//	      rate_limit:                # operations per token (optional; default 50000/s, burst 100000)
-//	        ops_per_second: 50000    # sustained (required in rate_limit, 1 to 1e9)
-//	        burst: 100000            # at once above it (default twice ops_per_second)
+//	      rate_limit:                # operations per token (optional; default 250000/s, burst 500000)
+//	        ops_per_second: 250000   # sustained (required in rate_limit, 1 to 1e9)
+//	        burst: 500000            # at once above it (default twice ops_per_second)
 //	  cors_origins:                  # browser origins that may call the read routes (optional)
 //	    - https://www.example.com    # scheme://host[:port], exactly as browsers send it
 //	  token_secrets:                 # secrets causal tokens are signed with (serve needs one)

@@ -114,8 +114,8 @@
 //
 // The token's name scopes idempotency keys — two clients' equal keys never
 // collide — and its rate limit, a token bucket of APIToken.RateLimit
-// operations/s and APIToken.Burst (default Config.RateLimit, 50,000, and
-// Config.Burst, 100,000: sized for a frontend's whole traffic, which comes
+// operations/s and APIToken.Burst (default Config.RateLimit, 250,000, and
+// Config.Burst, 500,000: sized for a frontend's whole traffic, which comes
 // through one token). Operations, not requests, are counted: an op of POST
 // /v1/ops, a reaction write or an increment costs one, so a batch of 1,000 ops
 // costs 1,000; a read costs one per request however many ids it reads (reads

@@ -44,10 +44,10 @@ type Config struct {
 	// RateLimit is the sustained operations per second a token may spend when
 	// it sets no limit of its own (per client address when the API is open);
 	// see the package documentation for what an operation costs. Default
-	// 50,000; negative disables rate limiting, tokens' own limits included.
+	// 250,000; negative disables rate limiting, tokens' own limits included.
 	RateLimit float64
 	// Burst is how many operations a token may spend at once above RateLimit
-	// when it sets no limit of its own. Default 100,000.
+	// when it sets no limit of its own. Default 500,000.
 	Burst int
 	// MaxBodyBytes bounds a request body; past it the answer is 413. Default 1 MiB.
 	MaxBodyBytes int64
