@@ -536,7 +536,11 @@ func TestCloseDuringSetUp(t *testing.T) {
 		_, err := a.Dial(context.Background(), b.Addr(), "b")
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // most likely in the handshake by now; ErrClosed either way
+	// b answering a's first packet, its answer lost, puts a's dial in its
+	// handshake.
+	testkit.WaitFor(t, 10*time.Second, "b's answer to a's dial to be lost", func() bool {
+		return n.Stats().PacketsDropped > 0
+	})
 	b.Close()
 	a.Close()
 	if err := <-errc; !errors.Is(err, ErrClosed) {
