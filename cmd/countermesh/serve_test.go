@@ -22,13 +22,14 @@ import (
 )
 
 // TestMain lets tests run the real command as a child process: the test binary
-// re-executed with COUNTERMESH_RUN_MAIN set is countermesh.
+// re-executed with COUNTERMESH_RUN_MAIN set is countermesh. Run as tests, it
+// fails the package's run if they leave goroutines behind.
 func TestMain(m *testing.M) {
 	if os.Getenv("COUNTERMESH_RUN_MAIN") != "" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	testkit.VerifyNoLeaks(m)
 }
 
 // freePort returns a port free for both UDP and TCP on 127.0.0.1.
