@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/regiontest"
 	"github.com/countermesh/countermesh/sync/transport"
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
@@ -42,7 +43,12 @@ func TestRegionAddedAtRuntimeJoinsAndRemovedIsDropped(t *testing.T) {
 	}
 	writeAt(m, "eu-1", "after", 3)
 	m.WaitConverged(30*time.Second, "eu-1", "us-1")
-	time.Sleep(300 * time.Millisecond) // time in which a link, if any, would have shipped
+	// us-1 has acknowledged every change of eu-1's: eu-1 has shipped the
+	// write, as it would have to sa-1 over a link it still served.
+	eu := m.Node("eu-1").Peer
+	testkit.WaitFor(t, 30*time.Second, "us-1 to acknowledge eu-1's write", func() bool {
+		return ackedBy(eu, "us-1") >= eu.LastSeq()
+	})
 	if got := clapsAt(t, m, "sa-1", "after"); got != 0 {
 		t.Errorf("a removed region still receives writes: claps %d", got)
 	}
@@ -126,4 +132,17 @@ func TestPeersOutsideTheTopologyCannotExchange(t *testing.T) {
 	if st := m.Node("eu-1").Peer.Status(); st.LastSeq != 0 {
 		t.Errorf("eu-1 changed: %+v", st)
 	}
+}
+
+// ackedBy returns the highest sequence of p's own changes that the named peer
+// has acknowledged, as p's status gives it.
+func ackedBy(p *region.Peer, name string) uint64 {
+	for _, r := range p.Status().Regions {
+		for _, q := range r.Peers {
+			if q.Name == name {
+				return q.Acked
+			}
+		}
+	}
+	return 0
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // findChromium returns the path of a Chromium, or skips the test saying why —
@@ -67,6 +69,7 @@ func startDev(t *testing.T, bin string) string {
 		case <-done:
 		case <-time.After(20 * time.Second):
 			cmd.Process.Kill()
+			<-done
 		}
 	})
 	pageURL := regexp.MustCompile(`demo page:\s+(http://\S+)/\?`)
@@ -75,7 +78,10 @@ func startDev(t *testing.T, bin string) string {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := pageURL.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
+				select {
+				case found <- m[1]:
+				default: // the first URL is the one; read on until the command exits
+				}
 			}
 		}
 	}()
@@ -117,7 +123,8 @@ func TestBrowserSeesAClapFromAnotherRegion(t *testing.T) {
 		err := chromedp.Do(tab,
 			chromedp.Navigate(fmt.Sprintf("%s/?region=%s", base, region)),
 			chromedp.WaitVisible(`#clap`),
-			chromedp.Poll[chromedp.Void](`document.querySelector("#region-`+region+` .claps").textContent !== "–"`,
+			// The region's row may not be drawn yet: no row reads as no count.
+			chromedp.Poll[chromedp.Void](`(document.querySelector("#region-`+region+` .claps")?.textContent ?? "–") !== "–"`,
 				chromedp.WithPollingTimeout(20*time.Second)),
 		)
 		if err != nil {
@@ -270,32 +277,26 @@ func setPartition(t *testing.T, base, region string, cut bool) {
 // other, as a mesh that has been running a while is.
 func waitLinked(t *testing.T, base string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.WaitFor(t, 30*time.Second, "the demo's regions all linked", func() bool {
 		var mesh struct {
 			Regions []struct {
 				Links []struct{ Up bool }
 			}
 		}
 		res, err := http.Get(base + "/dev/regions")
-		if err == nil {
-			err = json.NewDecoder(res.Body).Decode(&mesh)
-			res.Body.Close()
+		if err != nil {
+			return false
 		}
+		err = json.NewDecoder(res.Body).Decode(&mesh)
+		res.Body.Close()
 		up := err == nil && len(mesh.Regions) > 0
 		for _, r := range mesh.Regions {
 			for _, l := range r.Links {
 				up = up && l.Up
 			}
 		}
-		if up {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the demo's regions not all linked within 30 s (last error: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return up
+	})
 }
 
 // TestBrowserShowsTheMesh opens the demo page as readers do and checks what it

@@ -13,6 +13,7 @@ import (
 
 	"github.com/countermesh/countermesh/region/httpapi"
 	"github.com/countermesh/countermesh/region/regiontest"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // crossOriginPage is a page on another origin than the peer's API, as the
@@ -98,14 +99,14 @@ func TestBrowserOnAnotherOriginFollowsLiveCounts(t *testing.T) {
 	}
 	waitText := func(sel, want string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for text(sel) != want {
-			if time.Now().After(deadline) {
+		shown := false
+		defer func() {
+			if !shown { // WaitFor failed the test: keep what the page showed
 				shoot(t, tab, "cross-origin-failed")
-				t.Fatalf("%s shows %q, want %q", sel, text(sel), want)
 			}
-			time.Sleep(50 * time.Millisecond) // polling the page's DOM, bounded by the deadline
-		}
+		}()
+		testkit.WaitFor(t, 20*time.Second, fmt.Sprintf("%s to show %q", sel, want), func() bool { return text(sel) == want })
+		shown = true
 	}
 
 	if _, err := chromedp.Run(tab, chromedp.Navigate(listed.URL)); err != nil {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // regionEntry returns a topology's entry for a region of one peer, NAME-1, on
@@ -79,17 +81,10 @@ func apiCall(t *testing.T, token, method, url, body string) (int, map[string]int
 // waitClaps waits until the item's claps at a peer's API are want.
 func waitClaps(t *testing.T, token, api, item string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.WaitFor(t, 20*time.Second, fmt.Sprintf("%d claps on %s at %s", want, item, api), func() bool {
 		code, counters := apiCall(t, token, "GET", "http://"+api+"/v1/items/"+item, "")
-		if code == http.StatusOK && counters["claps"] == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s at %s: claps %d (status %d) within 20 s, want %d", item, api, counters["claps"], code, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return code == http.StatusOK && counters["claps"] == want
+	})
 }
 
 // TestAddARegionToARunningMesh follows the README's path for adding a region

@@ -17,17 +17,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countermesh/countermesh/tests/testkit"
 	"github.com/countermesh/countermesh/topology/pki"
 )
 
 // TestMain lets tests run the real command as a child process: the test binary
-// re-executed with COUNTERMESH_RUN_MAIN set is countermesh.
+// re-executed with COUNTERMESH_RUN_MAIN set is countermesh. Run as tests, it
+// fails the package's run if they leave goroutines behind.
 func TestMain(m *testing.M) {
 	if os.Getenv("COUNTERMESH_RUN_MAIN") != "" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	testkit.VerifyNoLeaks(m)
 }
 
 // freePort returns a port free for both UDP and TCP on 127.0.0.1.
@@ -122,13 +124,9 @@ func (c *child) logText() string {
 
 func (c *child) waitLog(t *testing.T, what string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(c.logText(), what) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the log within 20 s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, 20*time.Second, fmt.Sprintf("%q in the log", what), func() bool {
+		return strings.Contains(c.logText(), what)
+	})
 }
 
 // TestServeLinksPeersAndStopsCleanlyOnSIGTERM runs two real peer processes: they
@@ -160,22 +158,16 @@ func TestServeLinksPeersAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	} else if res.Body.Close(); res.StatusCode != http.StatusOK {
 		t.Fatalf("reaction at us-1 with eu-1's token: %s", res.Status)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.WaitFor(t, 10*time.Second, "eu-1's claps at us-1", func() bool {
 		var item struct{ Counters map[string]int64 }
 		res, err := http.Get("http://" + apis["us-1"] + "/v1/items/post")
-		if err == nil {
-			json.NewDecoder(res.Body).Decode(&item)
-			res.Body.Close()
+		if err != nil {
+			return false
 		}
-		if item.Counters["claps"] == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("us-1 did not see eu-1's claps within 10 s (last: %v, %v)", item.Counters, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		json.NewDecoder(res.Body).Decode(&item)
+		res.Body.Close()
+		return item.Counters["claps"] == 2
+	})
 	for name, c := range map[string]*child{"eu-1": eu, "us-1": us} {
 		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)

@@ -10,18 +10,17 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/countermesh/countermesh/region/httpapi"
 	"github.com/countermesh/countermesh/region/node"
 	"github.com/countermesh/countermesh/region/regiontest"
+	"github.com/countermesh/countermesh/tests/testkit"
 	"github.com/countermesh/countermesh/topology"
 )
 
 // TestMain fails the package if a goroutine outlives the tests, their cleanups
 // included.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testkit.VerifyNoLeaks(m)
 }
 
 // config returns the configuration of a one-peer mesh's peer with an open API

@@ -60,12 +60,18 @@ func (p *peer) write(t *testing.T, ops ...persist.Op) {
 
 // connect serves a link between a and b until the returned stop is called.
 func connect(t *testing.T, a, b *peer) (stop func() (errA, errB error)) {
-	la, lb := newMemLinks(a.name, b.name)
+	return serveLink(t, a.name, a.ex, b.name, b.ex)
+}
+
+// serveLink serves an in-memory link between the exchange x of the peer named a
+// and the exchange y of the peer named b until the returned stop is called.
+func serveLink(t *testing.T, a string, x *exchange.Exchange, b string, y *exchange.Exchange) (stop func() (errA, errB error)) {
+	la, lb := newMemLinks(a, b)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var errA, errB error
-	wg.Go(func() { errA = a.ex.Serve(ctx, la) })
-	wg.Go(func() { errB = b.ex.Serve(ctx, lb) })
+	wg.Go(func() { errA = x.Serve(ctx, la) })
+	wg.Go(func() { errB = y.Serve(ctx, lb) })
 	var once sync.Once
 	stop = func() (error, error) {
 		once.Do(func() { cancel(); wg.Wait() })

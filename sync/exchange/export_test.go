@@ -1,6 +1,11 @@
 package exchange
 
-import "time"
+import (
+	"slices"
+	"time"
+
+	"github.com/countermesh/countermesh/crdt"
+)
 
 // SetClock makes e's sending sessions read and wait on c instead of the real
 // clock. Call it before Serve.
@@ -19,4 +24,18 @@ func LinksServed(e *Exchange, name string) int {
 		return p.links
 	}
 	return 0
+}
+
+// ChangeLog is a change log in memory, as the sender's scripts keep one, for
+// the stores of tests. It is not safe for concurrent use.
+type ChangeLog = scriptLog
+
+// Commit appends the keys a committed sequence changed.
+func (l *scriptLog) Commit(seq uint64, keys crdt.KeySet) {
+	l.entries = append(l.entries, scriptEntry{seq: seq, keys: keys})
+}
+
+// Trim drops the entries at or before upTo.
+func (l *scriptLog) Trim(upTo uint64) {
+	l.entries = slices.DeleteFunc(l.entries, func(e scriptEntry) bool { return e.seq <= upTo })
 }

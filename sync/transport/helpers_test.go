@@ -8,20 +8,21 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
+	"github.com/countermesh/countermesh/tests/testkit"
 	"github.com/countermesh/countermesh/topology/pki"
 )
 
+// TestMain fails the package's run if its tests leave goroutines behind.
 func TestMain(m *testing.M) {
 	// quic-go warns, through the log package, once per process, that it cannot
 	// size the buffers of a socket that is not a *net.UDPConn (faultnet's) or
 	// of an unprivileged UDP socket. Nothing to fix in a test.
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	os.Exit(m.Run())
+	testkit.VerifyNoLeaks(m)
 }
 
 const testMesh = "test"
@@ -167,22 +168,4 @@ func refused(t *testing.T, client, server *Transport, peer string) error {
 		t.Errorf("server accepted a link from %s", l.Peer())
 	}
 	return err
-}
-
-// noLeaks fails the test if, once it and the cleanups registered after this
-// call are done, more goroutines run than before (after a bounded wait).
-func noLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
 }

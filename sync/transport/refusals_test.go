@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/quic-go/quic-go"
 
 	"github.com/countermesh/countermesh/sync/transport/edgelog/edgelogtest"
+	"github.com/countermesh/countermesh/tests/testkit"
 	"github.com/countermesh/countermesh/topology/pki"
 )
 
@@ -52,17 +52,13 @@ func dialWithoutCertificate(t *testing.T, conn net.PacketConn, server *Transport
 // waitRefusals waits until tr has refused want handshakes for reason.
 func waitRefusals(t *testing.T, tr *Transport, reason string, want uint64) {
 	t.Helper()
-	deadline := time.Now().Add(2 * testHandshake)
-	for tr.Refusals()[reason] < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("refusals for %q: %d, want %d (all: %v)", reason, tr.Refusals()[reason], want, tr.Refusals())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, 2*testHandshake, fmt.Sprintf("%d refusals for %q", want, reason), func() bool {
+		return tr.Refusals()[reason] >= want
+	})
 }
 
 func TestRefusedHandshakesLoggedOncePerSource(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	ca, rogue := newCA(t, testMesh), newCA(t, testMesh)
 	logs := edgelogtest.NewRecorder(slog.LevelInfo)
 	cfg := peerConfig(t, ca, "eu", "b")

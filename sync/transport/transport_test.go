@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/countermesh/countermesh/sync/transport/faultnet"
+	"github.com/countermesh/countermesh/tests/testkit"
 	"github.com/countermesh/countermesh/topology/pki"
 )
 
@@ -88,7 +89,7 @@ func exchange(t *testing.T, a, b *Link, streams, frames, size int) {
 func TestLinkExchangesFrames(t *testing.T) {
 	for _, network := range []string{"udp", "faultnet"} {
 		t.Run(network, func(t *testing.T) {
-			noLeaks(t)
+			testkit.NoLeaks(t)
 			ca := newCA(t, testMesh)
 			var ca1, cb net.PacketConn
 			if network == "udp" {
@@ -261,7 +262,7 @@ func TestLossyLinkDelivers(t *testing.T) {
 }
 
 func TestPartitionedLinkGoesDown(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	n := faultnet.New(2)
 	t.Cleanup(func() { n.Close() })
 	ca := newCA(t, testMesh)
@@ -436,17 +437,13 @@ func TestFrameTooLarge(t *testing.T) {
 		t.Errorf("next read: %v, want ErrFrameTooLarge again", err)
 	}
 	// The sender learns that its frame was refused.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.WaitFor(t, 5*time.Second, "the sender's write to fail with ErrFrameTooLarge", func() bool {
 		err := s.WriteFrame([]byte("more"))
-		if errors.Is(err, ErrFrameTooLarge) {
-			break
-		}
-		if err != nil || time.Now().After(deadline) {
+		if err != nil && !errors.Is(err, ErrFrameTooLarge) {
 			t.Fatalf("sender's write after the refusal: %v, want ErrFrameTooLarge", err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err != nil
+	})
 	// The link itself is fine.
 	exchange(t, ab, ba, 1, 3, 100)
 }
@@ -483,7 +480,7 @@ func TestStreamDeadline(t *testing.T) {
 }
 
 func TestCloseTwiceLeavesNothing(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	ca := newCA(t, testMesh)
 	connA, connB := udpConn(t), udpConn(t)
 	a, err := Listen(connA, peerConfig(t, ca, "eu", "a"))
@@ -523,7 +520,7 @@ func TestCloseTwiceLeavesNothing(t *testing.T) {
 }
 
 func TestCloseDuringSetUp(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	ca := newCA(t, testMesh)
 	n := faultnet.New(3)
 	t.Cleanup(func() { n.Close() })
@@ -539,7 +536,11 @@ func TestCloseDuringSetUp(t *testing.T) {
 		_, err := a.Dial(context.Background(), b.Addr(), "b")
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // most likely in the handshake by now; ErrClosed either way
+	// b answering a's first packet, its answer lost, puts a's dial in its
+	// handshake.
+	testkit.WaitFor(t, 10*time.Second, "b's answer to a's dial to be lost", func() bool {
+		return n.Stats().PacketsDropped > 0
+	})
 	b.Close()
 	a.Close()
 	if err := <-errc; !errors.Is(err, ErrClosed) {

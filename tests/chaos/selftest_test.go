@@ -2,13 +2,13 @@ package chaos_test
 
 import (
 	"context"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/countermesh/countermesh/tests/chaos"
 	"github.com/countermesh/countermesh/tests/chaos/fakemesh"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // invariants lists the five invariants in the checker's order.
@@ -29,11 +29,11 @@ func selfTestConfig(seed uint64) chaos.Config {
 	}
 }
 
-// runFake runs cfg against a fake mesh and returns the report; the mesh and
-// its goroutines are gone once it returns.
+// runFake runs cfg against a fake mesh and returns the report; the test fails
+// if the mesh leaves goroutines running.
 func runFake(t *testing.T, opts fakemesh.Options, cfg chaos.Config) *chaos.Report {
 	t.Helper()
-	before := runtime.NumGoroutine()
+	testkit.NoLeaks(t)
 	m, err := fakemesh.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -48,22 +48,7 @@ func runFake(t *testing.T, opts fakemesh.Options, cfg chaos.Config) *chaos.Repor
 	if err != nil {
 		t.Fatalf("run could not complete: %v", err)
 	}
-	checkGoroutines(t, before)
 	return r
-}
-
-// checkGoroutines fails if more goroutines run than before, once idle
-// connections had a moment to close.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines left running, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestSelfCorrectMeshPasses: the correct fake passes every invariant, and the

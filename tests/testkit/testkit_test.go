@@ -49,3 +49,46 @@ func TestWaitForFailsWithWhatAfterTimeout(t *testing.T) {
 		t.Errorf("gave up after %s, before the timeout", took)
 	}
 }
+
+func TestNoLeaksWaitsForTheTestsGoroutines(t *testing.T) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Run("ends its goroutine in a cleanup", func(t *testing.T) {
+		NoLeaks(t)
+		go func() {
+			defer close(done)
+			<-stop
+		}()
+		t.Cleanup(func() { close(stop) })
+	})
+	<-done
+}
+
+func TestNoLeaksReportsALeftGoroutine(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	var cleanup func()
+	r2 := &cleanupRecorder{recorder: r, cleanup: &cleanup}
+	NoLeaks(r2)
+	go func() { <-stop }()
+	go func() {
+		defer close(done)
+		cleanup()
+	}()
+	<-done
+	if !strings.Contains(r.msg, "goroutines the test started") {
+		t.Errorf("failure %q does not say goroutines were left", r.msg)
+	}
+}
+
+// cleanupRecorder is a recorder that keeps the cleanup registered with it for
+// the test to run, and drops what is logged.
+type cleanupRecorder struct {
+	*recorder
+	cleanup *func()
+}
+
+func (r *cleanupRecorder) Cleanup(f func()) { *r.cleanup = f }
+func (r *cleanupRecorder) Log(...any)       {}

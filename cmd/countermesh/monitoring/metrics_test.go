@@ -16,12 +16,14 @@ import (
 
 	"github.com/countermesh/countermesh/region/httpapi"
 	"github.com/countermesh/countermesh/region/regiontest"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
+// TestMain fails the package's run if its tests leave goroutines behind.
 func TestMain(m *testing.M) {
 	// Fault-network sockets are not *net.UDPConn; quic-go would warn on each.
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	os.Exit(m.Run())
+	testkit.VerifyNoLeaks(m)
 }
 
 // exported maps every series name a peer serves on /metrics to its label

@@ -5,33 +5,15 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
-)
 
-// noLeaks fails the test if, once it and its cleanups registered later are
-// done, more goroutines run than when it started (after a bounded wait).
-func noLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			runtime.Gosched()
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
+	"github.com/countermesh/countermesh/tests/testkit"
+)
 
 // newNet returns a network closed when the test ends.
 func newNet(t *testing.T, seed uint64) *Network {
@@ -80,7 +62,7 @@ func sendN(t *testing.T, from net.PacketConn, to net.Addr, count int) {
 }
 
 func TestPacketRoundTrip(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	n := newNet(t, 1)
 	a := listenPacket(t, n, "a:1")
 	b := listenPacket(t, n, "b:2")
@@ -135,7 +117,7 @@ func TestOnlyPacketConnMethods(t *testing.T) {
 func implements[I any](v any) bool { _, ok := v.(I); return ok }
 
 func TestLossRateAndDeterminism(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	const count, loss = 5000, 0.3
 	run := func(seed uint64) ([][]byte, Stats) {
 		n := newNet(t, seed)
@@ -349,7 +331,7 @@ func TestReadDeadline(t *testing.T) {
 }
 
 func TestCloseUnblocksReaders(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	n := newNet(t, 1)
 	c, _ := n.ListenPacket("a:1")
 	var wg sync.WaitGroup
@@ -392,7 +374,7 @@ func TestQueueOverflowDrops(t *testing.T) {
 }
 
 func TestNetworkCloseStopsEverything(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	n := New(1)
 	a, _ := n.ListenPacket("a:1")
 	b, _ := n.ListenPacket("b:1")

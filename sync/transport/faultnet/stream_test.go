@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // streamPairOf dials from host a to a listener on b and returns both ends.
@@ -34,7 +36,7 @@ func streamPairOf(t *testing.T, n *Network) (client, server net.Conn) {
 }
 
 func TestStreamRoundTrip(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	n := newNet(t, 1)
 	client, server := streamPairOf(t, n)
 	if client.RemoteAddr() != server.LocalAddr() || server.RemoteAddr() != client.LocalAddr() {
@@ -107,7 +109,7 @@ func TestStreamBreaksOnPartition(t *testing.T) {
 		"one way":   func(n *Network) { n.SetFaults("b", "a", Faults{Down: true}) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			noLeaks(t)
+			testkit.NoLeaks(t)
 			n := newNet(t, 1)
 			client, server := streamPairOf(t, n)
 			blocked := make(chan error)
@@ -227,7 +229,7 @@ func TestStreamDeadlines(t *testing.T) {
 }
 
 func TestListenerClose(t *testing.T) {
-	noLeaks(t)
+	testkit.NoLeaks(t)
 	n := newNet(t, 1)
 	ln, _ := n.Listen("b:1")
 	pending, err := n.Dial(context.Background(), "a", "b:1")

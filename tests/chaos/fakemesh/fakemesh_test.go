@@ -92,24 +92,29 @@ func TestPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cut, other string
+	var cut, sibling, other string
 	for r := range m.isolated {
-		cut = r + "-a"
+		cut, sibling = r+"-a", r+"-b"
 	}
 	for _, p := range m.Peers() {
 		if p[:2] != cut[:2] {
 			other = p
 		}
 	}
+	claps := func(peer string) int64 {
+		return c.Read(ctx, m.API(peer), "x", "", "").State.Counters["claps"]
+	}
+	// A second write reaching the cut peer's sibling proves that the round
+	// which shipped the first to every peer linked to it is over.
 	must(t, c.Increment(ctx, m.API(cut), "x", "claps", 1, "k", ""))
-	time.Sleep(150 * time.Millisecond)
+	testkit.WaitFor(t, 5*time.Second, "the first write to reach "+sibling, func() bool { return claps(sibling) == 1 })
+	must(t, c.Increment(ctx, m.API(cut), "x", "claps", 1, "k2", ""))
+	testkit.WaitFor(t, 5*time.Second, "the second write to reach "+sibling, func() bool { return claps(sibling) == 2 })
 	if a := must(t, c.Read(ctx, m.API(other), "x", "", "")); a.State.Counters["claps"] != 0 {
 		t.Fatalf("%s: %s saw a write of %s", what, other, cut)
 	}
 	partition.Repair(ctx)
-	testkit.WaitFor(t, 5*time.Second, "the write crosses the healed link", func() bool {
-		return c.Read(ctx, m.API(other), "x", "", "").State.Counters["claps"] == 1
-	})
+	testkit.WaitFor(t, 5*time.Second, "the writes cross the healed link", func() bool { return claps(other) == 2 })
 }
 
 func TestKillAndRestart(t *testing.T) {
