@@ -124,6 +124,27 @@ func SmallOptions(dir string) Options {
 	return o
 }
 
+// WithMemoryBudget returns o with everything the store keeps in memory sized
+// from one budget of bytes: Badger's memtables (3/16 of it at most: three
+// memtables of budget/16, up to 64 MiB each), block cache (1/8) and
+// index cache (1/16), the read model (1/4), the reaction filter (1/32) and
+// the applier's cache (about 1/32). That is about 70% of the budget, the rest
+// left to the Go runtime, the API's connections and Badger's own
+// bookkeeping. A budget below 64 MiB is taken as 64 MiB.
+func (o Options) WithMemoryBudget(budget int64) Options {
+	budget = max(budget, 64<<20)
+	o.MemTableSize = min(max(budget/16, 4<<20), 64<<20)
+	o.NumMemtables = 3
+	o.BlockCacheSize = budget / 8
+	o.IndexCacheSize = budget / 16
+	o.Compression = true
+	o.ReadModelBytes = budget / 4
+	o.ReactionFilterBytes = budget / 32
+	// A cached counter, register and tally take about 480 bytes together.
+	o.CacheKeys = int(min(budget/32/480, 1<<17))
+	return o
+}
+
 // withDefaults fills zero fields and validates.
 func (o Options) withDefaults() (Options, error) {
 	if o.Dir == "" {

@@ -22,6 +22,10 @@ type Config struct {
 	// StoreOptions returns the store's options for a data directory. Default
 	// persist.DefaultOptions; DefaultLocalConfig uses persist.SmallOptions.
 	StoreOptions func(dir string) persist.Options
+	// MemoryBudget, when positive, sizes the store's memory from one budget of
+	// bytes (persist.Options.WithMemoryBudget), over StoreOptions' sizes. When
+	// zero, the peer's memory in the topology, if it names one, does.
+	MemoryBudget int64
 	// Exchange tunes the sync protocol (the mesh name is taken from the
 	// topology). Default: the exchange's defaults (20 ms flush).
 	Exchange exchange.Config

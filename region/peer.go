@@ -1,6 +1,7 @@
 package region
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -66,6 +67,9 @@ func New(cfg Config) (_ *Peer, err error) {
 	}()
 
 	opts := cfg.StoreOptions(cfg.DataDir)
+	if budget := cmp.Or(cfg.MemoryBudget, self.Memory); budget > 0 {
+		opts = opts.WithMemoryBudget(budget)
+	}
 	opts.WallClock = cfg.WallClock
 	opts.Logger = p.log
 	if p.store, err = persist.Open(opts); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -138,6 +139,7 @@ func peerFieldValues(ot *Topology, op Peer, nt *Topology, np Peer) []peerField {
 		{"api", op.API, np.API},
 		{"cert", ot.rel(op.Cert), nt.rel(np.Cert)},
 		{"key", ot.rel(op.Key), nt.rel(np.Key)},
+		{"memory", strconv.FormatInt(op.Memory, 10), strconv.FormatInt(np.Memory, 10)},
 	}
 }
 

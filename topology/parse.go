@@ -24,7 +24,7 @@ var (
 	rateFields     = []string{"ops_per_second", "burst"}
 	secretFields   = []string{"id", "file"}
 	regionFields   = []string{"name", "peers"}
-	peerFields     = []string{"name", "gossip", "sync", "api", "cert", "key"}
+	peerFields     = []string{"name", "gossip", "sync", "api", "cert", "key", "memory"}
 )
 
 // Name rules.

@@ -204,8 +204,14 @@ func TestParseReportsEachProblem(t *testing.T) {
 		// Fields.
 		{"unknown top-level field", base + "colour: blue\n",
 			`t.yaml:26: unknown field "colour" in topology (want mesh, reaction_kinds, security, regions)`},
+		{"memory not a size", edit(t, "        key: eu-1.key\n", "        key: eu-1.key\n        memory: lots\n"),
+			`t.yaml:18: peer "eu-1": memory "lots": want a size such as 512MiB or 2GiB`},
+		{"memory too small", edit(t, "        key: eu-1.key\n", "        key: eu-1.key\n        memory: 1MiB\n"),
+			`t.yaml:18: peer "eu-1": memory 1MiB: want 64 MiB to 1.0 TiB`},
+		{"memory as a number", edit(t, "        key: eu-1.key\n", "        key: eu-1.key\n        memory: 512\n"),
+			`t.yaml:18: peer "eu-1": memory: want a string, got an integer`},
 		{"unknown peer field", edit(t, "        key: eu-1.key\n", "        key: eu-1.key\n        gosip: x\n"),
-			`t.yaml:18: unknown field "gosip" in peer (want name, gossip, sync, api, cert, key)`},
+			`t.yaml:18: unknown field "gosip" in peer (want name, gossip, sync, api, cert, key, memory)`},
 		{"unknown security field", edit(t, "  ca: ca.crt", "  cert: ca.crt\n  ca: ca.crt"),
 			`t.yaml:4: unknown field "cert" in security (want ca, gossip_key, api_tokens, token_secrets, cors_origins)`},
 		{"unknown region field", edit(t, "  - name: us\n", "  - name: us\n    zone: b\n"),
@@ -448,5 +454,18 @@ func TestParseBoundsAliasExpansion(t *testing.T) {
 	want := "t.yaml:8: too many regions, peers and tokens (over 10000): stopped reading here"
 	if !slices.Contains(got, want) {
 		t.Errorf("problems lack %q: %d problems, first %q", want, len(got), got[:min(3, len(got))])
+	}
+}
+
+// TestParseReadsAPeersMemoryBudget: memory takes a size in IEC or SI units.
+func TestParseReadsAPeersMemoryBudget(t *testing.T) {
+	for src, want := range map[string]int64{"512MiB": 512 << 20, "2GB": 2_000_000_000, "1 GiB": 1 << 30} {
+		topo, err := Parse("t.yaml", []byte(edit(t, "        key: eu-1.key\n", "        key: eu-1.key\n        memory: "+src+"\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := topo.Peer("eu-1"); p.Memory != want {
+			t.Errorf("memory: %s read as %d, want %d", src, p.Memory, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 
+	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/countermesh/countermesh/topology/pki"
@@ -98,5 +99,31 @@ func (ps *problems) peer(t *Topology, n *yaml.Node, region string, firstPeer map
 	}
 	p.Cert = ps.optionalPath(t, m, "cert", owner, refPeerCert, name)
 	p.Key = ps.optionalPath(t, m, "key", owner, refPeerKey, name)
+	p.Memory = ps.memory(m, owner)
 	return p, uses, true
+}
+
+// Bounds of a peer's memory budget.
+const (
+	minMemory = 64 << 20
+	maxMemory = 1 << 40
+)
+
+// memory reads the optional memory budget of a peer: a size such as 512MiB or
+// 2GB; 0 when absent or bad (reported).
+func (ps *problems) memory(m mapping, owner string) int64 {
+	s, line, ok := ps.str(m, "memory", owner, false)
+	if !ok {
+		return 0
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		ps.addf(line, "%s: memory %q: want a size such as 512MiB or 2GiB", owner, s)
+		return 0
+	}
+	if n < minMemory || n > maxMemory {
+		ps.addf(line, "%s: memory %s: want %s to %s", owner, s, humanize.IBytes(minMemory), humanize.IBytes(maxMemory))
+		return 0
+	}
+	return int64(n)
 }

@@ -84,6 +84,9 @@ type Peer struct {
 	// its PEM private key: resolved paths, or "" when the file names none.
 	// Only the peer's own host needs them (see LoadPeer).
 	Cert, Key string
+	// Memory is the peer's memory budget in bytes, which sizes its store (see
+	// persist.Options.WithMemoryBudget); 0 when the file names none.
+	Memory int64
 }
 
 // Peer returns the peer of that name.

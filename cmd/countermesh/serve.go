@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/countermesh/countermesh/cmd/countermesh/servecfg"
 	"github.com/countermesh/countermesh/region"
 	"github.com/countermesh/countermesh/region/httpapi"
@@ -49,6 +51,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	local := fs.Bool("local", false, "use fast timings and a small store, for meshes on one machine")
+	memory := fs.String("memory", "", "memory budget of the store, e.g. 512MiB or 2GiB: sizes Badger's memtables and caches and the read model (default: the peer's memory in the topology, else about 1 GiB)")
 	tokenAhead := fs.Duration("max-token-ahead", servecfg.DefaultMaxTokenAhead,
 		"how far past this peer's wall clock a causal token may move its clock; raise it for a mesh whose clocks disagree by more")
 	if err := parseFlags(fs, serveHelp, args, stdout); err != nil {
@@ -66,6 +69,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg = region.DefaultLocalConfig()
 	}
 	cfg.TopologyFile, cfg.PeerName, cfg.DataDir, cfg.Logger = *topo, *peer, *data, logger
+	if *memory != "" {
+		n, err := humanize.ParseBytes(*memory)
+		if err != nil || n < 64<<20 {
+			return fmt.Errorf("%w: serve: --memory %q: want a size of at least 64MiB, such as 512MiB or 2GiB", errUsage, *memory)
+		}
+		cfg.MemoryBudget = int64(n)
+	}
 	var apiRef atomic.Pointer[httpapi.Server]
 	cfg.OnReload = func(t *topology.Topology, mat *topology.Material) {
 		applyTokenSecrets(apiRef.Load(), t, mat, logger)

@@ -192,6 +192,14 @@ func TestServeUsage(t *testing.T) {
 		t.Errorf("serve without --topology: exit %d, want 2: %s", code, out.String())
 	}
 	topo, _ := twoPeerTopology(t)
+	for _, memory := range []string{"lots", "1MiB"} {
+		out.Reset()
+		code := run(context.Background(), []string{"serve", "--topology", topo, "--peer", "eu-1", "--data", t.TempDir(),
+			"--memory", memory}, &out, &out)
+		if code != 2 || !strings.Contains(out.String(), "--memory") {
+			t.Errorf("serve --memory %s: exit %d, output %q", memory, code, out.String())
+		}
+	}
 	out.Reset()
 	code := run(context.Background(), []string{"serve", "--topology", topo, "--peer", "nope", "--data", t.TempDir()}, &out, &out)
 	if code != 1 || !strings.Contains(out.String(), `peer "nope" is not in`) {
