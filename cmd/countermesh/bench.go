@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/countermesh/countermesh/cmd/countermesh/bench"
 )
 
@@ -49,6 +51,7 @@ Example:
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	scaleItems := fs.Int("scale-items", 0, "items loaded by the scale scenario (default 1,000,000, quick 10,000)")
 	scaleReactions := fs.Int("scale-reactions", 0, "reactions loaded by the scale scenario (default 10,000,000, quick 100,000)")
+	scaleMemory := fs.String("scale-memory", "256MiB", "memory budget of the scale scenario's peer (serve --memory)")
 	verbose := fs.Bool("v", false, "log the peers' warnings and errors to stderr")
 	if err := parseFlags(fs, help, args, stdout); err != nil {
 		return err
@@ -75,6 +78,11 @@ Example:
 	if *scaleReactions != 0 {
 		cfg.ScaleReactions = *scaleReactions
 	}
+	memory, err := humanize.ParseBytes(*scaleMemory)
+	if err != nil || memory < 64<<20 {
+		return fmt.Errorf("%w: bench: --scale-memory %q: want a size of at least 64MiB", errUsage, *scaleMemory)
+	}
+	cfg.ScaleMemory = int64(memory)
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}

@@ -22,15 +22,25 @@ import (
 const scaleBatch = 1000
 
 // scale is scenario 5: load many items (a clap each) and reactions of distinct
-// users into one peer through its store, then measure the resident memory it
-// took per item, the disk per reaction once closed, and the time from reopening
-// the data directory to a ready peer serving a read.
+// users into one peer through its store, read every item once with a user (as
+// a serving peer's read model fills), then measure the resident memory it took
+// per item, the disk per reaction once closed, and the time from reopening the
+// data directory to a ready peer serving a read. The peer's store has the
+// memory budget Config.ScaleMemory, as serve --memory gives it.
 func (r *runner) scale(ctx context.Context) error {
 	dir, err := r.dataDir("scale")
 	if err != nil {
 		return err
 	}
-	c, err := startCluster(dir, []string{"scale"}, r.clusterOptions(0))
+	opts := r.clusterOptions(0)
+	profile := "small store profile"
+	if !r.cfg.Quick {
+		profile = fmt.Sprintf("memory budget %d MiB", r.cfg.ScaleMemory>>20)
+		opts.store = func(dir string) persist.Options {
+			return persist.DefaultOptions(dir).WithMemoryBudget(r.cfg.ScaleMemory)
+		}
+	}
+	c, err := startCluster(dir, []string{"scale"}, opts)
 	if err != nil {
 		return err
 	}
@@ -81,14 +91,26 @@ func (r *runner) scale(ctx context.Context) error {
 		return err
 	}
 	took := time.Since(start)
+	r.progress("%s / reading every item once", scenScale)
+	page := make([]string, 0, 20)
+	for i := range items {
+		if page = append(page, itemID(uint64(i))); len(page) == cap(page) || i == items-1 {
+			if _, err := n.peer.Store().ReadItems(page, userID(uint64(i))); err != nil {
+				return err
+			}
+			page = page[:0]
+		}
+	}
+	model := n.peer.Store().ReadModelStats()
 	r.add(&Row{Scenario: scenScale, Case: caseLoad, System: sysCountermesh, Ops: int64(total), Runs: 1,
 		OpsPerSec: float64(total) / took.Seconds(),
 		Note:      fmt.Sprintf("%s items, %s reactions in %.1f s (store, batches of %d)", formatNum(float64(items)), formatNum(float64(reactions)), took.Seconds(), scaleBatch)})
 
 	rssAfter, heapAfter := memoryInUse()
 	resident := &Row{Scenario: scenScale, Case: caseResident, System: sysCountermesh, Runs: 1, Unit: "bytes/item",
-		Note: fmt.Sprintf("RSS growth over the open empty store; Go heap %.0f bytes/item",
-			float64(heapAfter-heapBefore)/float64(items))}
+		Note: fmt.Sprintf("RSS growth over the open empty store, %s; Go heap %.0f bytes/item; "+
+			"read model holds %s items in %.0f MiB", profile,
+			float64(heapAfter-heapBefore)/float64(items), formatNum(float64(model.Items)), float64(model.Bytes)/(1<<20))}
 	if rssAfter > 0 {
 		resident.Value = float64(rssAfter-rssBefore) / float64(items)
 	} else {
