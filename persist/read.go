@@ -109,16 +109,20 @@ func (s *Store) ReadItem(item, user string) (ItemView, error) {
 // cannot rule out, from one Badger snapshot, which may hold later commits.
 func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 	views := make([]ItemView, len(items))
-	missing, gen := s.model.read(items, views)
-	var registers []int
+	missing, unknown, gen := s.model.read(items, user, views)
 	if user != "" {
-		for i, item := range items {
-			if s.filter.mayHave(crdt.RegisterKey{Item: item, User: user}) {
-				registers = append(registers, i)
+		// Ruled out by the filter: no register, and now known as such.
+		kept := unknown[:0]
+		for _, i := range unknown {
+			if s.filter.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
+				kept = append(kept, i)
+			} else {
+				s.model.keepUser(items[i], user, crdt.Register{}, gen)
 			}
 		}
+		unknown = kept
 	}
-	if len(missing) == 0 && len(registers) == 0 {
+	if len(missing) == 0 && len(unknown) == 0 {
 		return views, nil
 	}
 	// The snapshot opens after the model's generation was read: it holds every
@@ -129,15 +133,21 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 			if err != nil {
 				return err
 			}
-			views[i].Counters, views[i].Tallies = v.Counters, v.Tallies
-			s.model.keep(items[i], v, gen)
+			if user != "" && s.filter.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
+				if v.User, err = readRegister(txn, items[i], user); err != nil {
+					return err
+				}
+			}
+			views[i] = v
+			s.model.keep(items[i], v, user, gen)
 		}
-		for _, i := range registers {
-			err := getValue(txn, registerKey(crdt.RegisterKey{Item: items[i], User: user}),
-				func(b []byte) (err error) { views[i].User, err = codec.DecodeRegister(b); return })
+		for _, i := range unknown {
+			r, err := readRegister(txn, items[i], user)
 			if err != nil {
 				return err
 			}
+			views[i].User = r
+			s.model.keepUser(items[i], user, r, gen)
 		}
 		return nil
 	})
@@ -145,6 +155,13 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 		return nil, err
 	}
 	return views, nil
+}
+
+// readRegister reads user's register on item from txn (zero when none).
+func readRegister(txn *badger.Txn, item, user string) (r crdt.Register, err error) {
+	err = getValue(txn, registerKey(crdt.RegisterKey{Item: item, User: user}),
+		func(b []byte) (err error) { r, err = codec.DecodeRegister(b); return })
+	return r, err
 }
 
 // readItem reads an item's counters and tallies from Badger by point reads of every name

@@ -11,8 +11,8 @@ import (
 )
 
 // readModel is the in-memory read model of DESIGN.md §5: the counter values and
-// tallies of the items read or written lately, as committed, so that reads need
-// no Badger read. It follows the commit feed: publish applies every committed
+// tallies of the items read or written lately, as committed, and some users'
+// reactions to them, so that reads need no Badger read. It follows the commit feed: publish applies every committed
 // batch to it (apply) before the batch's callers are released, so a read
 // reflects every commit published before it.
 //
@@ -26,6 +26,15 @@ import (
 // update it, so it marks the item's slot (touched); keep refuses an item
 // whose slot was marked after the reader's generation, as its snapshot may
 // miss that commit. The read is still exact; the item just stays out.
+//
+// Users' reactions: a held item knows the registers of some users exactly —
+// every register a commit wrote while it was held, and those read with it or
+// after it was brought in (keepUser), at most maxUsersPerItem. A user not
+// known is read from Badger (or ruled out by the reaction filter) and then
+// known, under the same rule: a reader's answer is kept only if the item was
+// held since before the reader's generation and no entry was dropped since,
+// so every commit after that generation that touched the user's register is
+// already there, and newer.
 type readModel struct {
 	mu     sync.RWMutex
 	items  map[string]*modelItem
@@ -48,8 +57,15 @@ const touchedSlots = 4096
 type modelItem struct {
 	counters []namedValue
 	tallies  []namedValue
-	used     atomic.Bool // read since the last sweep
+	users    map[string]crdt.Register // users' registers known exactly; nil when none
+	// heldSince is the generation the item was brought in at; usersDropped
+	// the last generation users lost an entry for room.
+	heldSince, usersDropped uint64
+	used                    atomic.Bool // read since the last sweep
 }
+
+// maxUsersPerItem bounds the users' reactions one item keeps.
+const maxUsersPerItem = 256
 
 type namedValue struct {
 	name  string
@@ -59,8 +75,9 @@ type namedValue struct {
 // Estimated bytes of one held item: map entry and pointer, the item struct,
 // its id, and each value.
 const (
-	modelItemBytes  = 136
+	modelItemBytes  = 152
 	modelValueBytes = 24
+	modelUserBytes  = 88 // map entry, string header and register, plus the user id
 )
 
 func newReadModel(budget int64, names *nameSet) *readModel {
@@ -72,20 +89,18 @@ func (m *readModel) slot(item string) int {
 }
 
 func itemBytes(item string, it *modelItem) int64 {
-	return int64(modelItemBytes + len(item) + modelValueBytes*(len(it.counters)+len(it.tallies)))
+	n := int64(modelItemBytes + len(item) + modelValueBytes*(len(it.counters)+len(it.tallies)))
+	for user := range it.users {
+		n += int64(modelUserBytes + len(user))
+	}
+	return n
 }
 
-// generation returns the count of commits applied so far. A Badger snapshot
-// opened after it was read holds all of them.
-func (m *readModel) generation() uint64 {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.gen
-}
-
-// read fills views[i] for every held item of items and returns the indices of
-// those not held, all as of one generation, which it returns too.
-func (m *readModel) read(items []string, views []ItemView) (missing []int, gen uint64) {
+// read fills views[i] for every held item of items, with user's register when
+// user is not empty and known, all as of one generation, which it returns. It
+// returns the indices of the items not held (missing) and of those held whose
+// user's register it does not know (unknown).
+func (m *readModel) read(items []string, user string, views []ItemView) (missing, unknown []int, gen uint64) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for i, item := range items {
@@ -96,6 +111,13 @@ func (m *readModel) read(items []string, views []ItemView) (missing []int, gen u
 		}
 		if !it.used.Load() {
 			it.used.Store(true)
+		}
+		if user != "" {
+			if r, ok := it.users[user]; ok {
+				views[i].User = r
+			} else {
+				unknown = append(unknown, i)
+			}
 		}
 		views[i].Counters = make(map[string]int64, len(it.counters))
 		for _, v := range it.counters {
@@ -108,13 +130,14 @@ func (m *readModel) read(items []string, views []ItemView) (missing []int, gen u
 	}
 	m.hits.Add(uint64(len(items) - len(missing)))
 	m.misses.Add(uint64(len(missing)))
-	return missing, m.gen
+	return missing, unknown, m.gen
 }
 
-// keep brings in item, read from a Badger snapshot opened after generation gen,
-// unless a commit since gen changed an item of its slot that was not held, or
-// the item is held already (then by a commit, which is newer).
-func (m *readModel) keep(item string, v ItemView, gen uint64) {
+// keep brings in item, read from a Badger snapshot opened after generation gen
+// — with user's register v.User, when user is not empty — unless a commit
+// since gen changed an item of its slot that was not held, or the item is held
+// already (then by a commit, which is newer).
+func (m *readModel) keep(item string, v ItemView, user string, gen uint64) {
 	if m.budget == 0 {
 		return
 	}
@@ -135,11 +158,55 @@ func (m *readModel) keep(item string, v ItemView, gen uint64) {
 		return
 	}
 	item = strings.Clone(item)
+	it.heldSince = m.gen
+	if user != "" {
+		it.users = map[string]crdt.Register{strings.Clone(user): v.User}
+	}
 	m.items[item] = it
 	m.bytes += itemBytes(item, it)
 	if m.bytes > m.budget {
 		m.sweep()
 	}
+}
+
+// keepUser records r as user's register on item, read from a Badger snapshot
+// opened after generation gen (or ruled out by the reaction filter after it),
+// if the item was held since before gen with no entry dropped since.
+func (m *readModel) keepUser(item, user string, r crdt.Register, gen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it := m.items[item]
+	if it == nil || it.heldSince > gen || it.usersDropped > gen {
+		return
+	}
+	if _, ok := it.users[user]; ok {
+		return // written by a commit since: newer
+	}
+	m.setUser(it, strings.Clone(user), r)
+	if m.bytes > m.budget {
+		m.sweep()
+	}
+}
+
+// setUser sets user's register on the held item it, making room among its
+// users if need be; the caller sweeps if the model is then over budget. It
+// runs with mu held.
+func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
+	if it.users == nil {
+		it.users = map[string]crdt.Register{}
+	}
+	if _, ok := it.users[user]; !ok {
+		if len(it.users) >= maxUsersPerItem {
+			for other := range it.users { // map order: a random entry
+				delete(it.users, other)
+				m.bytes -= int64(modelUserBytes + len(other))
+				it.usersDropped = m.gen
+				break
+			}
+		}
+		m.bytes += int64(modelUserBytes + len(user))
+	}
+	it.users[user] = r
 }
 
 // sweep drops items not read since the last sweep, and marks the rest unread,
@@ -185,6 +252,17 @@ func (m *readModel) apply(b *batch) {
 			m.bytes += set(&it.tallies, t.kind, n, m.names.internKind)
 		} else {
 			m.touched[m.slot(t.item)] = m.gen
+		}
+	}
+	for k, r := range b.registers {
+		if it := m.items[k.Item]; it != nil {
+			if _, known := it.users[k.User]; known {
+				it.users[k.User] = r
+			} else {
+				m.setUser(it, strings.Clone(k.User), r)
+			}
+		} else {
+			m.touched[m.slot(k.Item)] = m.gen
 		}
 	}
 	if m.bytes > m.budget {

@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/countermesh/countermesh/crdt"
@@ -15,7 +16,7 @@ func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
 	names.addCounter("claps")
 	m := newReadModel(1<<20, names)
 	views := make([]ItemView, 1)
-	missing, gen := m.read([]string{"a"}, views)
+	missing, _, gen := m.read([]string{"a"}, "", views)
 	if len(missing) != 1 {
 		t.Fatalf("an empty model held a: %v", missing)
 	}
@@ -29,14 +30,14 @@ func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
 	b.counters[crdt.CounterKey{Item: "a", Name: "claps"}] = c
 	m.apply(b) // a commit the reader's snapshot may not hold
 
-	m.keep("a", stale, gen)
-	if missing, _ := m.read([]string{"a"}, views); len(missing) != 1 {
+	m.keep("a", stale, "", gen)
+	if missing, _, _ := m.read([]string{"a"}, "", views); len(missing) != 1 {
 		t.Fatalf("the model kept a read older than a commit it missed: %+v", views[0])
 	}
 
 	// Read afresh, after the commit: kept, and later commits apply to it.
-	_, gen = m.read([]string{"a"}, views)
-	m.keep("a", ItemView{Counters: map[string]int64{"claps": 2}}, gen)
+	_, _, gen = m.read([]string{"a"}, "", views)
+	m.keep("a", ItemView{Counters: map[string]int64{"claps": 2}}, "", gen)
 	if _, err := c.Add(1, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
 	b.counters[crdt.CounterKey{Item: "a", Name: "claps"}] = c
 	b.tallies[tallyRef{"a", "like"}] = 1
 	m.apply(b)
-	if missing, _ := m.read([]string{"a"}, views); len(missing) != 0 || views[0].Counters["claps"] != 7 ||
+	if missing, _, _ := m.read([]string{"a"}, "", views); len(missing) != 0 || views[0].Counters["claps"] != 7 ||
 		views[0].Tallies["like"] != 1 {
 		t.Fatalf("after keep and a commit: missing %v, %+v", missing, views[0])
 	}
@@ -64,9 +65,9 @@ func TestReadModelStaysWithinItsBudget(t *testing.T) {
 		if i > 0 {
 			item = "item" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
 		}
-		_, gen := m.read([]string{item}, views)
-		m.keep(item, ItemView{Counters: map[string]int64{"claps": int64(i)}}, gen)
-		m.read([]string{hot}, views) // hot is read all the time
+		_, _, gen := m.read([]string{item}, "", views)
+		m.keep(item, ItemView{Counters: map[string]int64{"claps": int64(i)}}, "", gen)
+		m.read([]string{hot}, "", views) // hot is read all the time
 		if m.bytes > budget {
 			t.Fatalf("after %d items the model holds %d bytes, over its budget of %d", i+1, m.bytes, budget)
 		}
@@ -74,7 +75,7 @@ func TestReadModelStaysWithinItsBudget(t *testing.T) {
 	if m.evictions.Load() == 0 {
 		t.Fatal("5000 items fit a 64 KiB budget: the test measures nothing")
 	}
-	if missing, _ := m.read([]string{hot}, views); len(missing) != 0 {
+	if missing, _, _ := m.read([]string{hot}, "", views); len(missing) != 0 {
 		t.Fatal("the item read all the time was dropped")
 	}
 }
@@ -104,5 +105,55 @@ func TestReactionFilterNeverSaysNoToAKeyAdded(t *testing.T) {
 	}
 	if rate := float64(maybe) / n; rate > 0.05 {
 		t.Fatalf("%.1f%% of keys never added get maybe, at ~10 bits a key", 100*rate)
+	}
+}
+
+// TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing: a user's
+// register read from a snapshot is kept only when the item was held from
+// before the reader's generation with no entry dropped since; a commit's
+// register is always applied to a held item.
+func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T) {
+	names := newNameSet()
+	m := newReadModel(1<<20, names)
+	views := make([]ItemView, 1)
+	_, _, gen := m.read([]string{"a"}, "u", views)
+	m.keep("a", ItemView{}, "", gen) // held, knowing no user
+	_, unknown, gen := m.read([]string{"a"}, "u", views)
+	if len(unknown) != 1 {
+		t.Fatalf("a user never read is known: %+v", views[0])
+	}
+	// A commit sets u's like after the reader's generation; the reader's
+	// older answer (none) must not replace it.
+	b := newBatch()
+	like := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1}, Replica: 1}
+	b.registers[crdt.RegisterKey{Item: "a", User: "u"}] = like
+	m.apply(b)
+	m.keepUser("a", "u", crdt.Register{}, gen)
+	if _, unknown, _ := m.read([]string{"a"}, "u", views); len(unknown) != 0 || views[0].User != like {
+		t.Fatalf("after a commit and an older read: unknown %v, %+v", unknown, views[0].User)
+	}
+	// An item brought in after the reader's generation refuses its answer.
+	_, _, old := m.read([]string{"b"}, "v", views)
+	m.apply(newBatch())
+	_, _, gen = m.read([]string{"b"}, "", views)
+	m.keep("b", ItemView{}, "", gen)
+	m.keepUser("b", "v", crdt.Register{}, old)
+	if _, unknown, _ := m.read([]string{"b"}, "v", views); len(unknown) != 1 {
+		t.Fatal("an answer older than the item's arrival was kept")
+	}
+	// Past maxUsersPerItem, entries are dropped, and an answer read before
+	// the drop is refused.
+	_, _, gen = m.read([]string{"b"}, "", views)
+	for i := range maxUsersPerItem + 1 {
+		b := newBatch()
+		b.registers[crdt.RegisterKey{Item: "b", User: fmt.Sprint("w", i)}] = like
+		m.apply(b)
+	}
+	if n := len(m.items["b"].users); n != maxUsersPerItem {
+		t.Fatalf("b knows %d users, want the cap %d", n, maxUsersPerItem)
+	}
+	m.keepUser("b", "late", crdt.Register{}, gen)
+	if _, ok := m.items["b"].users["late"]; ok {
+		t.Fatal("an answer read before entries were dropped was kept")
 	}
 }

@@ -25,6 +25,7 @@ func TestReadsReflectEveryCommitBeforeThem(t *testing.T) {
 	var acked [items]struct {
 		sync.Mutex
 		value int64
+		kinds []string // u0's reactions, in the order acknowledged
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, writers+readers)
@@ -33,11 +34,15 @@ func TestReadsReflectEveryCommitBeforeThem(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for range rounds {
 				i := rng.IntN(items)
+				kind := []string{"like", "dislike", ""}[rng.IntN(3)]
 				acked[i].Lock()
 				res, err := s.Write(context.Background(), persist.Add(fmt.Sprint("item", i), "claps", 1),
-					persist.React(fmt.Sprint("item", i), fmt.Sprint("u", w), []string{"like", "dislike", ""}[rng.IntN(3)]))
+					persist.React(fmt.Sprint("item", i), fmt.Sprint("u", w), kind))
 				if err == nil {
 					acked[i].value = res[0].Value
+					if w == 0 {
+						acked[i].kinds = append(acked[i].kinds, kind)
+					}
 				}
 				acked[i].Unlock()
 				if err != nil {
@@ -51,23 +56,35 @@ func TestReadsReflectEveryCommitBeforeThem(t *testing.T) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(r), 2))
 			for range rounds {
-				page := make([]string, 5)
+				page := make([]int, 5)
+				ids := make([]string, 5)
 				floor := make([]int64, 5)
+				seen := make([]int, 5) // u0's reactions acknowledged before the read
 				for j := range page {
 					i := rng.IntN(items)
-					page[j] = fmt.Sprint("item", i)
+					page[j], ids[j] = i, fmt.Sprint("item", i)
 					acked[i].Lock()
-					floor[j] = acked[i].value
+					floor[j], seen[j] = acked[i].value, len(acked[i].kinds)
 					acked[i].Unlock()
 				}
-				views, err := s.ReadItems(page, "u0")
+				views, err := s.ReadItems(ids, "u0")
 				if err != nil {
 					errs <- err
 					return
 				}
 				for j, v := range views {
 					if v.Counters["claps"] < floor[j] {
-						errs <- fmt.Errorf("%s read %d claps after a write acknowledged %d", page[j], v.Counters["claps"], floor[j])
+						errs <- fmt.Errorf("%s read %d claps after a write acknowledged %d", ids[j], v.Counters["claps"], floor[j])
+						return
+					}
+					// u0's reaction is the last acknowledged before the read
+					// or one written since (waiting out one in flight).
+					acked[page[j]].Lock()
+					allowed := append([]string{""}, acked[page[j]].kinds...)[seen[j]:]
+					acked[page[j]].Unlock()
+					if !slices.Contains(allowed, v.User.Kind) {
+						errs <- fmt.Errorf("%s: u0's reaction read as %q, acknowledged since the read began: %q",
+							ids[j], v.User.Kind, allowed)
 						return
 					}
 				}
