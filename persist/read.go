@@ -110,17 +110,18 @@ func (s *Store) ReadItem(item, user string) (ItemView, error) {
 func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 	views := make([]ItemView, len(items))
 	missing, unknown, gen := s.model.read(items, user, views)
+	var keep []kept
+	defer func() { s.model.keepAll(keep, gen) }()
 	if user != "" {
-		// Ruled out by the filter: no register, and now known as such.
-		kept := unknown[:0]
+		// Ruled out by the filter: no register. Not kept: asking the filter
+		// again costs less than the room most readers would take.
+		toRead := unknown[:0]
 		for _, i := range unknown {
 			if s.filter.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
-				kept = append(kept, i)
-			} else {
-				s.model.keepUser(items[i], user, crdt.Register{}, gen)
+				toRead = append(toRead, i)
 			}
 		}
-		unknown = kept
+		unknown = toRead
 	}
 	if len(missing) == 0 && len(unknown) == 0 {
 		return views, nil
@@ -133,13 +134,15 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 			if err != nil {
 				return err
 			}
+			known := "" // the user whose register was read, if any
 			if user != "" && s.filter.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
 				if v.User, err = readRegister(txn, items[i], user); err != nil {
 					return err
 				}
+				known = user
 			}
 			views[i] = v
-			s.model.keep(items[i], v, user, gen)
+			keep = append(keep, kept{item: items[i], view: &views[i], user: known})
 		}
 		for _, i := range unknown {
 			r, err := readRegister(txn, items[i], user)
@@ -147,7 +150,7 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 				return err
 			}
 			views[i].User = r
-			s.model.keepUser(items[i], user, r, gen)
+			keep = append(keep, kept{item: items[i], user: user, reg: r})
 		}
 		return nil
 	})

@@ -133,14 +133,52 @@ func (m *readModel) read(items []string, user string, views []ItemView) (missing
 	return missing, unknown, m.gen
 }
 
+// kept is what a reader read from Badger (or ruled out by the reaction
+// filter) for the model to keep: a whole item (view set), or one user's
+// register on it.
+type kept struct {
+	item string
+	view *ItemView // the item's counters and tallies, and User when user is set
+	user string
+	reg  crdt.Register // user's register, when view is nil
+}
+
+// keepAll keeps what one reader read from a Badger snapshot opened after
+// generation gen, under one lock (see keep and keepUser).
+func (m *readModel) keepAll(ks []kept, gen uint64) {
+	if m.budget == 0 || len(ks) == 0 {
+		return
+	}
+	items := make([]*modelItem, len(ks))
+	for i, k := range ks {
+		if k.view != nil {
+			items[i] = m.newItem(*k.view)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, k := range ks {
+		if k.view != nil {
+			m.keepLocked(k.item, items[i], k.view.User, k.user, gen)
+		} else {
+			m.keepUserLocked(k.item, k.user, k.reg, gen)
+		}
+	}
+	if m.bytes > m.budget {
+		m.sweep()
+	}
+}
+
 // keep brings in item, read from a Badger snapshot opened after generation gen
 // — with user's register v.User, when user is not empty — unless a commit
 // since gen changed an item of its slot that was not held, or the item is held
 // already (then by a commit, which is newer).
 func (m *readModel) keep(item string, v ItemView, user string, gen uint64) {
-	if m.budget == 0 {
-		return
-	}
+	m.keepAll([]kept{{item: item, view: &v, user: user}}, gen)
+}
+
+// newItem builds an item to hold from what a reader read of it.
+func (m *readModel) newItem(v ItemView) *modelItem {
 	it := &modelItem{}
 	for name, n := range v.Counters {
 		it.counters = append(it.counters, namedValue{m.names.internCounter(name), n})
@@ -152,29 +190,32 @@ func (m *readModel) keep(item string, v ItemView, user string, gen uint64) {
 	slices.SortFunc(it.counters, byName)
 	slices.SortFunc(it.tallies, byName)
 	// Not marked used: an item read once goes before one read again.
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	return it
+}
+
+// keepLocked is keep's part under mu, for the item it built.
+func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user string, gen uint64) {
 	if m.touched[m.slot(item)] > gen || m.items[item] != nil {
 		return
 	}
 	item = strings.Clone(item)
 	it.heldSince = m.gen
 	if user != "" {
-		it.users = map[string]crdt.Register{strings.Clone(user): v.User}
+		it.users = map[string]crdt.Register{strings.Clone(user): r}
 	}
 	m.items[item] = it
 	m.bytes += itemBytes(item, it)
-	if m.bytes > m.budget {
-		m.sweep()
-	}
 }
 
 // keepUser records r as user's register on item, read from a Badger snapshot
 // opened after generation gen (or ruled out by the reaction filter after it),
 // if the item was held since before gen with no entry dropped since.
 func (m *readModel) keepUser(item, user string, r crdt.Register, gen uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.keepAll([]kept{{item: item, user: user, reg: r}}, gen)
+}
+
+// keepUserLocked is keepUser's part under mu.
+func (m *readModel) keepUserLocked(item, user string, r crdt.Register, gen uint64) {
 	it := m.items[item]
 	if it == nil || it.heldSince > gen || it.usersDropped > gen {
 		return
@@ -183,9 +224,6 @@ func (m *readModel) keepUser(item, user string, r crdt.Register, gen uint64) {
 		return // written by a commit since: newer
 	}
 	m.setUser(it, strings.Clone(user), r)
-	if m.bytes > m.budget {
-		m.sweep()
-	}
 }
 
 // setUser sets user's register on the held item it, making room among its
