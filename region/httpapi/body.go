@@ -1,8 +1,8 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
+	json "github.com/goccy/go-json"
 	"io"
 	"net/http"
 	"os"

@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"net/http"
 
 	"github.com/countermesh/countermesh/crdt"

@@ -3,8 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
+	json "github.com/goccy/go-json"
 	"math"
 	"net"
 	"net/http"
