@@ -198,6 +198,11 @@ func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user
 	if m.touched[m.slot(item)] > gen || m.items[item] != nil {
 		return
 	}
+	if len(it.counters) == 0 && len(it.tallies) == 0 {
+		// Never written: reading ids that do not exist must not push out
+		// those that do.
+		return
+	}
 	item = strings.Clone(item)
 	it.heldSince = m.gen
 	if user != "" {

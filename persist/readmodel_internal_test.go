@@ -117,7 +117,7 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	m := newReadModel(1<<20, names)
 	views := make([]ItemView, 1)
 	_, _, gen := m.read([]string{"a"}, "u", views)
-	m.keep("a", ItemView{}, "", gen) // held, knowing no user
+	m.keep("a", ItemView{Counters: map[string]int64{"claps": 1}}, "", gen) // held, knowing no user
 	_, unknown, gen := m.read([]string{"a"}, "u", views)
 	if len(unknown) != 1 {
 		t.Fatalf("a user never read is known: %+v", views[0])
@@ -136,7 +136,7 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	_, _, old := m.read([]string{"b"}, "v", views)
 	m.apply(newBatch())
 	_, _, gen = m.read([]string{"b"}, "", views)
-	m.keep("b", ItemView{}, "", gen)
+	m.keep("b", ItemView{Counters: map[string]int64{"claps": 1}}, "", gen)
 	m.keepUser("b", "v", crdt.Register{}, old)
 	if _, unknown, _ := m.read([]string{"b"}, "v", views); len(unknown) != 1 {
 		t.Fatal("an answer older than the item's arrival was kept")
@@ -155,5 +155,17 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	m.keepUser("b", "late", crdt.Register{}, gen)
 	if _, ok := m.items["b"].users["late"]; ok {
 		t.Fatal("an answer read before entries were dropped was kept")
+	}
+}
+
+// TestReadModelKeepsNoItemNeverWritten: reads of ids that do not exist do not
+// take the room of items that do.
+func TestReadModelKeepsNoItemNeverWritten(t *testing.T) {
+	m := newReadModel(1<<20, newNameSet())
+	views := make([]ItemView, 1)
+	_, _, gen := m.read([]string{"nothing"}, "", views)
+	m.keep("nothing", ItemView{}, "u", gen)
+	if len(m.items) != 0 || m.bytes != 0 {
+		t.Fatalf("an item never written was kept: %d items, %d bytes", len(m.items), m.bytes)
 	}
 }

@@ -49,7 +49,8 @@ import (
 //     cpu-cores (the process's user+system CPU time over the clapping time);
 //   - rss-before-MiB (the peer started, no subscriber yet), rss-MiB and hwm-MiB
 //     (VmRSS at the end and VmHWM during the run, from /proc/self/status) and
-//     heap-MiB (heap in use at the end).
+//     heap-MiB (heap in use at the end), and rss-KiB/sub, the RSS growth per
+//     subscriber.
 //
 // The RSS and heap figures include the subscribers' side — 10,000 client
 // connections, their buffers and reading goroutines — which lives in this same
@@ -161,6 +162,11 @@ func (r fanOutResult) report(b *testing.B) {
 	b.ReportMetric(r.rss, "rss-MiB")
 	b.ReportMetric(r.hwm, "hwm-MiB")
 	b.ReportMetric(float64(r.mem.HeapInuse)/(1<<20), "heap-MiB")
+	if r.subs > 0 {
+		// Both ends of every connection live here: an upper bound on the peer's
+		// own memory per subscriber.
+		b.ReportMetric((r.rss-r.rssBefore)*1024/float64(r.subs), "rss-KiB/sub")
+	}
 	hwmNote := "during this run"
 	if !r.hwmReset {
 		hwmNote = "since the process started (/proc/self/clear_refs not writable)"

@@ -86,13 +86,17 @@ const (
 	caseResident    = "resident memory"
 	caseDisk        = "disk"
 	caseRestart     = "restart to ready"
-	caseMixed       = "90% pages of 20, 10% writes"
+	// The scale scenario's store-level reads, within and beyond the read
+	// model's budget.
+	caseHotSet       = "reads, hot set"
+	caseBeyondBudget = "reads, all items"
+	caseMixed        = "90% pages of 20, 10% writes"
 )
 
 var (
 	scenarioOrder = []string{scenCeiling, scenWrites, scenHot, scenReads, scenMesh, scenScale, scenMixed}
 	caseOrder     = []string{caseNoop, caseMixed, caseSingle, caseBatch, caseHalfWrites, casePage, caseHalfReads,
-		caseConvergence, caseWireHot, caseWireUsers, caseWirePlain, caseWireKeyed, caseCutOff, caseCutOffToken, caseLoad, caseResident, caseDisk, caseRestart}
+		caseConvergence, caseWireHot, caseWireUsers, caseWirePlain, caseWireKeyed, caseCutOff, caseCutOffToken, caseLoad, caseResident, caseHotSet, caseBeyondBudget, caseDisk, caseRestart}
 	systemOrder = []string{sysCountermesh, sysRedis, sysPostgres}
 )
 

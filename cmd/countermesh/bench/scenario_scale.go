@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -117,6 +118,9 @@ func (r *runner) scale(ctx context.Context) error {
 		resident.Value, resident.Note = float64(heapAfter-heapBefore)/float64(items), "Go heap growth (no RSS on this OS)"
 	}
 	r.add(resident)
+	if err := r.readsBeyondBudget(ctx, n.peer.Store(), items); err != nil {
+		return err
+	}
 
 	r.progress("%s / closing and reopening the peer", scenScale)
 	if err := c.stop(n); err != nil {
@@ -192,4 +196,52 @@ func diskUsage(dir string) (int64, error) {
 		return nil
 	})
 	return total, err
+}
+
+// readsBeyondBudget measures page reads straight from the store (no HTTP) on
+// 4 goroutines for a phase's duration, once over a hot set the read model
+// holds (the first 10,000 items) and once uniformly over every item, more than
+// its budget holds: how reads behave past the budget. Each row gives pages/s
+// and the share of items answered from memory.
+func (r *runner) readsBeyondBudget(ctx context.Context, s *persist.Store, items int) error {
+	for _, phase := range []struct {
+		kase string
+		span int
+	}{{caseHotSet, min(items, 10_000)}, {caseBeyondBudget, items}} {
+		r.progress("%s / %s", scenScale, phase.kase)
+		before := s.ReadModelStats()
+		var pages atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		stop := time.Now().Add(r.cfg.Duration)
+		for g := range 4 {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(g), uint64(phase.span)))
+				page := make([]string, 20)
+				for ctx.Err() == nil && time.Now().Before(stop) {
+					for i := range page {
+						page[i] = itemID(uint64(rng.IntN(phase.span)))
+					}
+					if _, err := s.ReadItems(page, userID(rng.Uint64N(1_000_000))); err != nil {
+						errs <- err
+						return
+					}
+					pages.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return err
+		}
+		after := s.ReadModelStats()
+		hits, misses := after.Hits-before.Hits, after.Misses-before.Misses
+		r.add(&Row{Scenario: scenScale, Case: phase.kase, System: sysCountermesh, Runs: 1, Ops: pages.Load(),
+			OpsPerSec: float64(pages.Load()) / r.cfg.Duration.Seconds(),
+			Note: fmt.Sprintf("pages of 20 from the store on 4 goroutines over %s items; %.1f%% from memory, "+
+				"model holds %s items", formatNum(float64(phase.span)), 100*float64(hits)/float64(max(hits+misses, 1)),
+				formatNum(float64(after.Items)))})
+	}
+	return nil
 }
