@@ -30,7 +30,7 @@
 //	        api: 127.0.0.1:7301      # HTTP API address (required)
 //	        cert: certs/eu-west-1.crt  # PEM certificate issued by the CA (its own host needs it)
 //	        key: certs/eu-west-1.key   # PEM private key of cert (its own host needs it)
-//	        memory: 2GiB               # memory budget of its store (optional; serve --memory overrides; default about 1 GiB)
+//	        memory: 2GiB               # memory budget of its store (optional; serve --memory overrides; default about 700 MiB)
 //
 // Rules:
 //

@@ -52,7 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	local := fs.Bool("local", false, "use fast timings and a small store, for meshes on one machine")
-	memory := fs.String("memory", "", "memory budget of the store, e.g. 512MiB or 2GiB: sizes Badger's memtables and caches and the read model (default: the peer's memory in the topology, else about 1 GiB)")
+	memory := fs.String("memory", "", "memory budget of the store, e.g. 512MiB or 2GiB: sizes Badger's memtables and caches and the read model (default: the peer's memory in the topology, else about 700 MiB)")
 	tokenAhead := fs.Duration("max-token-ahead", servecfg.DefaultMaxTokenAhead,
 		"how far past this peer's wall clock a causal token may move its clock; raise it for a mesh whose clocks disagree by more")
 	if err := parseFlags(fs, serveHelp, args, stdout); err != nil {
