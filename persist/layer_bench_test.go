@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/countermesh/countermesh/persist"
 )
@@ -47,11 +46,7 @@ func layerFill(b *testing.B, s *persist.Store) {
 			b.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); !s.ReadModelStats().FilterReady; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatal("the reaction filter is not filled after 10s")
-		}
-	}
+	waitFilled(b, s)
 }
 
 // BenchmarkLayerStoreReadItems isolates Store.ReadItems of a page of 20 items

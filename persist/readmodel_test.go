@@ -223,7 +223,7 @@ func snapshotDelta(t *testing.T, s *persist.Store) crdt.Delta {
 }
 
 // waitFilled waits until s's reaction filter answers.
-func waitFilled(t *testing.T, s *persist.Store) {
+func waitFilled(t testing.TB, s *persist.Store) {
 	t.Helper()
 	testkit.WaitFor(t, 10*time.Second, "the reaction filter filled", func() bool { return s.ReadModelStats().FilterReady })
 }

@@ -65,8 +65,11 @@ func (b storeBackend) WallMillis() int64                        { return b.store
 func (b storeBackend) LastTimestamp() crdt.Timestamp            { return b.store.Clock().Last() }
 func (b storeBackend) ObserveTimestamp(ts crdt.Timestamp) error { return b.store.Clock().Observe(ts) }
 func (b storeBackend) Committed() <-chan struct{}               { return b.store.Committed() }
-func (b storeBackend) CheckFreeSpace() error                    { return b.store.CheckFreeSpace() }
-func (b storeBackend) DiskSize() (lsm, vlog int64)              { return b.store.DiskSize() }
+func (b storeBackend) Follow(f func(items []string)) (stop func()) {
+	return b.store.Follow(func(c persist.Commit) { f(c.Items) })
+}
+func (b storeBackend) CheckFreeSpace() error       { return b.store.CheckFreeSpace() }
+func (b storeBackend) DiskSize() (lsm, vlog int64) { return b.store.DiskSize() }
 
 func (b storeBackend) Applied(r crdt.ReplicaID) uint64 {
 	if r == b.store.Replica() {

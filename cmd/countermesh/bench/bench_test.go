@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -14,13 +13,14 @@ import (
 
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region/httpapi"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 func TestMain(m *testing.M) {
 	// The peers run on an in-memory network: quic-go's warning about UDP
 	// buffer sizes does not apply.
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	os.Exit(m.Run())
+	testkit.VerifyNoLeaks(m)
 }
 
 // tinyConfig is a run of a few seconds: few clients, short phases, small sizes.
@@ -41,7 +41,7 @@ func tinyConfig(t *testing.T, scenarios ...string) Config {
 // checks that the run left nothing behind: no goroutine, no temporary directory.
 func runTiny(t *testing.T, cfg Config) Report {
 	t.Helper()
-	goroutines := runtime.NumGoroutine()
+	testkit.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, cfg)
@@ -55,23 +55,7 @@ func runTiny(t *testing.T, cfg Config) Report {
 	if left, _ := os.ReadDir(cfg.Dir); len(left) > 0 {
 		t.Errorf("the run left %s in its temporary directory", left[0].Name())
 	}
-	waitGoroutines(t, goroutines)
 	return readReport(t, path)
-}
-
-// waitGoroutines waits up to 10 s for the goroutines to come back to about n
-// (the HTTP client's and the runtime's may take a moment to end).
-func waitGoroutines(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > n+2 {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines still running after the run, %d before:\n%s",
-				runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func TestRunCountermeshScenarios(t *testing.T) {
@@ -186,7 +170,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 func TestRunStopsWhenCancelled(t *testing.T) {
 	cfg := tinyConfig(t, ScenarioWrites)
 	cfg.Duration = time.Minute
-	goroutines := runtime.NumGoroutine()
+	testkit.NoLeaks(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(time.Second, cancel)
 	start := time.Now()
@@ -197,7 +181,6 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("cancelled Run took %s to return", took)
 	}
-	waitGoroutines(t, goroutines)
 }
 
 // The peers run as countermesh serve runs them: the API refuses a request

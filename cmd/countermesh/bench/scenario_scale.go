@@ -57,7 +57,7 @@ func (r *runner) scale(ctx context.Context) error {
 		j := k - items
 		return persist.React(itemID(uint64(j%items)), userID(uint64(j/items)), reactionKinds[j%2])
 	}
-	rssBefore, heapBefore := memoryInUse()
+	rssBefore, fileBefore, heapBefore := memoryInUse()
 	r.progress("%s / loading %d items and %d reactions", scenScale, items, reactions)
 	start := time.Now()
 	var (
@@ -107,11 +107,13 @@ func (r *runner) scale(ctx context.Context) error {
 		OpsPerSec: float64(total) / took.Seconds(),
 		Note:      fmt.Sprintf("%s items, %s reactions in %.1f s (store, batches of %d)", formatNum(float64(items)), formatNum(float64(reactions)), took.Seconds(), scaleBatch)})
 
-	rssAfter, heapAfter := memoryInUse()
+	rssAfter, fileAfter, heapAfter := memoryInUse()
+	perItem := func(before, after int64) float64 { return float64(after-before) / float64(items) }
 	resident := &Row{Scenario: scenScale, Case: caseResident, System: sysCountermesh, Runs: 1, Unit: "bytes/item",
-		Note: fmt.Sprintf("RSS growth over the open empty store, %s; Go heap %.0f bytes/item; "+
-			"read model holds %s items in %.0f MiB", profile,
-			float64(heapAfter-heapBefore)/float64(items), formatNum(float64(model.Items)), float64(model.Bytes)/(1<<20))}
+		Note: fmt.Sprintf("RSS growth over the open empty store, %s; of it %.0f bytes/item file-backed "+
+			"(Badger's memory-mapped files); Go heap %.0f bytes/item; read model holds %s items in %.0f MiB",
+			profile, perItem(fileBefore, fileAfter), perItem(heapBefore, heapAfter),
+			formatNum(float64(model.Items)), float64(model.Bytes)/(1<<20))}
 	if rssAfter > 0 {
 		resident.Value = float64(rssAfter-rssBefore) / float64(items)
 	} else {
@@ -162,18 +164,19 @@ func (r *runner) scale(ctx context.Context) error {
 
 // memoryInUse returns, after a garbage collection, the process' resident set
 // (0 where /proc is missing) and the Go heap in use, in bytes.
-func memoryInUse() (rss, heap int64) {
+func memoryInUse() (rss, fileRSS, heap int64) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 1 {
+		if f := strings.Fields(string(b)); len(f) > 2 {
 			pages, _ := strconv.ParseInt(f[1], 10, 64)
-			rss = pages * int64(os.Getpagesize())
+			shared, _ := strconv.ParseInt(f[2], 10, 64)
+			rss, fileRSS = pages*int64(os.Getpagesize()), shared*int64(os.Getpagesize())
 		}
 	}
-	return rss, int64(m.HeapAlloc)
+	return rss, fileRSS, int64(m.HeapAlloc)
 }
 
 // diskUsage returns the bytes allocated to the files under dir (sparse files

@@ -1,0 +1,9 @@
+package meshfiles
+
+import (
+	"testing"
+
+	"github.com/countermesh/countermesh/tests/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }
