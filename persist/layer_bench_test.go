@@ -1,9 +1,13 @@
 package persist_test
 
 import (
+	"fmt"
 	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/countermesh/countermesh/persist"
 )
@@ -142,5 +146,64 @@ func BenchmarkLayerStoreWrite(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// BenchmarkLayerStorePacedAfterLoad isolates the store's tail latency at a
+// steady rate right after a bulk load, when Badger flushes memtables and
+// compacts level 0 under the writes: 64 writers load 640,000 reactions in
+// batches of 100, then write one reaction each at 6,000 writes/s in all for
+// 5 s, each timed from when it was due. It reports p50-ms, p99-ms and max-ms
+// of those writes; one op is the whole run, so run it with -benchtime=1x.
+func BenchmarkLayerStorePacedAfterLoad(b *testing.B) {
+	const writers, rate, paced = 64, 6000.0, 5 * time.Second
+	for b.Loop() {
+		s := openStore(b, b.TempDir(), withProfile(persist.DefaultOptions))
+		var load sync.WaitGroup
+		for w := range writers {
+			load.Go(func() {
+				for i := range 100 {
+					ops := make([]persist.Op, 100)
+					for j := range ops {
+						ops[j] = persist.React(fmt.Sprint("item", (i*100+j+w*7)%100_000), fmt.Sprint("u", w, "-", i, "-", j), "like")
+					}
+					if _, err := s.Write(b.Context(), ops...); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		load.Wait()
+		var mu sync.Mutex
+		var lat []time.Duration
+		start := time.Now()
+		var run sync.WaitGroup
+		for w := range writers {
+			run.Go(func() {
+				for k := 0; ; k++ {
+					due := start.Add(time.Duration(float64(k*writers+w) / rate * float64(time.Second)))
+					time.Sleep(time.Until(due))
+					if time.Since(start) > paced {
+						return
+					}
+					op := persist.React(fmt.Sprint("item", k%5000), fmt.Sprint("p", w, "-", k), "like")
+					if _, err := s.Write(b.Context(), op); err != nil {
+						b.Error(err)
+						return
+					}
+					mu.Lock()
+					lat = append(lat, time.Since(due))
+					mu.Unlock()
+				}
+			})
+		}
+		run.Wait()
+		slices.Sort(lat)
+		ms := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / 1e6 }
+		b.ReportMetric(ms(0.5), "p50-ms")
+		b.ReportMetric(ms(0.99), "p99-ms")
+		b.ReportMetric(ms(1), "max-ms")
+		s.Close()
 	}
 }
