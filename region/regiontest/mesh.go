@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -265,12 +266,7 @@ func (m *Mesh) Node(peer string) *Node {
 func (m *Mesh) Running() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var names []string
-	for n := range m.nodes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(m.nodes))
 }
 
 // Write applies ops at a peer, failing the test on error.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -165,12 +166,7 @@ func (c *Cluster) Describe() string {
 func (c *Cluster) Peers() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var peers []string
-	for p := range c.addrs {
-		peers = append(peers, p)
-	}
-	slices.Sort(peers)
-	return peers
+	return slices.Sorted(maps.Keys(c.addrs))
 }
 
 // Region implements chaos.Cluster.
