@@ -196,6 +196,11 @@ func TestGossipImpostorAtAnotherAddressRefused(t *testing.T) {
 	testkit.WaitFor(t, 30*time.Second, "us-1 to link eu-1", func() bool { return victim.Linked("eu-1") })
 	ups := len(logs.Lines("link up", "peer=eu-1"))
 	victimAddr := m.Host("us-1") + ":7946"
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("us-1's gossip log:\n%s", strings.Join(logs.Lines("gossip"), "\n"))
+		}
+	})
 
 	// With the gossip key, a node calls itself eu-1, joins us-1, then leaves
 	// as a node does when it stops: from a host outside the topology, and

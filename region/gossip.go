@@ -97,7 +97,7 @@ func (m *membership) admitNode(n *memberlist.Node) error {
 	}
 	if err != nil {
 		m.gossip.edge.refusedNodes.Add(1)
-		m.gossip.edge.log.Log(m.log, slog.LevelWarn, n.Address(), "refused a gossip node",
+		m.gossip.edge.refusalLog.Log(m.log, slog.LevelWarn, n.Address(), "refused a gossip node",
 			"node", n.Name, "err", err)
 	}
 	return err

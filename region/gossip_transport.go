@@ -41,12 +41,14 @@ type gossipTransport struct {
 }
 
 // gossipEdge counts what the gossip port refuses, and limits its log lines to
-// one per remote address per minute.
+// one per remote host per minute: drops and admission refusals each, so that
+// a warning about what a host sent never hides why a node on it was refused.
 type gossipEdge struct {
 	logger       *slog.Logger
-	log          *edgelog.Limiter
-	dropped      atomic.Uint64 // messages memberlist could not take
-	refusedNodes atomic.Uint64 // nodes admission refused
+	log          *edgelog.Limiter // what was dropped
+	refusalLog   *edgelog.Limiter // nodes admission refused
+	dropped      atomic.Uint64    // messages memberlist could not take
+	refusedNodes atomic.Uint64    // nodes admission refused
 }
 
 var _ memberlist.Transport = (*gossipTransport)(nil)
@@ -75,6 +77,7 @@ func newGossipTransport(n Network, addr string, from func(addr net.Addr, stream 
 		done:    make(chan struct{}),
 	}
 	t.edge.log = edgelog.New(edgelog.DefaultInterval, 0)
+	t.edge.refusalLog = edgelog.New(edgelog.DefaultInterval, 0)
 	t.edge.logger = logger
 	if logger == nil {
 		t.edge.logger = slog.New(slog.DiscardHandler)
