@@ -26,51 +26,29 @@ type Commit struct {
 // followers is the feed's list of followers.
 type followers struct {
 	mu   sync.Mutex
-	next int
-	fns  map[int]func(Commit)
-	list []func(Commit) // snapshot of fns for publish; replaced, never changed
+	list []*func(Commit) // in the order they came; replaced, never changed
 }
 
 // Follow calls fn with every commit published from now on, in commit order,
 // until the returned stop is called (stop is idempotent; once it returns, fn is
-// not called again). fn runs on the store's commit path and holds up every
-// write while it runs: it must return at once, neither blocking nor calling
-// the store's writes. A follower that needs to do more hands the items to its
-// own goroutine.
+// not called again; fn must not call it). fn runs on the store's commit path
+// and holds up every write while it runs: it must return at once, neither
+// blocking nor calling the store's writes. A follower that needs to do more
+// hands the items to its own goroutine.
 func (s *Store) Follow(fn func(Commit)) (stop func()) {
-	f := &s.followers
+	f, p := &s.followers, &fn
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.fns == nil {
-		f.fns = map[int]func(Commit){}
-	}
-	id := f.next
-	f.next++
-	f.fns[id] = fn
-	f.remake()
+	f.list = append(slices.Clip(f.list), p)
+	f.mu.Unlock()
 	return func() {
 		f.mu.Lock()
-		defer f.mu.Unlock()
-		delete(f.fns, id)
-		f.remake()
-		// Wait out a publish that may be calling fn right now.
+		f.list = slices.DeleteFunc(slices.Clone(f.list), func(q *func(Commit)) bool { return q == p })
+		f.mu.Unlock()
+		// Wait out a publish that may be calling fn right now. Not under
+		// f.mu: publish takes f.mu while it holds publishing.
 		s.publishing.Lock()
 		s.publishing.Unlock() //nolint:staticcheck // an empty critical section: a barrier
 	}
-}
-
-// remake rebuilds the list publish calls, in the order followers came.
-func (f *followers) remake() {
-	ids := make([]int, 0, len(f.fns))
-	for id := range f.fns {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	list := make([]func(Commit), len(ids))
-	for i, id := range ids {
-		list[i] = f.fns[id]
-	}
-	f.list = list
 }
 
 // publish makes b, just committed, visible to everything that follows the
@@ -108,7 +86,7 @@ func (s *Store) publish(b *batch) {
 		if i > 0 {
 			c.Items = slices.Clone(items)
 		}
-		fn(c)
+		(*fn)(c)
 	}
 }
 

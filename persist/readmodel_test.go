@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,4 +227,43 @@ func snapshotDelta(t *testing.T, s *persist.Store) crdt.Delta {
 func waitFilled(t testing.TB, s *persist.Store) {
 	t.Helper()
 	testkit.WaitFor(t, 10*time.Second, "the reaction filter filled", func() bool { return s.ReadModelStats().FilterReady })
+}
+
+// TestFollowersComeAndGoWhileCommitsPublish: following and stopping while
+// writes commit neither deadlocks against a publish nor calls a stopped
+// follower.
+func TestFollowersComeAndGoWhileCommitsPublish(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	var writer sync.WaitGroup
+	for range 8 { // commits back to back, so that stops land in publishes
+		writer.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				if _, err := s.Write(ctx, persist.Add(fmt.Sprint("item", i%50), "claps", 1)); err != nil && ctx.Err() == nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	defer func() { cancel(); writer.Wait() }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2000 {
+			var stopped atomic.Bool
+			stop := s.Follow(func(persist.Commit) {
+				if stopped.Load() {
+					t.Error("a follower was called after its stop returned")
+				}
+			})
+			stop()
+			stopped.Store(true)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Follow and stop did not finish in 30 s beside commits: a deadlock")
+	}
 }

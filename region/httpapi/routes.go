@@ -210,29 +210,33 @@ func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
 
 // writeJSON answers with status and v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	if a, ok := v.(jsonAppender); ok {
-		bp := answerBuffers.Get().(*[]byte)
-		body := append(a.appendJSON((*bp)[:0]), '\n')
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(status)
-		w.Write(body)
-		if cap(body) <= 64<<10 {
-			*bp = body
-			answerBuffers.Put(bp)
-		}
-		return
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	bp := answerBuffers.Get().(*[]byte)
+	body, err := appendAnswer((*bp)[:0], v)
+	if err != nil {
 		writeProblem(w, newProblem("internal", http.StatusInternalServerError, "Internal error",
 			"encoding the answer failed"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(body)
+	if cap(body) <= 64<<10 {
+		*bp = body
+		answerBuffers.Put(bp)
+	}
+}
+
+// appendAnswer appends v's JSON encoding and a newline to dst: by hand for
+// the answers read most (jsonAppender), by reflection for the rest, HTML
+// escaping off in both.
+func appendAnswer(dst []byte, v any) ([]byte, error) {
+	if a, ok := v.(jsonAppender); ok {
+		return append(a.appendJSON(dst), '\n'), nil
+	}
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	return buf.Bytes(), err
 }
