@@ -131,15 +131,6 @@ func (e *Encoder) Replica(r crdt.ReplicaID) { e.Uint(uint64(r)) }
 // Bin writes binary data.
 func (e *Encoder) Bin(b []byte) { _ = e.enc.EncodeBytes(b) }
 
-// KeySetBody writes s as the body of a KeySet: its encoding without the header.
-func (e *Encoder) KeySetBody(s crdt.KeySet) {
-	e.buf.Write(EncodeKeySet(s)[len(versionHeader):])
-}
-
-// versionHeader is the [Version, that starts every top-level encoding: a
-// two-element array header and the version, one byte each.
-var versionHeader = []byte{0x92, Version}
-
 // Encode returns a top-level encoding, [Version, body], whose body the function
 // body writes. It is how packages above this one encode their own values (the
 // sync protocol's messages) from the canonical forms of this one.
@@ -186,10 +177,16 @@ func getDecoder(b []byte) *Decoder {
 func putDecoder(d *Decoder) {
 	d.in = nil
 	d.r.Reset(nil)
+	d.clearScratch()
+	decoders.Put(d)
+}
+
+// clearScratch empties d's scratch entries, so that a body decoded next
+// starts from none.
+func (d *Decoder) clearScratch() {
 	d.counters = clearEntries(d.counters)
 	d.registers = clearEntries(d.registers)
 	d.idem = clearEntries(d.idem)
-	decoders.Put(d)
 }
 
 // Decode decodes b, a top-level encoding of what (named in errors), whose body

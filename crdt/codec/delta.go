@@ -76,6 +76,7 @@ func DecodeDelta(b []byte) (crdt.Delta, error) {
 
 // DeltaBody reads { item: [ { name: CounterBody }, { user: RegisterBody } (, { key: IdemBody }) ] }.
 func (d *Decoder) DeltaBody() (crdt.Delta, error) {
+	d.clearScratch()
 	if err := d.eachItem(d.itemStates); err != nil {
 		return crdt.Delta{}, err
 	}

@@ -12,6 +12,14 @@ import (
 // ascending order; an item with keyed increments has a third element, [ key ].
 func EncodeKeySet(s crdt.KeySet) []byte {
 	e := getEncoder()
+	e.header()
+	e.KeySetBody(s)
+	return e.finish()
+}
+
+// KeySetBody writes s as the body of a KeySet: { item: [ [ name ], [ user ]
+// (, [ key ]) ] }.
+func (e *Encoder) KeySetBody(s crdt.KeySet) {
 	for k := range s.Counters {
 		e.counters = append(e.counters, counterEntry{key: k})
 	}
@@ -22,7 +30,6 @@ func EncodeKeySet(s crdt.KeySet) []byte {
 		e.idem = append(e.idem, idemEntry{key: k})
 	}
 	e.sortEntries()
-	e.header()
 	e.mapLen(e.countItems())
 	e.eachItem(func(item string, cs []counterEntry, rs []registerEntry, is []idemEntry) {
 		e.String(item)
@@ -42,7 +49,7 @@ func EncodeKeySet(s crdt.KeySet) []byte {
 			}
 		}
 	})
-	return e.finish()
+	e.clearScratch()
 }
 
 // DecodeKeySet decodes what EncodeKeySet wrote.
@@ -52,6 +59,7 @@ func DecodeKeySet(b []byte) (crdt.KeySet, error) {
 
 // KeySetBody reads { item: [ [ name ], [ user ] (, [ key ]) ] }.
 func (d *Decoder) KeySetBody() (crdt.KeySet, error) {
+	d.clearScratch()
 	if err := d.eachItem(d.itemKeys); err != nil {
 		return crdt.KeySet{}, err
 	}

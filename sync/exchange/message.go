@@ -99,16 +99,13 @@ func EncodeMessage(m Message) []byte {
 			e.Uint(m.Seq)
 			e.DeltaBody(m.Delta)
 		case MsgAck:
-			if m.Refused.Len() == 0 {
-				e.ArrayLen(2)
-				e.Uint(uint64(m.Type))
-				e.Uint(m.Seq)
-				break
-			}
-			e.ArrayLen(3)
+			refused := m.Refused.Len() > 0
+			e.ArrayLen(2 + boolToInt(refused))
 			e.Uint(uint64(m.Type))
 			e.Uint(m.Seq)
-			e.KeySetBody(m.Refused)
+			if refused {
+				e.KeySetBody(m.Refused)
+			}
 		case MsgNack:
 			e.ArrayLen(3)
 			e.Uint(uint64(m.Type))
@@ -274,4 +271,11 @@ func decodeRefused(d *codec.Decoder, m *Message) error {
 		return errors.New("ack: refused: no key (an ack refusing nothing has 2 fields)")
 	}
 	return nil
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
