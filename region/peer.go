@@ -28,6 +28,7 @@ type Peer struct {
 	topo atomic.Pointer[topology.Topology]
 	mat  atomic.Pointer[topology.Material] // what the files of topo hold
 
+	memory  int64 // the store's memory budget; 0 for none
 	store   *persist.Store
 	ex      *exchange.Exchange
 	members *membership
@@ -67,8 +68,8 @@ func New(cfg Config) (_ *Peer, err error) {
 	}()
 
 	opts := cfg.StoreOptions(cfg.DataDir)
-	if budget := cmp.Or(cfg.MemoryBudget, self.Memory); budget > 0 {
-		opts = opts.WithMemoryBudget(budget)
+	if p.memory = cmp.Or(cfg.MemoryBudget, self.Memory); p.memory > 0 {
+		opts = opts.WithMemoryBudget(p.memory)
 	}
 	opts.WallClock = cfg.WallClock
 	opts.Logger = p.log
@@ -112,6 +113,10 @@ func New(cfg Config) (_ *Peer, err error) {
 func (p *Peer) Follow(f func(items []string)) (stop func()) {
 	return p.store.Follow(func(c persist.Commit) { f(c.Items) })
 }
+
+// MemoryBudget returns the memory budget the peer's store was sized from
+// (Config.MemoryBudget, else the topology's), or 0 when it has none.
+func (p *Peer) MemoryBudget() int64 { return p.memory }
 
 // Store returns the peer's durable store, for the API to read and write.
 func (p *Peer) Store() *persist.Store { return p.store }

@@ -89,7 +89,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	apiRef.Store(n.API())
-	setMemoryLimit(cfg.MemoryBudget, n.Peer(), logger)
+	if budget := n.Peer().MemoryBudget(); budget > 0 {
+		// The runtime's soft limit: the collector works harder before the
+		// process outgrows its budget rather than after.
+		debug.SetMemoryLimit(budget)
+		logger.Info("memory budget", "bytes", budget)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -116,23 +121,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				logger.Error("topology reload refused; keeping the topology in force", "err", err)
 			}
 		}
-	}
-}
-
-// setMemoryLimit makes the peer's memory budget (--memory, else the
-// topology's) the Go runtime's soft memory limit, so the garbage collector
-// works harder before the process outgrows it rather than after. Without a
-// budget the runtime's defaults stay.
-func setMemoryLimit(flagBudget int64, p *region.Peer, logger *slog.Logger) {
-	budget := flagBudget
-	if budget == 0 {
-		if self, ok := p.Topology().Peer(p.Name()); ok {
-			budget = self.Memory
-		}
-	}
-	if budget > 0 {
-		debug.SetMemoryLimit(budget)
-		logger.Info("memory budget", "bytes", budget)
 	}
 }
 

@@ -343,6 +343,18 @@ func (s *Session) callOnce(ctx context.Context, method, path string, body []byte
 	return err
 }
 
+// newRequest returns a request carrying the client's API token.
+func (s *Session) newRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if s.c.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.c.cfg.Token)
+	}
+	return req, nil
+}
+
 // once makes one request to peer. It reports whether a failure may be retried,
 // and after how long the peer asked to wait.
 func (s *Session) once(ctx context.Context, peer, method, path string, body []byte, h http.Header, out any) (retry bool, after time.Duration, err error) {
@@ -350,18 +362,15 @@ func (s *Session) once(ctx context.Context, peer, method, path string, body []by
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, peer+path, rd)
+	req, err := s.newRequest(ctx, method, peer+path, rd)
 	if err != nil {
-		return false, 0, fmt.Errorf("client: %w", err)
+		return false, 0, err
 	}
 	for k, v := range h {
 		req.Header[k] = v
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	if s.c.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.c.cfg.Token)
 	}
 	if tok := s.Token(); tok != "" {
 		req.Header.Set("X-Causal-Token", tok)

@@ -196,8 +196,13 @@ func TestFollowDeliversChanges(t *testing.T) {
 			return nil
 		})
 	}()
-	if got := <-seen; got != 0 {
-		t.Fatalf("first event claps %d, want 0", got)
+	select {
+	case got := <-seen:
+		if got != 0 {
+			t.Fatalf("first event claps %d, want 0", got)
+		}
+	case err := <-done:
+		t.Fatalf("Follow returned %v before its first event", err)
 	}
 	if _, err := ms.client(t, "us-1").Session().Add(ctx, "live", "claps", 2); err != nil {
 		t.Fatal(err)
@@ -253,5 +258,31 @@ func TestOpsAndUnkeyedAdds(t *testing.T) {
 	}
 	if _, err := once.Ops(ctx, []client.Op{client.AddOp("post", "views", 1, client.NewKey())}); err != nil {
 		t.Errorf("keyed Ops with a dead first peer: %v, want a retry at the next", err)
+	}
+}
+
+// TestItemMatchesTheServersAnswer: the client's own Item (it does not import
+// the server and all it brings) reads and writes back every field of the
+// server's, byte for byte, with and without a user and a reaction.
+func TestItemMatchesTheServersAnswer(t *testing.T) {
+	like := "like"
+	for _, user := range []*httpapi.UserReaction{nil, {ID: "u1"}, {ID: "u2", Reaction: &like}} {
+		server := httpapi.Item{Item: "a", Counters: map[string]int64{"claps": 3}, Reactions: map[string]int64{"like": 1},
+			User: user, Token: "tok"}
+		want, err := json.Marshal(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var it client.Item
+		if err := json.Unmarshal(want, &it); err != nil {
+			t.Fatal(err)
+		}
+		got, err := json.Marshal(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("the client's Item writes back\n%s\nfrom the server's\n%s", got, want)
+		}
 	}
 }

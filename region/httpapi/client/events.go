@@ -3,13 +3,15 @@ package client
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	json "github.com/goccy/go-json"
 )
 
 // Follow streams item's live state: fn is called with the item's state when the
@@ -57,14 +59,11 @@ func (e *handlerError) Error() string { return "client: follow handler: " + e.er
 // stream follows one event stream at peer until it ends; opened reports whether
 // it delivered at least one event.
 func (s *Session) stream(ctx context.Context, peer, path string, fn func(Item) error) (opened bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peer+path, nil)
+	req, err := s.newRequest(ctx, http.MethodGet, peer+path, nil)
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	if s.c.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.c.cfg.Token)
-	}
 	// A stream lasts: no overall timeout, only the request's context.
 	hc := *s.c.cfg.HTTPClient
 	hc.Timeout = 0
@@ -74,9 +73,8 @@ func (s *Session) stream(ctx context.Context, peer, path string, fn func(Item) e
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var raw [4096]byte
-		n, _ := resp.Body.Read(raw[:])
-		return false, problemOf(peer, resp, raw[:n])
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)) // a problem, not a stream
+		return false, problemOf(peer, resp, raw)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
