@@ -220,10 +220,13 @@
 // intermediate states), and a ": heartbeat" comment every Config.Heartbeat
 // (15 s). A stream stays open however long it is idle, over HTTP/1.1 and h2c:
 // a write to it must complete within 10 s (a client that stops reading is
-// dropped), and no deadline is left running between writes. Every commit reaches the hub through the commit feed (Backend.Follow), the
-// API's own writes and changes merged from other peers alike. Past
-// Config.MaxSubscribers streams the answer is 503. Streams end when Run's context
-// ends.
+// dropped), and no deadline is left running between writes. Every commit
+// reaches the hub through the commit feed (Backend.Follow), the API's own
+// writes and changes merged from other peers alike. Past
+// Config.MaxSubscribers streams the answer is 503; past
+// Config.MaxStreamsPerAddress (256) streams of one client address with a read
+// token (or on an open API) it is 429, so that one holder of the token every
+// browser shares cannot take them all. Streams end when Run's context ends.
 //
 // # Metrics
 //

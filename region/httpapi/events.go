@@ -26,6 +26,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if p := s.checkID("item", item); p != nil {
 		return p
 	}
+	release, p := s.holdStream(r)
+	if p != nil {
+		return p
+	}
+	defer release()
 	sub, err := s.hub.Subscribe(item)
 	if errors.Is(err, live.ErrTooManySubscribers) {
 		return unavailable(5, "this peer already serves its maximum of %d live subscribers; retry later or at another peer",
@@ -74,6 +79,34 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+}
+
+// holdStream counts a live stream against its client address's allowance
+// (Config.MaxStreamsPerAddress) when its client is one address, and returns
+// what gives it back, or the 429 to answer.
+func (s *Server) holdStream(r *http.Request) (release func(), p *Problem) {
+	c, _ := r.Context().Value(clientKey{}).(*client)
+	if c == nil || !c.perAddress {
+		return func() {}, nil
+	}
+	s.streams.Lock()
+	defer s.streams.Unlock()
+	if s.streams.open[c.limitKey] >= s.cfg.MaxStreamsPerAddress {
+		return nil, newProblem("rate-limited", http.StatusTooManyRequests, "Too many requests",
+			"%s already holds %d live streams, the most one client address may; close one first",
+			c.limitOf, s.cfg.MaxStreamsPerAddress).withRetryAfter(5)
+	}
+	if s.streams.open == nil {
+		s.streams.open = map[string]int{}
+	}
+	s.streams.open[c.limitKey]++
+	return func() {
+		s.streams.Lock()
+		defer s.streams.Unlock()
+		if s.streams.open[c.limitKey]--; s.streams.open[c.limitKey] == 0 {
+			delete(s.streams.open, c.limitKey)
+		}
+	}, nil
 }
 
 // encodeLive is the live hub's Encode: the item's current state as JSON, with

@@ -66,7 +66,10 @@ type client struct {
 	principal
 	limitKey string // the rate limiter's bucket
 	limitOf  string // names the bucket in a 429: the token, or the client address
-	spent    int    // operations the request spent so far
+	// perAddress is set when the bucket is one client address's (a read
+	// token, an open API) rather than a whole token's.
+	perAddress bool
+	spent      int // operations the request spent so far
 }
 
 // clientName returns the name of the token the request authenticated with, or
@@ -117,7 +120,7 @@ func (s *Server) identify(r *http.Request, route Scope) (*client, *Problem) {
 	if a.open() {
 		host := remoteHost(r)
 		return &client{principal: principal{scope: ScopeWrite, rate: s.cfg.RateLimit, burst: float64(s.cfg.Burst)},
-			limitKey: "addr " + host, limitOf: "client address " + host}, nil
+			limitKey: "addr " + host, limitOf: "client address " + host, perAddress: true}, nil
 	}
 	who, p := a.authenticate(r, route == ScopeRead && r.Pattern == "GET "+eventsRoute)
 	if p != nil {
@@ -134,6 +137,7 @@ func (s *Server) identify(r *http.Request, route Scope) (*client, *Problem) {
 		host := remoteHost(r)
 		c.limitKey += " addr " + host
 		c.limitOf += " at client address " + host
+		c.perAddress = true
 	}
 	return c, nil
 }

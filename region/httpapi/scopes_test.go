@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 const (
@@ -286,4 +288,45 @@ func TestRequestCostlierThanTheBurstWaitsForAFullBucket(t *testing.T) {
 	if ok, _ := l.allow("k", 1, 10, 100, now.Add(wait)); ok {
 		t.Fatal("the request of 1,000 left operations in the bucket")
 	}
+}
+
+// TestOneAddressCannotTakeEveryLiveStream: a holder of the read token, which
+// every browser shares, opens live streams until its address's allowance is
+// spent and is refused 429, while the frontend's write token still streams;
+// a closed stream gives its place back.
+func TestOneAddressCannotTakeEveryLiveStream(t *testing.T) {
+	e := newEnv(t, func(c *Config) { withScopes(c); c.MaxStreamsPerAddress = 2 })
+	open := func(token string, header bool) *http.Response {
+		url := e.srv.URL + "/v1/items/a/events"
+		if !header {
+			url += "?access_token=" + token
+		}
+		req, _ := http.NewRequest("GET", url, nil)
+		if header {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	first, second := open(readSecret, false), open(readSecret, false)
+	if first.StatusCode != http.StatusOK || second.StatusCode != http.StatusOK {
+		t.Fatalf("the first two streams: %d, %d", first.StatusCode, second.StatusCode)
+	}
+	third := open(readSecret, false)
+	if third.StatusCode != http.StatusTooManyRequests || third.Header.Get("Retry-After") == "" {
+		t.Fatalf("a third stream from one address: %d, Retry-After %q", third.StatusCode, third.Header.Get("Retry-After"))
+	}
+	if frontend := open(writeSecret, true); frontend.StatusCode != http.StatusOK {
+		t.Fatalf("the frontend's stream beside them: %d", frontend.StatusCode)
+	}
+	first.Body.Close()
+	testkit.WaitFor(t, 10*time.Second, "a closed stream to give its place back", func() bool {
+		resp := open(readSecret, false)
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }

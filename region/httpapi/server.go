@@ -86,6 +86,13 @@ type Config struct {
 	// answer is 503. It must be below MaxConns, so that streams cannot take every
 	// connection. Default 20,000 or MaxConns/2, whichever is lower.
 	MaxSubscribers int
+	// MaxStreamsPerAddress bounds the live streams one client address may hold
+	// open with a read token (or on an open API), where every browser it is
+	// handed to shares the token: past it the answer is 429, so that one holder
+	// cannot take every subscription. Streams opened with a write token (a
+	// frontend's own, which may relay many viewers) are bounded by
+	// MaxSubscribers alone. Default 256.
+	MaxStreamsPerAddress int
 	// MaxConns bounds the open connections of the listener LimitListener
 	// returns; past it a new connection is answered 503 and closed. Default the
 	// process's file limit (RLIMIT_NOFILE) less a reserve for the store, the
@@ -136,6 +143,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("httpapi: Config.MaxSubscribers (%d) must be below Config.MaxConns (%d): "+
 			"live streams would take every connection", c.MaxSubscribers, c.MaxConns)
 	}
+	setDefault(&c.MaxStreamsPerAddress, 256)
 	setDefault(&c.ReadHeaderTimeout, 5*time.Second)
 	setDefault(&c.ReadTimeout, 15*time.Second)
 	setDefault(&c.Heartbeat, 15*time.Second)
@@ -176,6 +184,10 @@ type Server struct {
 	metrics *metrics
 	hub     *live.Hub
 	writes  chan struct{} // a slot per write in flight
+	streams struct {
+		sync.Mutex
+		open map[string]int // live streams per per-address rate-limit key
+	}
 	handler http.Handler
 	// patterns are the routes the handler serves, as registered.
 	patterns []string
