@@ -67,8 +67,8 @@ type connLimiter struct {
 	refusal []byte // the whole HTTP/1.1 answer to a connection over the cap
 
 	open    atomic.Int64
-	gauge   prometheus.Gauge   // open connections
-	refused prometheus.Counter // connections refused over the cap
+	gauge   prometheus.GaugeFunc // open connections, read from open
+	refused prometheus.Counter   // connections refused over the cap
 
 	lingering chan struct{} // a slot per refusal lingering
 	wg        sync.WaitGroup
@@ -92,15 +92,16 @@ func (s *Server) LimitListener(ln net.Listener) (net.Listener, error) {
 		max:       int64(s.cfg.MaxConns),
 		lingering: make(chan struct{}, maxLingering),
 		refusing:  map[net.Conn]struct{}{},
-		gauge: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "countermesh_api_connections",
-			Help: "Open HTTP API connections.",
-		}),
+
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "countermesh_api_connections_refused_total",
 			Help: "HTTP API connections answered 503 and closed because the connection cap was reached.",
 		}),
 	}
+	l.gauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "countermesh_api_connections",
+		Help: "Open HTTP API connections.",
+	}, func() float64 { return float64(l.open.Load()) })
 	for _, c := range []prometheus.Collector{l.gauge, l.refused} {
 		if err := s.cfg.Registry.Register(c); err != nil {
 			return nil, fmt.Errorf("httpapi: register connection metrics: %w", err)
@@ -129,7 +130,6 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if l.open.Add(1) <= l.max {
-			l.gauge.Inc()
 			return &limitedConn{Conn: c, l: l}, nil
 		}
 		l.open.Add(-1)
@@ -227,7 +227,6 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.l.open.Add(-1)
-		c.l.gauge.Dec()
 	})
 	return err
 }

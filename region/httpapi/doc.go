@@ -146,6 +146,7 @@
 //	es.addEventListener("item", (e) => render(JSON.parse(e.data)));
 //
 // A URL ends up in logs and browser history: hand browsers read tokens only.
+//
 // # Idempotency
 //
 // An increment sent with Idempotency-Key (or an add op's idempotency_key) counts

@@ -11,7 +11,10 @@
 // A problem+json answer becomes a *Problem, whose Kind a caller can test with
 // errors.Is against the sentinel errors of this package.
 //
-// A Client and a Session are safe for concurrent use.
+// A Client and a Session are safe for concurrent use. A Session keeps the
+// token of the answer that arrived last (tokens are opaque: it cannot tell
+// which is newer), so a session that must read its own writes at another peer
+// makes one call at a time.
 package client
 
 import (
@@ -109,12 +112,12 @@ func New(cfg Config) (*Client, error) {
 // token of each answer to the next call.
 func (c *Client) Session() *Session { return &Session{c: c} }
 
-// Session is one client session's view of the mesh: it passes the newest causal
-// token it was given with every call, to whatever peer the call reaches.
+// Session is one client session's view of the mesh: it passes the causal token
+// of its last answer with every call, to whatever peer the call reaches.
 type Session struct {
 	c  *Client
 	mu sync.Mutex
-	// token is the newest causal token an answer carried.
+	// token is the causal token the last answer carried.
 	token string
 	// stale is whether the last answer said it may miss what the token saw.
 	stale bool
