@@ -94,7 +94,7 @@ func (s *Server) holdStream(r *http.Request) (release func(), p *Problem) {
 	if s.streams.open[c.limitKey] >= s.cfg.MaxStreamsPerAddress {
 		return nil, newProblem("rate-limited", http.StatusTooManyRequests, "Too many requests",
 			"%s already holds %d live streams, the most one client address may; close one first",
-			c.limitOf, s.cfg.MaxStreamsPerAddress).withRetryAfter(5)
+			c.limitOf(), s.cfg.MaxStreamsPerAddress).withRetryAfter(5)
 	}
 	if s.streams.open == nil {
 		s.streams.open = map[string]int{}

@@ -65,11 +65,23 @@ type clientKey struct{}
 type client struct {
 	principal
 	limitKey string // the rate limiter's bucket
-	limitOf  string // names the bucket in a 429: the token, or the client address
+	host     string // the client address, when the bucket is one address's
 	// perAddress is set when the bucket is one client address's (a read
 	// token, an open API) rather than a whole token's.
 	perAddress bool
 	spent      int // operations the request spent so far
+}
+
+// limitOf names the client's rate-limit bucket in a 429: the token, the
+// client address, or both. Only refusals need it, so it is built then.
+func (c *client) limitOf() string {
+	switch {
+	case c.name == "":
+		return "client address " + c.host
+	case c.perAddress:
+		return "api token " + quote(c.name) + " at client address " + c.host
+	}
+	return "api token " + quote(c.name)
 }
 
 // clientName returns the name of the token the request authenticated with, or
@@ -120,7 +132,7 @@ func (s *Server) identify(r *http.Request, route Scope) (*client, *Problem) {
 	if a.open() {
 		host := remoteHost(r)
 		return &client{principal: principal{scope: ScopeWrite, rate: s.cfg.RateLimit, burst: float64(s.cfg.Burst)},
-			limitKey: "addr " + host, limitOf: "client address " + host, perAddress: true}, nil
+			limitKey: "addr " + host, host: host, perAddress: true}, nil
 	}
 	who, p := a.authenticate(r, route == ScopeRead && r.Pattern == "GET "+eventsRoute)
 	if p != nil {
@@ -130,13 +142,13 @@ func (s *Server) identify(r *http.Request, route Scope) (*client, *Problem) {
 		return nil, forbidden("api token %q has scope %q, which may only read: %s %s needs a token of scope %q",
 			who.name, who.scope, r.Method, r.URL.Path, ScopeWrite)
 	}
-	c := &client{principal: who, limitKey: "token " + who.name, limitOf: "api token " + quote(who.name)}
+	c := &client{principal: who, limitKey: "token " + who.name}
 	if who.scope == ScopeRead {
 		// A read token is shared by every browser it is handed to: each
 		// client address gets its own budget, so one cannot spend the others'.
 		host := remoteHost(r)
 		c.limitKey += " addr " + host
-		c.limitOf += " at client address " + host
+		c.host = host
 		c.perAddress = true
 	}
 	return c, nil
@@ -157,7 +169,7 @@ func (s *Server) spend(r *http.Request, n int) *Problem {
 	s.metrics.rateLimited.Inc()
 	return newProblem("rate-limited", http.StatusTooManyRequests, "Too many requests",
 		"rate limit of %g operations/s (burst %g) of %s exceeded: this request costs %d; "+
-			"retry after the Retry-After delay", c.rate, c.burst, c.limitOf, c.spent+n).
+			"retry after the Retry-After delay", c.rate, c.burst, c.limitOf(), c.spent+n).
 		withRetryAfter(int(math.Ceil(wait.Seconds())))
 }
 
