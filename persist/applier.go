@@ -8,6 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/crdt/digest"
 )
 
 // applier is the single goroutine that decides every mutation. It applies requests
@@ -305,7 +306,7 @@ func (a *applier) mergeRegister(k crdt.RegisterKey, r crdt.Register) (crdt.Tally
 		return crdt.TallyAdjust{}, nil
 	}
 	a.cur.setRegister(&a.j, k, winner)
-	a.cur.xorDigest(&a.j, BucketOf(k.Item), registerHash(k, old)^registerHash(k, winner))
+	a.cur.xorDigest(&a.j, BucketOf(k.Item), digest.Register(k, old)^digest.Register(k, winner))
 	if adj.IsZero() {
 		return adj, nil // the same kind again: no tally moves
 	}
@@ -326,7 +327,7 @@ func (a *applier) mergeRegister(k crdt.RegisterKey, r crdt.Register) (crdt.Tally
 func (a *applier) setCounter(k crdt.CounterKey, old, c crdt.PNCounter) {
 	a.env.names.addCounter(k.Name)
 	a.cur.setCounter(&a.j, k, c)
-	a.cur.xorDigest(&a.j, BucketOf(k.Item), counterDigestChange(k, old, c))
+	a.cur.xorDigest(&a.j, BucketOf(k.Item), digest.CounterChange(k, old, c))
 }
 
 func (a *applier) addTally(t tallyRef, by int64) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/crdt/codec"
+	"github.com/countermesh/countermesh/crdt/digest"
 )
 
 // getValue calls decode with the value at key, or does nothing if there is none.
@@ -393,7 +394,7 @@ func (s *Store) CheckTallies() error {
 func (s *Store) BucketStates(buckets []int, maxKeys int, fn func(crdt.Delta) error) error {
 	return s.view(func(txn *badger.Txn) error {
 		c := &chunker{max: maxKeys, fn: fn}
-		for _, b := range sortedBuckets(buckets) {
+		for _, b := range digest.SortedBuckets(buckets) {
 			if err := c.scan(txn, bucketPrefix(nil, prefixCounter, b), bucketPrefix(nil, prefixRegister, b),
 				bucketPrefix(nil, prefixKeyed, b)); err != nil {
 				return err

@@ -2,6 +2,7 @@ package persist
 
 import (
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/crdt/digest"
 )
 
 // The digest of the committed state (see Digest) is computed once by Open — taken
@@ -50,10 +51,10 @@ func (s *Store) RecomputeDigest() (*Digest, error) {
 	var d Digest
 	err := s.Snapshot(1024, func(delta crdt.Delta) error {
 		for k, c := range delta.Counters {
-			d[BucketOf(k.Item)] ^= digestOfCounter(k, c)
+			d[BucketOf(k.Item)] ^= digest.Counter(k, c)
 		}
 		for k, r := range delta.Registers {
-			d[BucketOf(k.Item)] ^= registerHash(k, r)
+			d[BucketOf(k.Item)] ^= digest.Register(k, r)
 		}
 		for k, rec := range delta.Idem {
 			d[BucketOf(k.Item)] ^= idemHash(k, rec)
