@@ -17,8 +17,9 @@ const Buckets = 4096
 // whose digests agree on a bucket hold the same states for every key in it (up to
 // 64-bit hash collisions); anti-entropy exchanges only the buckets that differ.
 //
-// A bucket's hash is the XOR of a hash of every counter entry (key, replica, P, N)
-// and every register (key, kind, timestamp, replica) in it, so it is maintained
+// A bucket's hash is the XOR of a hash of every counter entry (key, replica, P, N),
+// every register (key, kind, timestamp, replica) and every record of a keyed
+// increment (key, encoded record) in it, so it is maintained
 // incrementally: a change XORs the old entry out and the new one in.
 type Digest [Buckets]uint64
 

@@ -26,7 +26,7 @@ const (
 	// MsgAck says the receiver durably applied the batch up to Seq: [3, seq]. When
 	// it could not apply some keys of it yet (timestamps beyond its max clock
 	// drift) it names them, and only them: [3, seq, KeySetBody], KeySetBody being
-	// { item: [ [ name ], [ user ] ] } as in a KeySet, never empty. The sender
+	// { item: [ [ name ], [ user ] (, [ key ]) ] } as in a KeySet, never empty. The sender
 	// keeps offering those keys until they are taken. A build that predates the
 	// refused keys refuses such an ack as malformed, with a reason.
 	MsgAck MessageType = 3
@@ -260,7 +260,7 @@ func decodeBuckets(d *codec.Decoder, m *Message) error {
 	return nil
 }
 
-// refused reads the refused keys of an ack, which are never empty: an ack that
+// decodeRefused reads the refused keys of an ack, which are never empty: an ack that
 // refuses nothing leaves the field out.
 func decodeRefused(d *codec.Decoder, m *Message) error {
 	var err error
