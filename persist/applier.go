@@ -38,9 +38,10 @@ type applier struct {
 // Open.
 type applyEnv struct {
 	replica   crdt.ReplicaID
-	clock     *crdt.Clock     // stamps reactions; its high-water mark goes with each batch
-	names     *nameSet        // the applier adds every counter name and tally kind it writes
-	filter    *reactionFilter // every committed register; publish adds a batch's
+	clock     *crdt.Clock                  // stamps reactions; its high-water mark goes with each batch
+	names     *nameSet                     // the applier adds every counter name and tally kind it writes
+	reactions *keyFilter[crdt.RegisterKey] // every committed register; publish adds a batch's
+	items     *keyFilter[string]           // every item with a committed counter or tally; likewise
 	wallClock func() time.Time
 	idemTTL   time.Duration // Options.IdempotencyTTL
 

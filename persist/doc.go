@@ -26,10 +26,11 @@
 // While one batch is being made durable the next one fills, so under load many
 // writes share each fsync, and an idle store commits a lone write at once. Once a
 // batch is durable, the applier publishes it on the commit feed (feed.go: the
-// read model, the reaction filter, the last sequence, the digest of the
-// committed state, the channel Committed returns, and every follower of
-// Follow) and then releases its callers: a call returns only after its batch is durable. A register
-// and the tally change it implies are always in the same batch.
+// read model, the reaction and item filters, the last sequence, the digest of
+// the committed state, the channel Committed returns, and every follower of
+// Follow) and then releases its callers: a call returns only after its batch
+// is durable. A register and the tally change it implies are always in the
+// same batch.
 //
 // A batch that fails to commit (disk full, I/O error) fails every call in it, and
 // every call applied on top of it, with an error matching ErrCommitFailed; nothing
@@ -39,11 +40,13 @@
 //
 // Reads of items (ReadItems) are answered from memory: the read model
 // (readmodel.go) holds the counter values and tallies of the items used lately,
-// within a memory budget (Options.ReadModelBytes), and the reaction filter
-// (reactionfilter.go) tells without a disk read that a user has no reaction to
-// an item. Both follow the commit feed, so a read reflects every commit
-// published before it. An item the model does not hold, and a reaction the
-// filter cannot rule out, are read from Badger, and the item is kept. The
+// within a memory budget (Options.ReadModelBytes), and two filters (keyfilter.go)
+// tell without a disk read that an item was never written (most items of a
+// like service nobody reacted to) and that a user has no reaction to an item.
+// All three follow the commit feed, so a read reflects every commit published
+// before it. An item the model does not hold and the item filter cannot rule
+// out, and a reaction the reaction filter cannot rule out, are read from
+// Badger, and the item is kept. The
 // change log (changelog.go) and the bucket states anti-entropy asks for are
 // read from Badger.
 //

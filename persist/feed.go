@@ -7,9 +7,9 @@ import (
 
 // The commit feed (DESIGN.md §5). Every committed batch is published once, on
 // the applier goroutine, before its callers are released, in this order: the
-// read model and the reaction filter take its states; the last sequence and
-// the digest move on; the channel Committed returned is closed; and every
-// follower is called with the items it changed. Everything that shows the
+// read model takes its states and the reaction and item filters its keys; the
+// last sequence and the digest move on; the channel Committed returned is
+// closed; and every follower is called with the items it changed. Everything that shows the
 // store's state — reads, live streams, sync senders — follows the feed, so
 // nobody has to tell them of a write.
 
@@ -58,7 +58,13 @@ func (s *Store) publish(b *batch) {
 	defer s.publishing.Unlock()
 	s.model.apply(b)
 	for k := range b.registers {
-		s.filter.add(k)
+		s.reactions.add(k)
+	}
+	for k := range b.counters {
+		s.items.add(k.Item)
+	}
+	for t := range b.tallies {
+		s.items.add(t.item)
 	}
 	s.digest.Lock()
 	if b.lastSeq != 0 {

@@ -58,7 +58,8 @@ func layerFill(b *testing.B, s *persist.Store) {
 // off, so every item is read from Badger (its memtables and caches: the data
 // is small). The user is one who reacted to every item (the reaction filter
 // lets all 20 registers through to Badger) or one who reacted to none (the
-// filter rules all 20 out).
+// filter rules all 20 out). A last case reads pages of items nobody wrote,
+// which the item filter answers without Badger, warm or cold.
 func BenchmarkLayerStoreReadItems(b *testing.B) {
 	items, users := benchNames()
 	pages := make([][]string, layerStoreItems/layerPageItems)
@@ -109,6 +110,26 @@ func BenchmarkLayerStoreReadItems(b *testing.B) {
 					b.ReportMetric(float64(after.UsersChecked-before.UsersChecked)/float64(b.N), "registers-read/op")
 				})
 			}
+			b.Run("never-written", func(b *testing.B) {
+				page := make([]string, layerPageItems)
+				for i := range page {
+					page[i] = fmt.Sprintf("never:%05d", i)
+				}
+				before := s.ReadModelStats()
+				b.ReportAllocs()
+				for b.Loop() {
+					v, err := s.ReadItems(page, users[benchUsers-1])
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(v) != layerPageItems || len(v[0].Counters) != 0 {
+						b.Fatalf("read %+v", v)
+					}
+				}
+				b.StopTimer()
+				after := s.ReadModelStats()
+				b.ReportMetric(float64(after.ItemsChecked-before.ItemsChecked)/float64(b.N), "items-read/op")
+			})
 		})
 	}
 }

@@ -12,7 +12,7 @@ func TestAMemoryBudgetSizesEveryCache(t *testing.T) {
 			t.Fatalf("budget %d: %v", budget, err)
 		}
 		sized := o.MemTableSize*int64(o.NumMemtables) + o.BlockCacheSize + o.IndexCacheSize +
-			o.ReadModelBytes + o.ReactionFilterBytes + int64(o.CacheKeys)*480
+			o.ReadModelBytes + o.ReactionFilterBytes + o.ItemFilterBytes + int64(o.CacheKeys)*480
 		if sized > budget*3/4 {
 			t.Errorf("budget %d MiB: the caches take %d MiB, over 3/4 of it", budget>>20, sized>>20)
 		}

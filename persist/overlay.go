@@ -8,8 +8,8 @@ import (
 // The applier reads every state it decides on through one overlay: the batch
 // being filled, then the batch being committed, then (for counters, registers
 // and tallies) its cache of committed states, then a Badger snapshot of the
-// committed state — unless (for registers) the reaction filter says the key
-// was never committed.
+// committed state — unless the reaction filter (for registers) or the item
+// filter (for counters and tallies) says the key was never committed.
 
 // stateKind is how one kind of state is found in each layer of the overlay.
 // Its functions are static, so a read allocates only what decoding a value
@@ -54,6 +54,9 @@ var (
 		cached: func(c *committedCache) *assocCache[crdt.CounterKey, crdt.PNCounter] {
 			return &c.counters
 		},
+		// An item's first write finds nothing to read: the item filter knows
+		// every item with a committed counter or tally.
+		absent: func(a *applier, k crdt.CounterKey) bool { return !a.env.items.test(k.Item) },
 		key: func(dst []byte, k crdt.CounterKey) []byte {
 			return appendItemKey(dst, prefixCounter, k.Item, k.Name)
 		},
@@ -70,12 +73,13 @@ var (
 		// Most reactions are a user's first on an item: the reaction filter
 		// knows every committed register, and the batches ahead of Badger are
 		// read first.
-		absent: func(a *applier, k crdt.RegisterKey) bool { return !a.env.filter.test(k) },
+		absent: func(a *applier, k crdt.RegisterKey) bool { return !a.env.reactions.test(k) },
 		decode: codec.DecodeRegister,
 	}
 	tallyStates = &stateKind[tallyRef, int64]{
 		inBatch: func(b *batch) map[tallyRef]int64 { return b.tallies },
 		cached:  func(c *committedCache) *assocCache[tallyRef, int64] { return &c.tallies },
+		absent:  func(a *applier, t tallyRef) bool { return !a.env.items.test(t.item) },
 		key: func(dst []byte, t tallyRef) []byte {
 			return appendItemKey(dst, prefixTally, t.item, t.kind)
 		},

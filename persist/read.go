@@ -106,19 +106,35 @@ func (s *Store) ReadItem(item, user string) (ItemView, error) {
 // not empty. Every item reflects every commit published before the call (see
 // the commit feed, feed.go): an item's counters and tallies are read together
 // from one commit. The items held by the read model are read from memory, from
-// one commit; the others, and the user's registers that the reaction filter
+// one commit; those the item filter rules out are answered zero without a
+// disk read; the others, and the user's registers that the reaction filter
 // cannot rule out, from one Badger snapshot, which may hold later commits.
 func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 	views := make([]ItemView, len(items))
 	missing, unknown, gen := s.model.read(items, user, views)
 	var keep []kept
 	defer func() { s.model.keepAll(keep, gen) }()
+	// Ruled out by the item filter: never written, so no counter and no
+	// tally; not kept, as the model keeps only items that exist. The user may
+	// still hold a register (a reaction set to none has no tally).
+	toRead := missing[:0]
+	for _, i := range missing {
+		if s.items.mayHave(items[i]) {
+			toRead = append(toRead, i)
+			continue
+		}
+		views[i] = ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
+		if user != "" {
+			unknown = append(unknown, i)
+		}
+	}
+	missing = toRead
 	if user != "" {
-		// Ruled out by the filter: no register. Not kept: asking the filter
-		// again costs less than the room most readers would take.
+		// Ruled out by the reaction filter: no register. Not kept: asking the
+		// filter again costs less than the room most readers would take.
 		toRead := unknown[:0]
 		for _, i := range unknown {
-			if s.filter.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
+			if s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
 				toRead = append(toRead, i)
 			}
 		}
@@ -136,7 +152,7 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 				return err
 			}
 			known := "" // the user whose register was read, if any
-			if user != "" && s.filter.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
+			if user != "" && s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
 				if v.User, err = readRegister(txn, items[i], user); err != nil {
 					return err
 				}

@@ -338,11 +338,15 @@ type ReadModelStats struct {
 	Hits, Misses uint64
 	// Evictions counts items dropped to stay within the budget.
 	Evictions uint64
-	// FilterReady is true once the reaction filter is filled and answers.
+	// FilterReady is true once the reaction filter and the item filter are
+	// filled and answer.
 	FilterReady bool
-	// UsersSkipped counts users' reactions the filter answered "none"
-	// without a disk read; UsersChecked those it sent to disk.
+	// UsersSkipped counts users' reactions the reaction filter answered
+	// "none" without a disk read; UsersChecked those it sent to disk.
 	UsersSkipped, UsersChecked uint64
+	// ItemsSkipped counts items not held that the item filter answered
+	// "never written" without a disk read; ItemsChecked those it sent to disk.
+	ItemsSkipped, ItemsChecked uint64
 }
 
 // ReadModelStats reports the read model's use.
@@ -352,5 +356,7 @@ func (s *Store) ReadModelStats() ReadModelStats {
 	defer m.mu.RUnlock()
 	return ReadModelStats{Items: len(m.items), Bytes: m.bytes, Budget: m.budget,
 		Hits: m.hits.Load(), Misses: m.misses.Load(), Evictions: m.evictions.Load(),
-		FilterReady: s.filter.ready.Load(), UsersSkipped: s.filter.skipped.Load(), UsersChecked: s.filter.checked.Load()}
+		FilterReady:  s.reactions.ready.Load() && s.items.ready.Load(),
+		UsersSkipped: s.reactions.skipped.Load(), UsersChecked: s.reactions.checked.Load(),
+		ItemsSkipped: s.items.skipped.Load(), ItemsChecked: s.items.checked.Load()}
 }

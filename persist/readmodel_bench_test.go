@@ -83,14 +83,14 @@ func BenchmarkLayerReadModelApply(b *testing.B) {
 	}
 }
 
-// BenchmarkLayerReactionFilter isolates reactionFilter.mayHave, asked by
+// BenchmarkLayerReactionFilter isolates the reaction filter's mayHave, asked by
 // ReadItems for every item of a page read with a user, on a filter of the
 // default size holding a million keys: for a key added (every probe is
 // tested, the answer is "maybe") and for keys never added (mostly "no" at the
 // first probe found unset).
 func BenchmarkLayerReactionFilter(b *testing.B) {
 	const n = 1 << 20
-	f := newReactionFilter(DefaultOptions("").ReactionFilterBytes)
+	f := newKeyFilter[crdt.RegisterKey](DefaultOptions("").ReactionFilterBytes)
 	key := func(i int) crdt.RegisterKey {
 		return crdt.RegisterKey{Item: fmt.Sprintf("video:%05d", i%10_000), User: fmt.Sprintf("user:%07d", i)}
 	}

@@ -80,15 +80,25 @@ func TestReadModelStaysWithinItsBudget(t *testing.T) {
 	}
 }
 
-// TestReactionFilterNeverSaysNoToAKeyAdded: "no" is certain; and few keys not
-// added get "maybe".
-func TestReactionFilterNeverSaysNoToAKeyAdded(t *testing.T) {
-	f := newReactionFilter(64 << 10) // ~ 8 bits a key below
+// TestKeyFiltersNeverSayNoToAKeyAdded: "no" is certain; and few keys not
+// added get "maybe" — for both filters the store keeps.
+func TestKeyFiltersNeverSayNoToAKeyAdded(t *testing.T) {
+	t.Run("reactions", func(t *testing.T) {
+		checkKeyFilter(t, func(i int) crdt.RegisterKey {
+			return crdt.RegisterKey{Item: "item" + string(rune(i%977)), User: "user" + string(rune(i))}
+		})
+	})
+	t.Run("items", func(t *testing.T) {
+		checkKeyFilter(t, func(i int) string { return fmt.Sprintf("video:%07d", i) })
+	})
+}
+
+// checkKeyFilter adds n keys to a filter of about 10 bits a key, then checks
+// that every one gets "maybe" and at most 5% of n keys never added do.
+func checkKeyFilter[K comparable](t *testing.T, key func(i int) K) {
+	f := newKeyFilter[K](64 << 10) // ~ 10 bits a key below
 	f.ready.Store(true)
 	const n = 50_000
-	key := func(i int) crdt.RegisterKey {
-		return crdt.RegisterKey{Item: "item" + string(rune(i%977)), User: "user" + string(rune(i))}
-	}
 	for i := range n {
 		f.add(key(i))
 	}

@@ -213,6 +213,74 @@ func TestAUserWithNoReactionIsAnsweredWithoutDisk(t *testing.T) {
 	}
 }
 
+// TestAnItemNeverWrittenIsAnsweredWithoutDisk: once the item filter is filled
+// (at open, from disk), reading items nobody wrote costs no disk read and
+// answers zeros; items written before the restart, and one first written
+// after it, are found whole, and a register on an item with no tally (a
+// reaction set to none) is still found for its user. The read model holds
+// nothing (budget none), so every answer comes from the filter or Badger.
+func TestAnItemNeverWrittenIsAnsweredWithoutDisk(t *testing.T) {
+	dir := t.TempDir()
+	noModel := func(o *persist.Options) { o.ReadModelBytes = -1 }
+	s := openStore(t, dir, noModel)
+	write(t, s, persist.Add("counted", "claps", 3), persist.React("liked", "fan", "like"),
+		persist.React("quiet", "fan", ""))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, noModel)
+	waitFilled(t, s)
+	quiet, err := s.Register("quiet", "fan")
+	if err != nil || quiet.TS.IsZero() {
+		t.Fatalf("the register set to none before the restart: %+v, %v", quiet, err)
+	}
+
+	before := s.ReadModelStats()
+	for i := range 100 {
+		for _, user := range []string{"", "fan"} {
+			v := readItem(t, s, fmt.Sprint("never", i), user)
+			if len(v.Counters) != 0 || len(v.Tallies) != 0 || v.User != (crdt.Register{}) {
+				t.Fatalf("never%d read by %q: %+v, want zeros", i, user, v)
+			}
+		}
+	}
+	if v := readItem(t, s, "counted", "fan"); v.Counters["claps"] != 3 || len(v.Tallies) != 0 {
+		t.Fatalf("an item counted before the restart: %+v", v)
+	}
+	if v := readItem(t, s, "liked", "fan"); v.Tallies["like"] != 1 || v.User.Kind != "like" {
+		t.Fatalf("an item liked before the restart: %+v", v)
+	}
+	if v := readItem(t, s, "quiet", "fan"); len(v.Counters) != 0 || v.User != quiet {
+		t.Fatalf("a register with no tally: %+v, want user %+v", v, quiet)
+	}
+	after := s.ReadModelStats()
+	if skipped := after.ItemsSkipped - before.ItemsSkipped; skipped < 190 {
+		t.Fatalf("%d of 200 reads of items never written were answered without disk", skipped)
+	}
+
+	// Written after the filter filled: the next read and the next write see it.
+	if v := readItem(t, s, "new", ""); len(v.Counters) != 0 {
+		t.Fatalf("new before its write: %+v", v)
+	}
+	write(t, s, persist.Add("new", "claps", 2))
+	if v := readItem(t, s, "new", ""); v.Counters["claps"] != 2 {
+		t.Fatalf("new after its first write: %+v", v)
+	}
+	if res := write(t, s, persist.Add("new", "claps", 5)); res[0].Value != 7 {
+		t.Fatalf("the second write to new counted to %d, want 7", res[0].Value)
+	}
+	if res := write(t, s, persist.Add("counted", "claps", 1)); res[0].Value != 4 {
+		t.Fatalf("a write to an item counted before the restart counted to %d, want 4", res[0].Value)
+	}
+	write(t, s, persist.React("liked", "other", "like"))
+	if v := readItem(t, s, "liked", ""); v.Tallies["like"] != 2 {
+		t.Fatalf("a second like on an item liked before the restart: %+v", v)
+	}
+	if err := s.CheckTallies(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // snapshotDelta returns the whole replicated state of s as one delta.
 func snapshotDelta(t *testing.T, s *persist.Store) crdt.Delta {
 	t.Helper()
@@ -223,10 +291,10 @@ func snapshotDelta(t *testing.T, s *persist.Store) crdt.Delta {
 	return d
 }
 
-// waitFilled waits until s's reaction filter answers.
+// waitFilled waits until s's reaction filter and item filter answer.
 func waitFilled(t testing.TB, s *persist.Store) {
 	t.Helper()
-	testkit.WaitFor(t, 10*time.Second, "the reaction filter filled", func() bool { return s.ReadModelStats().FilterReady })
+	testkit.WaitFor(t, 10*time.Second, "the filters filled", func() bool { return s.ReadModelStats().FilterReady })
 }
 
 // TestFollowersComeAndGoWhileCommitsPublish: following and stopping while

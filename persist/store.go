@@ -41,7 +41,8 @@ type Store struct {
 	publishing sync.Mutex // held while a commit is published
 	followers  followers
 	model      *readModel
-	filter     *reactionFilter
+	reactions  *keyFilter[crdt.RegisterKey] // every register key stored
+	items      *keyFilter[string]           // every item with a counter or tally stored
 
 	closeMu struct {
 		sync.RWMutex
@@ -50,8 +51,8 @@ type Store struct {
 	closeOnce   sync.Once
 	closeErr    error
 	wg          sync.WaitGroup     // applier and committer
-	stopSweeper context.CancelFunc // stops the sweeper and the filter's fill
-	sweeper     sync.WaitGroup     // the sweeper and the filter's fill
+	stopSweeper context.CancelFunc // stops the sweeper and the filters' fill
+	sweeper     sync.WaitGroup     // the sweeper and the filters' fill
 }
 
 // Open opens (or creates) the store in opts.Dir. A directory with no store becomes
@@ -81,7 +82,8 @@ func Open(opts Options) (*Store, error) {
 		names: newNameSet(),
 	}
 	s.model = newReadModel(opts.ReadModelBytes, s.names)
-	s.filter = newReactionFilter(opts.ReactionFilterBytes)
+	s.reactions = newKeyFilter[crdt.RegisterKey](opts.ReactionFilterBytes)
+	s.items = newKeyFilter[string](opts.ItemFilterBytes)
 	if err := s.recover(); err != nil {
 		db.Close()
 		return nil, err
@@ -99,16 +101,21 @@ func Open(opts Options) (*Store, error) {
 	if opts.IdempotencySweep > 0 {
 		s.sweeper.Go(func() { s.runSweeper(ctx) })
 	}
-	s.sweeper.Go(func() { s.fillFilter(ctx) })
+	s.sweeper.Go(func() { s.fillFilters(ctx) })
 	return s, nil
 }
 
-// fillFilter fills the reaction filter from the registers on disk.
-func (s *Store) fillFilter(ctx context.Context) {
+// fillFilters fills the reaction filter and the item filter from the keys on
+// disk, from one snapshot opened after the commit pipeline started: a commit
+// the snapshot misses is added by its publish.
+func (s *Store) fillFilters(ctx context.Context) {
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
-	if err := s.filter.fill(ctx, txn); err != nil && ctx.Err() == nil {
+	if err := s.reactions.fill(ctx, txn, registerKeyOf, prefixRegister); err != nil && ctx.Err() == nil {
 		s.opts.Logger.Error("persist: reaction filter: reads of users' reactions go to disk", "err", err)
+	}
+	if err := s.items.fill(ctx, txn, itemOf, prefixCounter, prefixTally); err != nil && ctx.Err() == nil {
+		s.opts.Logger.Error("persist: item filter: reads of items never written go to disk", "err", err)
 	}
 }
 
@@ -120,7 +127,8 @@ func (s *Store) startPipeline() {
 		replica:   s.replica,
 		clock:     s.clock,
 		names:     s.names,
-		filter:    s.filter,
+		reactions: s.reactions,
+		items:     s.items,
 		wallClock: s.opts.WallClock,
 		idemTTL:   s.opts.IdempotencyTTL,
 		maxOps:    s.opts.MaxBatchOps,
