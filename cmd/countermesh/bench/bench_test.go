@@ -101,6 +101,11 @@ func TestRunCountermeshScenarios(t *testing.T) {
 	if r := rows[caseHalfWrites]; r != nil && rows[caseSingle] != nil && r.OpsPerSec > rows[caseSingle].OpsPerSec*0.75 {
 		t.Errorf("half-peak phase ran at %.0f ops/s, peak %.0f", r.OpsPerSec, rows[caseSingle].OpsPerSec)
 	}
+	for _, c := range []string{caseHalfWrites, caseHalfReads} { // paced: the generator's lateness is said
+		if r := rows[c]; r != nil && !strings.Contains(r.Note, "load generator woke p99") {
+			t.Errorf("%s: no word of the load generator's lateness: %+v", c, r)
+		}
+	}
 	if r := rows[caseBatch]; r != nil && r.Ops%100 != 0 {
 		t.Errorf("batch phase counted %d ops: not whole batches of 100", r.Ops)
 	}

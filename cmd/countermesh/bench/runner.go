@@ -26,7 +26,11 @@ type phaseResult struct {
 	calls, errors int64
 	elapsed       time.Duration
 	lat           *Latencies // per call
-	firstErr      error
+	// late is, for a paced phase, how long after a call was due its client
+	// woke to make it, when it had to sleep: the load generator's own lateness,
+	// which the call's latency includes.
+	late     *Latencies
+	firstErr error
 }
 
 // opsPerSec returns the successful operations per second.
@@ -57,11 +61,12 @@ func runPhase(ctx context.Context, p phase, newCall func(client int) call) phase
 		wg.Go(func() { results[i] = runClient(ctx, p, i, clients, c, t0, start, end) })
 	}
 	wg.Wait()
-	total := phaseResult{lat: NewLatencies(), elapsed: min(time.Since(start), p.duration)}
+	total := phaseResult{lat: NewLatencies(), late: NewLatencies(), elapsed: min(time.Since(start), p.duration)}
 	for _, r := range results {
 		total.calls += r.calls
 		total.errors += r.errors
 		total.lat.Merge(r.lat)
+		total.late.Merge(r.late)
 		if total.firstErr == nil {
 			total.firstErr = r.firstErr
 		}
@@ -72,7 +77,7 @@ func runPhase(ctx context.Context, p phase, newCall func(client int) call) phase
 // runClient is one client of runPhase: it counts the calls started within
 // [start, end) that completed.
 func runClient(ctx context.Context, p phase, i, clients int, c call, t0, start, end time.Time) phaseResult {
-	r := phaseResult{lat: NewLatencies()}
+	r := phaseResult{lat: NewLatencies(), late: NewLatencies()}
 	var interval time.Duration
 	due := t0
 	if p.rate > 0 {
@@ -84,6 +89,9 @@ func runClient(ctx context.Context, p phase, i, clients int, c call, t0, start, 
 			if d := time.Until(due); d > 0 {
 				if !sleepCtx(ctx, d) {
 					break
+				}
+				if !due.Before(start) && due.Before(end) {
+					r.late.Record(time.Since(due))
 				}
 			}
 		} else {
