@@ -112,9 +112,9 @@ func (s *Server) holdStream(r *http.Request) (release func(), p *Problem) {
 // encodeLive is the live hub's Encode: the item's current state as JSON, with
 // no user and the causal token of the moment.
 func (s *Server) encodeLive(item string) ([]byte, error) {
-	it, err := s.readItem(causal{}, item, "")
+	read, err := s.readItem(causal{}, item, "")
 	if err != nil {
 		return nil, err
 	}
-	return it.appendJSON(nil), nil
+	return read.appendItem(nil, 0), nil
 }

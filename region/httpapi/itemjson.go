@@ -5,69 +5,69 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/countermesh/countermesh/crdt"
 )
 
-// The answers read most — Item, ItemList — are encoded by hand into pooled
-// buffers, without reflection: byte for byte what encoding/json writes for
-// them with HTML escaping off (itemjson_test.go holds the two equal).
-
-// jsonAppender is an answer that appends its own JSON encoding to dst.
-type jsonAppender interface {
-	appendJSON(dst []byte) []byte
-}
+// The answers read most — an Item, an ItemList — are encoded by hand,
+// straight from the store's views into pooled buffers: no reflection, and no
+// Item, map or UserReaction built per item. The bytes are those encoding/json
+// writes, HTML escaping off, for the Items the views stand for
+// (itemjson_test.go builds those Items and holds the two equal).
 
 // answerBuffers are the buffers answers are encoded into.
 var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-func (it *Item) appendJSON(b []byte) []byte {
-	b = append(b, `{"item":`...)
-	b = appendJSONString(b, it.Item)
-	b = append(b, `,"counters":`...)
-	b = appendCounts(b, it.Counters)
-	b = append(b, `,"reactions":`...)
-	b = appendCounts(b, it.Reactions)
-	if it.User != nil {
-		b = append(b, `,"user":{"id":`...)
-		b = appendJSONString(b, it.User.ID)
-		b = append(b, `,"reaction":`...)
-		if it.User.Reaction == nil {
-			b = append(b, "null"...)
-		} else {
-			b = appendJSONString(b, *it.User.Reaction)
-		}
-		b = append(b, '}')
-	}
-	b = append(b, `,"token":`...)
-	b = appendJSONString(b, it.Token)
-	return append(b, '}')
-}
-
-func (l *ItemList) appendJSON(b []byte) []byte {
-	if l.Items == nil {
-		return append(b, `{"items":null}`...)
-	}
+// appendList appends the items of r as an ItemList.
+func (r *itemsRead) appendList(b []byte) []byte {
 	b = append(b, `{"items":[`...)
-	for i := range l.Items {
+	for i := range r.ids {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = l.Items[i].appendJSON(b)
+		b = r.appendItem(b, i)
 	}
 	return append(b, "]}"...)
 }
 
-// appendCounts appends m as a JSON object with its keys sorted, as
-// encoding/json writes a map.
-func appendCounts(b []byte, m map[string]int64) []byte {
-	if m == nil {
-		return append(b, "null"...)
+// appendItem appends the i-th item of r as an Item: its counters, its
+// reactions — every kind in force, at zero unless a tally says otherwise, and
+// every other kind tallied — and the asked-for user's reaction, if a user was.
+func (r *itemsRead) appendItem(b []byte, i int) []byte {
+	v := &r.views[i]
+	b = append(b, `{"item":`...)
+	b = appendJSONString(b, r.ids[i])
+	b = append(b, `,"counters":`...)
+	b = appendCounts(b, v.Counters, nil)
+	b = append(b, `,"reactions":`...)
+	b = appendCounts(b, v.Tallies, r.kinds)
+	if r.user != "" {
+		b = append(b, `,"user":{"id":`...)
+		b = appendJSONString(b, r.user)
+		b = append(b, `,"reaction":`...)
+		if v.User.Kind == crdt.None {
+			b = append(b, "null"...)
+		} else {
+			b = appendJSONString(b, v.User.Kind)
+		}
+		b = append(b, '}')
 	}
-	var room [16]string
-	keys := room[:0]
+	b = append(b, `,"token":`...)
+	b = appendJSONString(b, r.token)
+	return append(b, '}')
+}
+
+// appendCounts appends m as a JSON object with its keys sorted, as
+// encoding/json writes a map, and with every key of zeros that m lacks at 0.
+// A nil m is an empty one: an Item's counts are never null.
+func appendCounts(b []byte, m map[string]int64, zeros []string) []byte {
+	var room [32]string // the keys of most items: sorted without allocating
+	keys := append(room[:0], zeros...)
 	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	keys = slices.Compact(keys) // a key of zeros also in m, or in zeros twice
 	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {

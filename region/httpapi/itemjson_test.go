@@ -5,12 +5,51 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/persist"
 )
 
+// itemOf builds the Item the API answers for what the store holds of item id,
+// v: what the hand-written encoder writes without building it. It is the
+// reference of the encoder's tests and benchmarks.
+func itemOf(id string, v persist.ItemView, user string, kinds []string, token string) Item {
+	it := Item{Item: id, Counters: v.Counters, Reactions: make(map[string]int64, len(kinds)), Token: token}
+	if it.Counters == nil {
+		it.Counters = map[string]int64{}
+	}
+	for _, k := range kinds {
+		it.Reactions[k] = 0
+	}
+	for k, n := range v.Tallies {
+		it.Reactions[k] = n
+	}
+	if user != "" {
+		it.User = &UserReaction{ID: user}
+		if v.User.Kind != crdt.None {
+			kind := v.User.Kind
+			it.User.Reaction = &kind
+		}
+	}
+	return it
+}
+
+// listOf builds the ItemList the API answers for r.
+func listOf(r *itemsRead) ItemList {
+	l := ItemList{Items: make([]Item, len(r.ids))}
+	for i, id := range r.ids {
+		l.Items[i] = itemOf(id, r.views[i], r.user, r.kinds, r.token)
+	}
+	return l
+}
+
 // TestItemsEncodeAsEncodingJSONWould: the hand-written encoding of items and
-// pages is byte for byte encoding/json's, on random items whose strings hold
-// quotes, backslashes, control characters, invalid UTF-8, U+2028/U+2029 and
-// HTML characters.
+// pages, from the store's views, is byte for byte encoding/json's of the
+// Items and ItemLists itemOf builds, on random reads: nil, empty and large
+// counters and tallies, kinds in force tallied or not, listed twice or
+// none, tallies of kinds no longer in force, users with and without a
+// reaction or none asked, and strings holding quotes, backslashes, control
+// characters, invalid UTF-8, U+2028/U+2029 and HTML characters.
 func TestItemsEncodeAsEncodingJSONWould(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pieces := []string{"a", "é", "\"", "\\", "\n", "\t", "\x01", "\x1f", "\x7f", "\xff", "\xe2\x80", "\u2028", "\u2029",
@@ -22,51 +61,68 @@ func TestItemsEncodeAsEncodingJSONWould(t *testing.T) {
 		}
 		return b.String()
 	}
-	counts := func() map[string]int64 {
-		if rng.IntN(8) == 0 {
+	kindPool := []string{"like", "dislike", "lo\"ve", "\u2028", "\xff", ""}
+	// kind is a kind of the pool, in force or not, or any string.
+	kind := func() string {
+		if rng.IntN(3) == 0 {
+			return str()
+		}
+		return kindPool[rng.IntN(len(kindPool))]
+	}
+	counts := func(key func() string) map[string]int64 {
+		switch rng.IntN(8) {
+		case 0:
 			return nil
+		case 1:
+			return map[string]int64{}
+		}
+		n := rng.IntN(8)
+		if rng.IntN(10) == 0 {
+			n = 30 + rng.IntN(20) // past the keys sorted on the stack
 		}
 		m := map[string]int64{}
-		for range rng.IntN(20) {
-			m[str()] = rng.Int64() - rng.Int64()
+		for range n {
+			m[key()] = rng.Int64N(5) - rng.Int64() // zeros and negatives too
 		}
 		return m
 	}
-	item := func() Item {
-		it := Item{Item: str(), Counters: counts(), Reactions: counts(), Token: str()}
-		if rng.IntN(2) == 0 {
-			it.User = &UserReaction{ID: str()}
-			if rng.IntN(2) == 0 {
-				r := str()
-				it.User.Reaction = &r
-			}
+	read := func() *itemsRead {
+		r := &itemsRead{token: str()}
+		for range rng.IntN(4) {
+			r.kinds = append(r.kinds, kindPool[rng.IntN(len(kindPool))]) // possibly twice
 		}
-		return it
+		if rng.IntN(3) > 0 {
+			r.user = str()
+		}
+		for range 1 + rng.IntN(4) {
+			v := persist.ItemView{Counters: counts(str), Tallies: counts(kind)}
+			if r.user != "" && rng.IntN(2) == 0 {
+				v.User = crdt.Register{Kind: kind()}
+			}
+			r.ids = append(r.ids, str())
+			r.views = append(r.views, v)
+		}
+		return r
 	}
-	for i := range 2000 {
-		var v jsonAppender
-		if i%3 == 0 {
-			l := ItemList{}
-			if rng.IntN(10) > 0 {
-				l.Items = []Item{}
-				for range rng.IntN(4) {
-					l.Items = append(l.Items, item())
-				}
-			}
-			v = &l
-		} else {
-			it := item()
-			v = &it
-		}
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
+	encode := func(v any) []byte {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(v); err != nil {
 			t.Fatal(err)
 		}
-		got := append(v.appendJSON(nil), '\n')
-		if !bytes.Equal(got, want.Bytes()) {
-			t.Fatalf("case %d:\n got %s\nwant %s", i, got, want.Bytes())
+		return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	}
+	for i := range 3000 {
+		r := read()
+		want := listOf(r)
+		if got := r.appendList(nil); !bytes.Equal(got, encode(&want)) {
+			t.Fatalf("case %d, list:\n got %s\nwant %s", i, got, encode(&want))
+		}
+		for j := range r.ids {
+			if got := r.appendItem(nil, j); !bytes.Equal(got, encode(&want.Items[j])) {
+				t.Fatalf("case %d, item %d:\n got %s\nwant %s", i, j, got, encode(&want.Items[j]))
+			}
 		}
 	}
 }

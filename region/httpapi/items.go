@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
 )
 
@@ -39,53 +38,49 @@ type ItemList struct {
 	Items []Item `json:"items"`
 }
 
-// itemOf builds the API's view of an item read from the store.
-func itemOf(id string, v persist.ItemView, user string, kinds []string) Item {
-	it := Item{Item: id, Counters: v.Counters, Reactions: make(map[string]int64, len(kinds))}
-	if it.Counters == nil {
-		it.Counters = map[string]int64{}
-	}
-	for _, k := range kinds {
-		it.Reactions[k] = 0
-	}
-	for k, n := range v.Tallies {
-		it.Reactions[k] = n
-	}
-	if user != "" {
-		it.User = &UserReaction{ID: user}
-		if v.User.Kind != crdt.None {
-			kind := v.User.Kind
-			it.User.Reaction = &kind
-		}
-	}
-	return it
+// itemsRead is what one snapshot read of items, stamped with the answer's
+// causal token. It is answered straight from the store's views (itemjson.go):
+// the Items they stand for are never built, so that a page read allocates no
+// map per item.
+type itemsRead struct {
+	ids   []string           // the items, in the order asked
+	views []persist.ItemView // views[i] is what the store holds of ids[i]
+	user  string             // the asked-for user; "" when none was
+	kinds []string           // the reaction kinds in force, in any order
+	token string             // the answer's causal token
 }
 
 // readItems reads items (with user's reaction when user is not empty) from one
-// snapshot and stamps them with the answer's causal token, which it returns too.
-func (s *Server) readItems(c causal, items []string, user string) ([]Item, string, error) {
+// snapshot and stamps them with the answer's causal token.
+func (s *Server) readItems(c causal, items []string, user string) (itemsRead, error) {
 	lastSeq := s.b.LastSeq() // before the read: the read sees all of it
 	views, err := s.b.ReadItems(items, user)
 	if err != nil {
-		return nil, "", fmt.Errorf("read %q: %w", items, err)
+		return itemsRead{}, fmt.Errorf("read %q: %w", items, err)
 	}
-	token := s.answerToken(c, lastSeq)
-	kinds := s.b.ReactionKinds()
-	out := make([]Item, len(items))
-	for i, id := range items {
-		out[i] = itemOf(id, views[i], user, kinds)
-		out[i].Token = token
-	}
-	return out, token, nil
+	return itemsRead{ids: items, views: views, user: user, kinds: s.b.ReactionKinds(),
+		token: s.answerToken(c, lastSeq)}, nil
 }
 
 // readItem reads one item as readItems does.
-func (s *Server) readItem(c causal, item, user string) (Item, error) {
-	its, _, err := s.readItems(c, []string{item}, user)
-	if err != nil {
-		return Item{}, err
-	}
-	return its[0], nil
+func (s *Server) readItem(c causal, item, user string) (itemsRead, error) {
+	return s.readItems(c, []string{item}, user)
+}
+
+// answerItem answers with the first item of read, as an Item.
+func answerItem(w http.ResponseWriter, c causal, read *itemsRead) {
+	setCausalHeaders(w, c, read.token)
+	bp := answerBuffers.Get().(*[]byte)
+	*bp = append(read.appendItem((*bp)[:0], 0), '\n')
+	sendJSON(w, http.StatusOK, bp)
+}
+
+// answerList answers with the items of read, as an ItemList.
+func answerList(w http.ResponseWriter, c causal, read *itemsRead) {
+	setCausalHeaders(w, c, read.token)
+	bp := answerBuffers.Get().(*[]byte)
+	*bp = append(read.appendList((*bp)[:0]), '\n')
+	sendJSON(w, http.StatusOK, bp)
 }
 
 // getItem serves GET /v1/items/{item}[?user=U].
@@ -127,12 +122,11 @@ func (s *Server) getItems(w http.ResponseWriter, r *http.Request) error {
 	if p != nil {
 		return p
 	}
-	items, token, err := s.readItems(c, ids, user)
+	read, err := s.readItems(c, ids, user)
 	if err != nil {
 		return err
 	}
-	setCausalHeaders(w, c, token)
-	writeJSON(w, http.StatusOK, &ItemList{Items: items})
+	answerList(w, c, &read)
 	return nil
 }
 
@@ -183,11 +177,10 @@ func (s *Server) idsParam(q url.Values) ([]string, *Problem) {
 
 // respondItem answers with item as user sees it, with the causal token covering it.
 func (s *Server) respondItem(w http.ResponseWriter, c causal, item, user string) error {
-	it, err := s.readItem(c, item, user)
+	read, err := s.readItem(c, item, user)
 	if err != nil {
 		return err
 	}
-	setCausalHeaders(w, c, it.Token)
-	writeJSON(w, http.StatusOK, &it)
+	answerItem(w, c, &read)
 	return nil
 }

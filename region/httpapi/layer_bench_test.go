@@ -289,26 +289,37 @@ func BenchmarkLayerFakeBackend(b *testing.B) {
 }
 
 // BenchmarkLayerJSON isolates the encoding of the answers read most: the
-// hand-written encoder writeJSON uses (appendJSON into a pooled buffer) and
-// what encoding/json costs for the same answer (writeJSON's fallback).
+// hand-written encoder of the store's views (into a pooled buffer, as
+// answerItem and answerList do) and what building the Items (itemOf) and
+// encoding them with encoding/json would cost instead.
 func BenchmarkLayerJSON(b *testing.B) {
 	s, _ := newLayerServer(b, layerPage)
-	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, newLayerRequest(http.MethodGet, "/v1/items?"+layerPageQuery(), "").next())
-	var list ItemList
-	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list.Items) != layerPage {
-		b.Fatalf("page: %v: %s", err, rec.Body)
+	ids := make([]string, layerPage)
+	for i := range ids {
+		ids[i] = layerItem(i)
 	}
+	page, err := s.readItems(causal{}, ids, layerUser(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	item := page
+	item.ids, item.views = ids[:1], page.views[:1]
 	answers := []struct {
-		name string
-		v    jsonAppender
-	}{{"item", &list.Items[0]}, {"list-20", &list}}
+		name   string
+		read   *itemsRead
+		encode func(r *itemsRead, dst []byte) []byte
+		build  func(r *itemsRead) any
+	}{
+		{"item", &item, func(r *itemsRead, dst []byte) []byte { return r.appendItem(dst, 0) },
+			func(r *itemsRead) any { l := listOf(r); return &l.Items[0] }},
+		{"list-20", &page, (*itemsRead).appendList, func(r *itemsRead) any { l := listOf(r); return &l }},
+	}
 	for _, a := range answers {
-		b.Run(a.name+"/appendJSON", func(b *testing.B) {
+		b.Run(a.name+"/by-hand", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				bp := answerBuffers.Get().(*[]byte)
-				*bp = append(a.v.appendJSON((*bp)[:0]), '\n')
+				*bp = append(a.encode(a.read, (*bp)[:0]), '\n')
 				answerBuffers.Put(bp)
 			}
 		})
@@ -318,7 +329,7 @@ func BenchmarkLayerJSON(b *testing.B) {
 				var buf bytes.Buffer
 				enc := json.NewEncoder(&buf)
 				enc.SetEscapeHTML(false)
-				if err := enc.Encode(a.v); err != nil {
+				if err := enc.Encode(a.build(a.read)); err != nil {
 					b.Fatal(err)
 				}
 			}

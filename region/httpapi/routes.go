@@ -224,35 +224,31 @@ func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// writeJSON answers with status and v as JSON.
+// writeJSON answers with status and v as JSON, HTML escaping off. The items
+// answers, read most, are encoded by hand instead (answerItem, answerList).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	bp := answerBuffers.Get().(*[]byte)
-	body, err := appendAnswer((*bp)[:0], v)
-	if err != nil {
+	buf := bytes.NewBuffer((*bp)[:0])
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		writeProblem(w, newProblem("internal", http.StatusInternalServerError, "Internal error",
 			"encoding the answer failed"))
 		return
 	}
+	*bp = buf.Bytes()
+	sendJSON(w, status, bp)
+}
+
+// sendJSON answers with status and the JSON in *bp, then gives the buffer
+// back to answerBuffers unless it grew too large to keep.
+func sendJSON(w http.ResponseWriter, status int, bp *[]byte) {
+	body := *bp
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
 	if cap(body) <= 64<<10 {
-		*bp = body
 		answerBuffers.Put(bp)
 	}
-}
-
-// appendAnswer appends v's JSON encoding and a newline to dst: by hand for
-// the answers read most (jsonAppender), by reflection for the rest, HTML
-// escaping off in both.
-func appendAnswer(dst []byte, v any) ([]byte, error) {
-	if a, ok := v.(jsonAppender); ok {
-		return append(a.appendJSON(dst), '\n'), nil
-	}
-	buf := bytes.NewBuffer(dst)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(v)
-	return buf.Bytes(), err
 }

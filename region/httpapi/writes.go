@@ -123,13 +123,18 @@ func (s *Server) addCounter(w http.ResponseWriter, r *http.Request) error {
 	if res[0].Replayed {
 		w.Header().Set(HeaderIdempotentReplayed, "true")
 	}
-	it, err := s.readItem(c, item, "")
+	read, err := s.readItem(c, item, "")
 	if err != nil {
 		return err
 	}
-	it.Counters[name] = res[0].Value // right after this increment; on a replay, as it is now
-	setCausalHeaders(w, c, it.Token)
-	writeJSON(w, http.StatusOK, &it)
+	// The counter right after this increment (on a replay, as it is now),
+	// written into the view's map, which is this read's own.
+	v := &read.views[0]
+	if v.Counters == nil {
+		v.Counters = map[string]int64{}
+	}
+	v.Counters[name] = res[0].Value
+	answerItem(w, c, &read)
 	return nil
 }
 
