@@ -168,8 +168,10 @@ func (s *Server) idsParam(q url.Values) ([]string, *Problem) {
 		return nil, badRequest("%d ids, more than the %d one request may read", len(ids), MaxReadIDs)
 	}
 	for i, id := range ids {
-		if p := s.checkID(fmt.Sprintf("ids[%d]", i), id); p != nil {
-			return nil, p
+		if s.checkID("ids", id) != nil {
+			// Checked again to name its place: the name is built only for
+			// an id that fails, not for every id of every page.
+			return nil, s.checkID(fmt.Sprintf("ids[%d]", i), id)
 		}
 	}
 	return ids, nil
