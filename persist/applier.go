@@ -54,6 +54,9 @@ type applyEnv struct {
 	// publish makes a committed batch's sequence and digest change visible. It is
 	// called before the batch's callers are released.
 	publish func(*batch)
+	// sealing is called before a batch is handed to the committer; discard
+	// when a batch handed to it failed, before its callers are released.
+	sealing, discard func()
 }
 
 // newApplier returns an applier whose next local sequence is nextSeq, with a
@@ -164,6 +167,7 @@ func (a *applier) seal() {
 	a.inflight = b
 	a.cur = a.emptyBatch()
 	a.cur.firstSeq = a.nextSeq
+	a.env.sealing()
 	a.sealed <- b
 }
 
@@ -188,6 +192,7 @@ func (a *applier) committed(res commitResult) {
 	}
 	// Nothing of b is durable, and cur was decided on top of b: fail both and hand
 	// their sequence numbers out again.
+	a.env.discard()
 	err := &CommitError{Err: res.err}
 	a.env.logger.Error("persist: commit failed", "ops", b.ops+a.cur.ops, "err", res.err)
 	for _, r := range b.reqs {

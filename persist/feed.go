@@ -7,7 +7,7 @@ import (
 
 // The commit feed (DESIGN.md §5). Every committed batch is published once, on
 // the applier goroutine, before its callers are released, in this order: the
-// read model takes its states and the reaction and item filters its keys; the
+// reaction and item filters take its keys and the read model its states; the
 // last sequence and the digest move on; the channel Committed returned is
 // closed; and every follower is called with the items it changed. Everything that shows the
 // store's state — reads, live streams, sync senders — follows the feed, so
@@ -56,7 +56,8 @@ func (s *Store) Follow(fn func(Commit)) (stop func()) {
 func (s *Store) publish(b *batch) {
 	s.publishing.Lock()
 	defer s.publishing.Unlock()
-	s.model.apply(b)
+	// The filters first: the model asks the reaction filter under its lock
+	// (readModel.read), so what the model holds must be in it already.
 	for k := range b.registers {
 		s.reactions.add(k)
 	}
@@ -66,6 +67,7 @@ func (s *Store) publish(b *batch) {
 	for t := range b.tallies {
 		s.items.add(t.item)
 	}
+	s.model.apply(b)
 	s.digest.Lock()
 	if b.lastSeq != 0 {
 		s.lastSeq.Store(b.lastSeq)

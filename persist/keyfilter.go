@@ -83,8 +83,16 @@ func (f *keyFilter[K]) mayHave(k K) bool {
 	return true
 }
 
+// noteChecked counts n answers "maybe" that a reader took to disk, having
+// asked test, once the filter answers.
+func (f *keyFilter[K]) noteChecked(n int) {
+	if f.ready.Load() {
+		f.checked.Add(uint64(n))
+	}
+}
+
 // test reports whether k may be stored, as mayHave does, counting nothing:
-// the applier calls it.
+// the applier and the read model call it.
 func (f *keyFilter[K]) test(k K) bool {
 	if f.words == nil || !f.ready.Load() {
 		return true

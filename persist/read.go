@@ -107,16 +107,23 @@ func (s *Store) ReadItem(item, user string) (ItemView, error) {
 // the commit feed, feed.go): an item's counters and tallies are read together
 // from one commit. The items held by the read model are read from memory, from
 // one commit; those the item filter rules out are answered zero without a
-// disk read; the others, and the user's registers that the reaction filter
-// cannot rule out, from one Badger snapshot, which may hold later commits.
+// disk read; the others, and those whose user's register the model does not
+// know and the reaction filter cannot rule out, from one Badger snapshot,
+// which may hold later commits. A user's register is read with the item's
+// counters and tallies, so the two agree.
 func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 	views := make([]ItemView, len(items))
 	missing, unknown, gen := s.model.read(items, user, views)
+	s.reactions.noteChecked(len(unknown)) // the model asked test; these go to disk
 	var keep []kept
-	defer func() { s.model.keepAll(keep, gen) }()
+	var sealed uint64 // batches sealed when the snapshot below was open
+	defer func() { s.model.keepAll(keep, gen, sealed) }()
 	// Ruled out by the item filter: never written, so no counter and no
 	// tally; not kept, as the model keeps only items that exist. The user may
-	// still hold a register (a reaction set to none has no tally).
+	// still hold a register (a reaction set to none has no tally), unless the
+	// reaction filter rules it out too. Users it rules out are not kept
+	// either: asking the filter again costs less than the room most readers
+	// would take.
 	toRead := missing[:0]
 	for _, i := range missing {
 		if s.items.mayHave(items[i]) {
@@ -124,28 +131,18 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 			continue
 		}
 		views[i] = ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
-		if user != "" {
+		if user != "" && s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
 			unknown = append(unknown, i)
 		}
 	}
 	missing = toRead
-	if user != "" {
-		// Ruled out by the reaction filter: no register. Not kept: asking the
-		// filter again costs less than the room most readers would take.
-		toRead := unknown[:0]
-		for _, i := range unknown {
-			if s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
-				toRead = append(toRead, i)
-			}
-		}
-		unknown = toRead
-	}
 	if len(missing) == 0 && len(unknown) == 0 {
 		return views, nil
 	}
 	// The snapshot opens after the model's generation was read: it holds every
 	// commit the model had, so what it reads may be kept (readModel.keep).
 	err := s.view(func(txn *badger.Txn) error {
+		sealed = s.model.sealed.Load()
 		for _, i := range missing {
 			v, err := s.readItem(txn, items[i])
 			if err != nil {
@@ -162,12 +159,18 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 			keep = append(keep, kept{item: items[i], view: &views[i], user: known})
 		}
 		for _, i := range unknown {
-			r, err := readRegister(txn, items[i], user)
+			// The whole item from the snapshot, not only the register: the
+			// snapshot may hold a commit after the model's generation, and
+			// the user's reaction must agree with the tallies beside it.
+			v, err := s.readItem(txn, items[i])
 			if err != nil {
 				return err
 			}
-			views[i].User = r
-			keep = append(keep, kept{item: items[i], user: user, reg: r})
+			if v.User, err = readRegister(txn, items[i], user); err != nil {
+				return err
+			}
+			views[i] = v
+			keep = append(keep, kept{item: items[i], user: user, reg: v.User})
 		}
 		return nil
 	})

@@ -46,6 +46,18 @@ type readModel struct {
 	touched [touchedSlots]uint64
 	seed    maphash.Seed
 	names   *nameSet // interns counter names and kinds
+	// reactions, when set, is the store's reaction filter: read asks it
+	// before a held item's users, as most readers never reacted. Publish adds
+	// a commit's registers to it before apply takes the commit, so a register
+	// the model holds is always in it.
+	reactions *keyFilter[crdt.RegisterKey]
+
+	// sealed counts the batches handed to Badger, counted before each is
+	// written; failed those of them that failed, under mu. A reader that
+	// reads sealed after its snapshot opened knows that the snapshot holds
+	// no commit the model has not taken once gen+failed reaches it.
+	sealed atomic.Uint64
+	failed uint64
 
 	hits, misses, evictions atomic.Uint64
 }
@@ -97,9 +109,10 @@ func itemBytes(item string, it *modelItem) int64 {
 }
 
 // read fills views[i] for every held item of items, with user's register when
-// user is not empty and known, all as of one generation, which it returns. It
-// returns the indices of the items not held (missing) and of those held whose
-// user's register it does not know (unknown).
+// user is not empty and known or ruled out by the reaction filter, all as of
+// one generation, which it returns. It returns the indices of the items not
+// held (missing) and of those held whose user may have a register it does not
+// know (unknown).
 func (m *readModel) read(items []string, user string, views []ItemView) (missing, unknown []int, gen uint64) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -112,7 +125,7 @@ func (m *readModel) read(items []string, user string, views []ItemView) (missing
 		if !it.used.Load() {
 			it.used.Store(true)
 		}
-		if user != "" {
+		if user != "" && !m.ruledOut(item, user) {
 			if r, ok := it.users[user]; ok {
 				views[i].User = r
 			} else {
@@ -133,6 +146,19 @@ func (m *readModel) read(items []string, user string, views []ItemView) (missing
 	return missing, unknown, m.gen
 }
 
+// ruledOut reports whether the reaction filter says user has no register on
+// item, counting a "no" for ReadModelStats; a "maybe" is counted by the reader
+// that goes to disk for it. It is asked under the lock: a commit adds its
+// registers to the filter before it takes the lock to apply them, so a "no"
+// agrees with the counters and tallies read with it.
+func (m *readModel) ruledOut(item, user string) bool {
+	if m.reactions == nil || m.reactions.test(crdt.RegisterKey{Item: item, User: user}) {
+		return false
+	}
+	m.reactions.skipped.Add(1)
+	return true
+}
+
 // kept is what a reader read from Badger (or ruled out by the reaction
 // filter) for the model to keep: a whole item (view set), or one user's
 // register on it.
@@ -144,8 +170,9 @@ type kept struct {
 }
 
 // keepAll keeps what one reader read from a Badger snapshot opened after
-// generation gen, under one lock (see keep and keepUser).
-func (m *readModel) keepAll(ks []kept, gen uint64) {
+// generation gen, under one lock (see keep and keepUser). sealed is the count
+// of sealed batches the reader read once its snapshot was open.
+func (m *readModel) keepAll(ks []kept, gen, sealed uint64) {
 	if m.budget == 0 || len(ks) == 0 {
 		return
 	}
@@ -161,7 +188,7 @@ func (m *readModel) keepAll(ks []kept, gen uint64) {
 		if k.view != nil {
 			m.keepLocked(k.item, items[i], k.view.User, k.user, gen)
 		} else {
-			m.keepUserLocked(k.item, k.user, k.reg, gen)
+			m.keepUserLocked(k.item, k.user, k.reg, gen, sealed)
 		}
 	}
 	if m.bytes > m.budget {
@@ -174,7 +201,7 @@ func (m *readModel) keepAll(ks []kept, gen uint64) {
 // since gen changed an item of its slot that was not held, or the item is held
 // already (then by a commit, which is newer).
 func (m *readModel) keep(item string, v ItemView, user string, gen uint64) {
-	m.keepAll([]kept{{item: item, view: &v, user: user}}, gen)
+	m.keepAll([]kept{{item: item, view: &v, user: user}}, gen, 0)
 }
 
 // newItem builds an item to hold from what a reader read of it.
@@ -214,15 +241,18 @@ func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user
 
 // keepUser records r as user's register on item, read from a Badger snapshot
 // opened after generation gen (or ruled out by the reaction filter after it),
-// if the item was held since before gen with no entry dropped since.
-func (m *readModel) keepUser(item, user string, r crdt.Register, gen uint64) {
-	m.keepAll([]kept{{item: item, user: user, reg: r}}, gen)
+// if the item was held since before gen with no entry dropped since, and the
+// model has taken every batch sealed before the snapshot opened (sealed, read
+// once it was open): else the snapshot may hold a commit the item's counters
+// and tallies do not show yet, and the register would run ahead of them.
+func (m *readModel) keepUser(item, user string, r crdt.Register, gen, sealed uint64) {
+	m.keepAll([]kept{{item: item, user: user, reg: r}}, gen, sealed)
 }
 
 // keepUserLocked is keepUser's part under mu.
-func (m *readModel) keepUserLocked(item, user string, r crdt.Register, gen uint64) {
+func (m *readModel) keepUserLocked(item, user string, r crdt.Register, gen, sealed uint64) {
 	it := m.items[item]
-	if it == nil || it.heldSince > gen || it.usersDropped > gen {
+	if it == nil || it.heldSince > gen || it.usersDropped > gen || sealed > m.gen+m.failed {
 		return
 	}
 	if _, ok := it.users[user]; ok {
@@ -311,6 +341,16 @@ func (m *readModel) apply(b *batch) {
 	if m.bytes > m.budget {
 		m.sweep()
 	}
+}
+
+// sealing counts a batch about to be handed to Badger.
+func (m *readModel) sealing() { m.sealed.Add(1) }
+
+// discard counts a sealed batch that failed: the model will never take it.
+func (m *readModel) discard() {
+	m.mu.Lock()
+	m.failed++
+	m.mu.Unlock()
 }
 
 // set sets name's value in the sorted values vs and returns the bytes added.

@@ -120,7 +120,8 @@ func checkKeyFilter[K comparable](t *testing.T, key func(i int) K) {
 
 // TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing: a user's
 // register read from a snapshot is kept only when the item was held from
-// before the reader's generation with no entry dropped since; a commit's
+// before the reader's generation with no entry dropped since, and the model
+// has taken every batch sealed before the reader's snapshot; a commit's
 // register is always applied to a held item.
 func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T) {
 	names := newNameSet()
@@ -138,7 +139,7 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	like := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1}, Replica: 1}
 	b.registers[crdt.RegisterKey{Item: "a", User: "u"}] = like
 	m.apply(b)
-	m.keepUser("a", "u", crdt.Register{}, gen)
+	m.keepUser("a", "u", crdt.Register{}, gen, 0)
 	if _, unknown, _ := m.read([]string{"a"}, "u", views); len(unknown) != 0 || views[0].User != like {
 		t.Fatalf("after a commit and an older read: unknown %v, %+v", unknown, views[0].User)
 	}
@@ -147,7 +148,7 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	m.apply(newBatch())
 	_, _, gen = m.read([]string{"b"}, "", views)
 	m.keep("b", ItemView{Counters: map[string]int64{"claps": 1}}, "", gen)
-	m.keepUser("b", "v", crdt.Register{}, old)
+	m.keepUser("b", "v", crdt.Register{}, old, 0)
 	if _, unknown, _ := m.read([]string{"b"}, "v", views); len(unknown) != 1 {
 		t.Fatal("an answer older than the item's arrival was kept")
 	}
@@ -162,9 +163,24 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	if n := len(m.items["b"].users); n != maxUsersPerItem {
 		t.Fatalf("b knows %d users, want the cap %d", n, maxUsersPerItem)
 	}
-	m.keepUser("b", "late", crdt.Register{}, gen)
+	m.keepUser("b", "late", crdt.Register{}, gen, 0)
 	if _, ok := m.items["b"].users["late"]; ok {
 		t.Fatal("an answer read before entries were dropped was kept")
+	}
+	// A snapshot opened while a sealed batch was not yet taken may hold it:
+	// its answer would run ahead of the item's tallies, and is refused until
+	// the model has taken that batch, or knows it failed.
+	m.sealed.Store(m.gen) // every batch applied above, as if sealed first
+	m.sealing()
+	_, _, gen = m.read([]string{"a"}, "", views)
+	m.keepUser("a", "early", like, gen, m.sealed.Load())
+	if _, ok := m.items["a"].users["early"]; ok {
+		t.Fatal("an answer from a snapshot ahead of the model was kept")
+	}
+	m.discard()
+	m.keepUser("a", "early", like, gen, m.sealed.Load())
+	if got := m.items["a"].users["early"]; got != like {
+		t.Fatalf("once the sealed batch failed, the answer is %+v, want it kept", got)
 	}
 }
 

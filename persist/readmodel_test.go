@@ -281,6 +281,51 @@ func TestAnItemNeverWrittenIsAnsweredWithoutDisk(t *testing.T) {
 	}
 }
 
+// TestAReadersReactionAgreesWithTheTalliesReadWithIt: while one user likes
+// item after item, each held by the read model and liked by nobody before, a
+// read of the item being liked by that user sees the like tally at 1 exactly
+// when it sees the user's like: the user's register and the item's tallies
+// come from the same commits, though the model asks the reaction filter
+// before its own users.
+func TestAReadersReactionAgreesWithTheTalliesReadWithIt(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	waitFilled(t, s)
+	const items = 3000
+	id := func(n int64) string { return fmt.Sprint("item", n) }
+	for n := range int64(items) {
+		write(t, s, persist.Add(id(n), "claps", 1))
+		readItem(t, s, id(n), "") // held from now on
+	}
+	var liking atomic.Int64 // the item being liked, or the one after it
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for n := range int64(items) {
+			liking.Store(n)
+			if _, err := s.Write(context.Background(), persist.React(id(n), "fan", "like")); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		liking.Store(items)
+	})
+	defer writer.Wait()
+	for n := liking.Load(); n < items; n = liking.Load() {
+		page := []string{id(n), id(min(n+1, items-1))}
+		views, err := s.ReadItems(page, "fan")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range views {
+			if liked := v.User.Kind == "like"; liked != (v.Tallies["like"] == 1) {
+				t.Fatalf("%s: the fan's reaction %q, the like tally %d", page[i], v.User.Kind, v.Tallies["like"])
+			}
+		}
+	}
+	if st := s.ReadModelStats(); st.Misses > items {
+		t.Fatalf("%d reads missed the read model: the items were not held", st.Misses-items)
+	}
+}
+
 // snapshotDelta returns the whole replicated state of s as one delta.
 func snapshotDelta(t *testing.T, s *persist.Store) crdt.Delta {
 	t.Helper()

@@ -81,8 +81,9 @@ func Open(opts Options) (*Store, error) {
 		queue: make(chan *request, opts.QueueLength),
 		names: newNameSet(),
 	}
-	s.model = newReadModel(opts.ReadModelBytes, s.names)
 	s.reactions = newKeyFilter[crdt.RegisterKey](opts.ReactionFilterBytes)
+	s.model = newReadModel(opts.ReadModelBytes, s.names)
+	s.model.reactions = s.reactions
 	s.items = newKeyFilter[string](opts.ItemFilterBytes)
 	if err := s.recover(); err != nil {
 		db.Close()
@@ -138,6 +139,8 @@ func (s *Store) startPipeline() {
 		logger:   s.opts.Logger,
 		snapshot: func() *badger.Txn { return s.db.NewTransaction(false) },
 		publish:  s.publish,
+		sealing:  s.model.sealing,
+		discard:  s.model.discard,
 	}
 	s.applier = newApplier(env, s.opts.CacheKeys, s.lastSeq.Load()+1, s.queue, sealed, results)
 	c := &committer{
