@@ -67,7 +67,7 @@ func signed(body []byte) string {
 	key := testTokenKeys[0]
 	b := append([]byte{tokenVersion, byte(len(key.ID))}, key.ID...)
 	b = append(b, body...)
-	return rawToken(append(b, tokenMAC(key.Secret, b)...)...)
+	return rawToken(newMACPool(key.Secret).appendMAC(b, b)...)
 }
 
 func TestBadTokens(t *testing.T) {

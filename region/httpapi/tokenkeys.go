@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"regexp"
 	"sync"
 )
@@ -29,7 +31,7 @@ var keyIDRE = regexp.MustCompile(`^[a-z0-9_-]{1,63}$`)
 // any of its keys. It is not changed once made.
 type tokenKeys struct {
 	signer TokenKey
-	byID   map[string][]byte // secret by key id
+	byID   map[string]*macPool // MACs under each key, by key id
 }
 
 // newTokenKeys checks keys and returns them as a key ring: the first signs,
@@ -38,7 +40,7 @@ func newTokenKeys(keys []TokenKey) (*tokenKeys, error) {
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("no token keys")
 	}
-	k := &tokenKeys{signer: keys[0], byID: make(map[string][]byte, len(keys))}
+	k := &tokenKeys{signer: keys[0], byID: make(map[string]*macPool, len(keys))}
 	for i, key := range keys {
 		switch _, dup := k.byID[key.ID]; {
 		case !keyIDRE.MatchString(key.ID):
@@ -48,7 +50,7 @@ func newTokenKeys(keys []TokenKey) (*tokenKeys, error) {
 		case len(key.Secret) < MinTokenSecretLen:
 			return nil, fmt.Errorf("token key %q: secret of %d bytes, want at least %d", key.ID, len(key.Secret), MinTokenSecretLen)
 		}
-		k.byID[key.ID] = key.Secret
+		k.byID[key.ID] = newMACPool(key.Secret)
 	}
 	return k, nil
 }
@@ -63,12 +65,27 @@ var processTokenKey = sync.OnceValue(func() TokenKey {
 	return TokenKey{ID: "process", Secret: secret}
 })
 
-// tokenMAC returns the MAC of a token's bytes under secret.
-func tokenMAC(secret, b []byte) []byte {
-	h := hmac.New(sha256.New, secret)
+// macPool makes the MACs of tokens under one secret with HMAC states it
+// reuses: a new one costs several allocations and hashing the key, and every
+// answer carries a token.
+type macPool struct{ states sync.Pool }
+
+func newMACPool(secret []byte) *macPool {
+	secret = bytes.Clone(secret)
+	p := &macPool{}
+	p.states.New = func() any { return hmac.New(sha256.New, secret) }
+	return p
+}
+
+// appendMAC appends the MAC of a token's bytes b to dst.
+func (p *macPool) appendMAC(dst, b []byte) []byte {
+	h := p.states.Get().(hash.Hash)
+	defer p.states.Put(h)
+	h.Reset()
 	h.Write([]byte(tokenMACContext))
 	h.Write(b)
-	return h.Sum(nil)[:tokenMACLen]
+	var sum [sha256.Size]byte
+	return append(dst, h.Sum(sum[:0])[:tokenMACLen]...)
 }
 
 // mint returns the text of t, signed with the signing key.
@@ -78,7 +95,7 @@ func (k *tokenKeys) mint(t causalToken) string {
 	b = append(b, tokenVersion, byte(len(id)))
 	b = append(b, id...)
 	b = t.appendBody(b)
-	b = append(b, tokenMAC(k.signer.Secret, b)...)
+	b = k.byID[id].appendMAC(b, b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -115,13 +132,14 @@ func (k *tokenKeys) parse(s string) (causalToken, error) {
 		return causalToken{}, fmt.Errorf("truncated: %d bytes, too short for a key id of %d bytes and a MAC", len(b), idLen)
 	}
 	id := string(b[2 : 2+idLen])
-	secret, ok := k.byID[id]
+	macs, ok := k.byID[id]
 	if !ok {
 		return causalToken{}, fmt.Errorf("signed with key %q, which this peer does not hold: "+
 			"the token was not minted by a peer of this mesh, or with a key retired since", id)
 	}
 	signed, mac := b[:len(b)-tokenMACLen], b[len(b)-tokenMACLen:]
-	if !hmac.Equal(mac, tokenMAC(secret, signed)) {
+	var want [tokenMACLen]byte
+	if !hmac.Equal(mac, macs.appendMAC(want[:0], signed)) {
 		return causalToken{}, fmt.Errorf("its MAC does not verify under key %q: the token was not minted by a peer of this mesh, "+
 			"or was altered", id)
 	}
