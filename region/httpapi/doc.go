@@ -29,8 +29,8 @@
 // only when a user was asked for (the user parameter, or the path user of a
 // reaction write); its "reaction" is JSON null when the user has none. After an
 // increment, "counters" holds the incremented counter's value right after that
-// increment — on a replay, the value the first time — and the other counters'
-// current values.
+// increment — on a replay, its value now, which counts the first application
+// once — and the other counters' current values.
 //
 // The ops of POST /v1/ops are
 //
