@@ -113,7 +113,7 @@ func (s *Store) ReadItem(item, user string) (ItemView, error) {
 // counters and tallies, so the two agree.
 func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 	views := make([]ItemView, len(items))
-	missing, unknown, gen := s.model.read(items, user, views)
+	missing, unknown, gen, taken := s.model.readAt(items, user, views)
 	s.reactions.noteChecked(len(unknown)) // the model asked test; these go to disk
 	var keep []kept
 	var sealed uint64 // batches sealed when the snapshot below was open
@@ -158,13 +158,17 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 			views[i] = v
 			keep = append(keep, kept{item: items[i], view: &views[i], user: known})
 		}
+		// When the snapshot holds a commit the model had not taken, the
+		// whole item comes from the snapshot, not only the register: the
+		// user's reaction must agree with the tallies beside it.
+		whole := sealed > taken
 		for _, i := range unknown {
-			// The whole item from the snapshot, not only the register: the
-			// snapshot may hold a commit after the model's generation, and
-			// the user's reaction must agree with the tallies beside it.
-			v, err := s.readItem(txn, items[i])
-			if err != nil {
-				return err
+			v := views[i]
+			var err error
+			if whole {
+				if v, err = s.readItem(txn, items[i]); err != nil {
+					return err
+				}
 			}
 			if v.User, err = readRegister(txn, items[i], user); err != nil {
 				return err

@@ -108,12 +108,23 @@ func itemBytes(item string, it *modelItem) int64 {
 	return n
 }
 
-// read fills views[i] for every held item of items, with user's register when
+// read is readAt without the count of batches taken.
+func (m *readModel) read(items []string, user string, views []ItemView) (missing, unknown []int, gen uint64) {
+	missing, unknown, gen, _ = m.readAt(items, user, views)
+	return missing, unknown, gen
+}
+
+// readAt fills views[i] for every held item of items, with user's register when
 // user is not empty and known or ruled out by the reaction filter, all as of
 // one generation, which it returns. It returns the indices of the items not
 // held (missing) and of those held whose user may have a register it does not
 // know (unknown).
-func (m *readModel) read(items []string, user string, views []ItemView) (missing, unknown []int, gen uint64) {
+//
+// It also returns taken, the count of sealed batches the model had taken
+// (applied, or seen fail) at that generation: a Badger snapshot that opened
+// when no more than taken batches were sealed holds exactly what the model
+// showed.
+func (m *readModel) readAt(items []string, user string, views []ItemView) (missing, unknown []int, gen, taken uint64) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for i, item := range items {
@@ -143,7 +154,7 @@ func (m *readModel) read(items []string, user string, views []ItemView) (missing
 	}
 	m.hits.Add(uint64(len(items) - len(missing)))
 	m.misses.Add(uint64(len(missing)))
-	return missing, unknown, m.gen
+	return missing, unknown, m.gen, m.gen + m.failed
 }
 
 // ruledOut reports whether the reaction filter says user has no register on
