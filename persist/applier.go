@@ -42,6 +42,7 @@ type applyEnv struct {
 	names     *nameSet                     // the applier adds every counter name and tally kind it writes
 	reactions *keyFilter[crdt.RegisterKey] // every committed register; publish adds a batch's
 	items     *keyFilter[string]           // every item with a committed counter or tally; likewise
+	model     *readModel                   // the published state of the items it holds
 	wallClock func() time.Time
 	idemTTL   time.Duration // Options.IdempotencyTTL
 

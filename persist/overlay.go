@@ -7,9 +7,13 @@ import (
 
 // The applier reads every state it decides on through one overlay: the batch
 // being filled, then the batch being committed, then (for counters, registers
-// and tallies) its cache of committed states, then a Badger snapshot of the
-// committed state — unless the reaction filter (for registers) or the item
-// filter (for counters and tallies) says the key was never committed.
+// and tallies) its cache of committed states, then (for registers and tallies)
+// the read model, which knows the published state of the items it holds, then
+// a Badger snapshot of the committed state — unless the reaction filter (for
+// registers) or the item filter (for counters and tallies) says the key was
+// never committed. Every committed batch but the one in flight is published,
+// on the applier's own goroutine, so the read model is never behind what the
+// applier must see once the batches ahead of it are read.
 
 // stateKind is how one kind of state is found in each layer of the overlay.
 // Its functions are static, so a read allocates only what decoding a value
@@ -17,6 +21,9 @@ import (
 type stateKind[K comparable, V any] struct {
 	inBatch func(*batch) map[K]V
 	cached  func(*committedCache) *assocCache[K, V] // nil: not cached
+	// modeled, when not nil, returns k's published state if the read model
+	// knows it.
+	modeled func(*applier, K) (V, bool)
 	// absent, when not nil, reports that k is certainly not in Badger.
 	absent func(*applier, K) bool
 	key    func(dst []byte, k K) []byte // appends k's Badger key to dst
@@ -36,6 +43,11 @@ func (s *stateKind[K, V]) at(a *applier, k K) (V, error) {
 	}
 	if s.cached != nil {
 		if v, ok := s.cached(a.cache).get(k); ok {
+			return v, nil
+		}
+	}
+	if s.modeled != nil {
+		if v, ok := s.modeled(a, k); ok {
 			return v, nil
 		}
 	}
@@ -73,12 +85,14 @@ var (
 		// Most reactions are a user's first on an item: the reaction filter
 		// knows every committed register, and the batches ahead of Badger are
 		// read first.
-		absent: func(a *applier, k crdt.RegisterKey) bool { return !a.env.reactions.test(k) },
-		decode: codec.DecodeRegister,
+		modeled: func(a *applier, k crdt.RegisterKey) (crdt.Register, bool) { return a.env.model.register(k) },
+		absent:  func(a *applier, k crdt.RegisterKey) bool { return !a.env.reactions.test(k) },
+		decode:  codec.DecodeRegister,
 	}
 	tallyStates = &stateKind[tallyRef, int64]{
 		inBatch: func(b *batch) map[tallyRef]int64 { return b.tallies },
 		cached:  func(c *committedCache) *assocCache[tallyRef, int64] { return &c.tallies },
+		modeled: func(a *applier, t tallyRef) (int64, bool) { return a.env.model.tally(t) },
 		absent:  func(a *applier, t tallyRef) bool { return !a.env.items.test(t.item) },
 		key: func(dst []byte, t tallyRef) []byte {
 			return appendItemKey(dst, prefixTally, t.item, t.kind)

@@ -337,7 +337,11 @@ func (m *readModel) apply(b *batch) {
 	}
 	for t, n := range b.tallies {
 		if it := m.items[t.item]; it != nil {
-			m.bytes += set(&it.tallies, t.kind, n, m.names.internKind)
+			if n == 0 {
+				m.bytes -= unset(&it.tallies, t.kind) // as Badger deletes it
+			} else {
+				m.bytes += set(&it.tallies, t.kind, n, m.names.internKind)
+			}
 		} else {
 			m.touched[m.slot(t.item)] = m.gen
 		}
@@ -356,6 +360,37 @@ func (m *readModel) apply(b *batch) {
 	if m.bytes > m.budget {
 		m.sweep()
 	}
+}
+
+// register returns k's register if the model knows it: the item is held and
+// knows the user. The applier asks, on the goroutine that publishes.
+func (m *readModel) register(k crdt.RegisterKey) (crdt.Register, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	it := m.items[k.Item]
+	if it == nil {
+		return crdt.Register{}, false
+	}
+	r, ok := it.users[k.User]
+	return r, ok
+}
+
+// tally returns t's value if the model holds its item, which knows every
+// tally of it (zero when none).
+func (m *readModel) tally(t tallyRef) (int64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	it := m.items[t.item]
+	if it == nil {
+		return 0, false
+	}
+	i, found := slices.BinarySearchFunc(it.tallies, t.kind, func(v namedValue, kind string) int {
+		return strings.Compare(v.name, kind)
+	})
+	if !found {
+		return 0, true
+	}
+	return it.tallies[i].value, true
 }
 
 // sealing counts a batch about to be handed to Badger.
@@ -378,6 +413,18 @@ func set(vs *[]namedValue, name string, value int64, intern func(string) string)
 		return 0
 	}
 	*vs = slices.Insert(*vs, i, namedValue{intern(name), value})
+	return modelValueBytes
+}
+
+// unset removes name from the sorted values vs and returns the bytes removed.
+func unset(vs *[]namedValue, name string) int64 {
+	i, found := slices.BinarySearchFunc(*vs, name, func(v namedValue, name string) int {
+		return strings.Compare(v.name, name)
+	})
+	if !found {
+		return 0
+	}
+	*vs = slices.Delete(*vs, i, i+1)
 	return modelValueBytes
 }
 

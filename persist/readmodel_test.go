@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -323,6 +324,41 @@ func TestAReadersReactionAgreesWithTheTalliesReadWithIt(t *testing.T) {
 	}
 	if st := s.ReadModelStats(); st.Misses > items {
 		t.Fatalf("%d reads missed the read model: the items were not held", st.Misses-items)
+	}
+}
+
+// TestTheApplierDecidesOnWhatTheReadModelKnows: with the applier's own cache
+// off, a held item's registers and tallies come to the applier from the read
+// model; reactions changed again and again on it keep every tally exact, and
+// the same decisions are made as on an item the model does not hold.
+func TestTheApplierDecidesOnWhatTheReadModelKnows(t *testing.T) {
+	s := openStore(t, t.TempDir(), func(o *persist.Options) { o.CacheKeys = -1 })
+	waitFilled(t, s)
+	kinds := []string{"like", "dislike", "", "like"}
+	for _, item := range []string{"held", "cold"} {
+		for u := range 10 {
+			write(t, s, persist.React(item, fmt.Sprint("u", u), "like"))
+		}
+	}
+	readItem(t, s, "held", "") // the model holds it, knowing every user a commit wrote since
+	for round, kind := range kinds {
+		for u := range 10 {
+			if u%2 == round%2 {
+				for _, item := range []string{"held", "cold"} {
+					write(t, s, persist.React(item, fmt.Sprint("u", u), kind))
+				}
+			}
+		}
+	}
+	if st := s.ReadModelStats(); st.Items != 1 {
+		t.Fatalf("the model holds %d items, want only held", st.Items)
+	}
+	held, cold := readItem(t, s, "held", ""), readItem(t, s, "cold", "")
+	if !maps.Equal(held.Tallies, cold.Tallies) {
+		t.Fatalf("held %v, cold %v: the same reactions made different tallies", held.Tallies, cold.Tallies)
+	}
+	if err := s.CheckTallies(); err != nil {
+		t.Fatal(err)
 	}
 }
 

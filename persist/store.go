@@ -130,6 +130,7 @@ func (s *Store) startPipeline() {
 		names:     s.names,
 		reactions: s.reactions,
 		items:     s.items,
+		model:     s.model,
 		wallClock: s.opts.WallClock,
 		idemTTL:   s.opts.IdempotencyTTL,
 		maxOps:    s.opts.MaxBatchOps,
