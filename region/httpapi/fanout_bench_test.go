@@ -281,8 +281,15 @@ type fanOutDelivery struct {
 	at    time.Duration // arrival, since the benchmark's epoch
 }
 
+// fanOutPerAddress is how many subscribers share one loopback source address.
+// Ten thousand readers are ten thousand browsers, not one address: each group
+// dials from its own 127.0.0.x, so the peer's cap on live streams per client
+// address (MaxStreamsPerAddress, 256) stays as users run it.
+const fanOutPerAddress = 200
+
 // connectFanOut connects n subscribers to the live stream of fanOutItem on the
-// API at addr, one after the other, and starts their readers.
+// API at addr, one after the other, fanOutPerAddress to a source address, and
+// starts their readers.
 func connectFanOut(b *testing.B, addr string, n int, epoch time.Time) *fanOutClients {
 	b.Helper()
 	cs := &fanOutClients{clients: make([]*fanOutClient, 0, n)}
@@ -296,8 +303,9 @@ func connectFanOut(b *testing.B, addr string, n int, epoch time.Time) *fanOutCli
 	b.Cleanup(cs.close)
 	req := []byte("GET /v1/items/" + fanOutItem + "/events HTTP/1.1\r\nHost: " + addr +
 		"\r\nAccept: text/event-stream\r\n\r\n")
-	d := net.Dialer{Timeout: fanOutTimeout}
 	for i := range n {
+		from := &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/fanOutPerAddress/250), byte(2+i/fanOutPerAddress%250))}
+		d := net.Dialer{Timeout: fanOutTimeout, LocalAddr: from}
 		conn, err := d.Dial("tcp", addr)
 		if err != nil {
 			b.Fatalf("subscriber %d of %d: %v", i+1, n, err)
