@@ -200,8 +200,8 @@ type fanOutPeer struct {
 }
 
 // startFanOutPeer starts a peer whose API accepts maxSubs live subscribers and
-// does not rate-limit (every subscriber comes from 127.0.0.1).
-func startFanOutPeer(b *testing.B, maxSubs int) *fanOutPeer {
+// does not rate-limit (the subscribers come from a few loopback addresses).
+func startFanOutPeer(b testing.TB, maxSubs int) *fanOutPeer {
 	b.Helper()
 	opts := persist.SmallOptions(b.TempDir())
 	opts.Logger = quietLogger()
@@ -290,7 +290,7 @@ const fanOutPerAddress = 200
 // connectFanOut connects n subscribers to the live stream of fanOutItem on the
 // API at addr, one after the other, fanOutPerAddress to a source address, and
 // starts their readers.
-func connectFanOut(b *testing.B, addr string, n int, epoch time.Time) *fanOutClients {
+func connectFanOut(b testing.TB, addr string, n int, epoch time.Time) *fanOutClients {
 	b.Helper()
 	cs := &fanOutClients{clients: make([]*fanOutClient, 0, n)}
 	cs.close = sync.OnceFunc(func() {
@@ -370,8 +370,8 @@ func (cs *fanOutClients) fail(err error) {
 	}
 }
 
-// check fails the benchmark if a subscriber failed.
-func (cs *fanOutClients) check(b *testing.B) {
+// check fails the benchmark (or test) if a subscriber failed.
+func (cs *fanOutClients) check(b testing.TB) {
 	b.Helper()
 	if n := cs.failed.Load(); n > 0 {
 		cs.mu.Lock()
