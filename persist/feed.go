@@ -9,8 +9,8 @@ import (
 // the applier goroutine, before its callers are released, in this order: the
 // reaction and item filters take its keys and the read model its states; the
 // last sequence and the digest move on; the channel Committed returned is
-// closed; and every follower is called with the items it changed. Everything that shows the
-// store's state — reads, live streams, sync senders — follows the feed, so
+// closed; and every follower is called with the items it changed. Everything
+// that shows the store's state — reads, live streams, sync senders — follows the feed, so
 // nobody has to tell them of a write.
 
 // Commit is what one committed batch changed, as the feed tells followers.
@@ -56,16 +56,14 @@ func (s *Store) Follow(fn func(Commit)) (stop func()) {
 func (s *Store) publish(b *batch) {
 	s.publishing.Lock()
 	defer s.publishing.Unlock()
+	items := b.changedItems()
 	// The filters first: the model asks the reaction filter under its lock
-	// (readModel.read), so what the model holds must be in it already.
+	// (readModel.readAt), so what the model holds must be in it already.
 	for k := range b.registers {
 		s.reactions.add(k)
 	}
-	for k := range b.counters {
-		s.items.add(k.Item)
-	}
-	for t := range b.tallies {
-		s.items.add(t.item)
+	for _, item := range items {
+		s.items.add(item)
 	}
 	s.model.apply(b)
 	s.digest.Lock()
@@ -82,11 +80,7 @@ func (s *Store) publish(b *batch) {
 	s.followers.mu.Lock()
 	list := s.followers.list
 	s.followers.mu.Unlock()
-	if len(list) == 0 {
-		return
-	}
-	items := b.changedItems()
-	if len(items) == 0 {
+	if len(list) == 0 || len(items) == 0 {
 		return
 	}
 	c := Commit{Items: items, LastSeq: s.lastSeq.Load()}

@@ -144,7 +144,8 @@ func SmallOptions(dir string) Options {
 // index cache (1/16), the read model with the item filter (1/4, 1/256 of the
 // budget the filter's), the reaction filter (1/32) and the applier's cache
 // (about 1/32). That is about 60% of the budget, the rest left to the Go
-// runtime, the API's connections and Badger's own bookkeeping. A budget below 64 MiB is taken as 64 MiB.
+// runtime, the API's connections and Badger's own bookkeeping. A budget below
+// 64 MiB is taken as 64 MiB.
 func (o Options) WithMemoryBudget(budget int64) Options {
 	budget = max(budget, 64<<20)
 	o.MemTableSize = min(max(budget/32, 4<<20), 16<<20)

@@ -140,7 +140,7 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 		return views, nil
 	}
 	// The snapshot opens after the model's generation was read: it holds every
-	// commit the model had, so what it reads may be kept (readModel.keep).
+	// commit the model had, so what it reads may be kept (readModel.keepAll).
 	err := s.view(func(txn *badger.Txn) error {
 		sealed = s.model.sealed.Load()
 		for _, i := range missing {

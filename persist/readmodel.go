@@ -29,12 +29,14 @@ import (
 //
 // Users' reactions: a held item knows the registers of some users exactly —
 // every register a commit wrote while it was held, and those read with it or
-// after it was brought in (keepUser), at most maxUsersPerItem. A user not
+// after it was brought in (keepUserLocked), at most maxUsersPerItem. A user not
 // known is read from Badger (or ruled out by the reaction filter) and then
 // known, under the same rule: a reader's answer is kept only if the item was
 // held since before the reader's generation and no entry was dropped since,
 // so every commit after that generation that touched the user's register is
-// already there, and newer.
+// already there, and newer; and only if the model has taken every batch
+// sealed before the reader's snapshot opened, so the answer is not newer than
+// the item's counters and tallies beside it.
 type readModel struct {
 	mu     sync.RWMutex
 	items  map[string]*modelItem
@@ -112,12 +114,6 @@ func itemBytes(item string, it *modelItem) int64 {
 	return n
 }
 
-// read is readAt without the count of batches taken.
-func (m *readModel) read(items []string, user string, views []ItemView) (missing, unknown []int, gen uint64) {
-	missing, unknown, gen, _ = m.readAt(items, user, views)
-	return missing, unknown, gen
-}
-
 // readAt fills views[i] for every held item of items, with user's register when
 // user is not empty and known or ruled out by the reaction filter, all as of
 // one generation, which it returns. It returns the indices of the items not
@@ -158,8 +154,12 @@ func (m *readModel) readAt(items []string, user string, views []ItemView) (missi
 	}
 	m.hits.Add(uint64(len(items) - len(missing)))
 	m.misses.Add(uint64(len(missing)))
-	return missing, unknown, m.gen, m.gen + m.failed
+	return missing, unknown, m.gen, m.taken()
 }
+
+// taken is the count of sealed batches the model has applied or seen fail.
+// It runs with mu held.
+func (m *readModel) taken() uint64 { return m.gen + m.failed }
 
 // ruledOut reports whether the reaction filter says user has no register on
 // item, counting a "no" for ReadModelStats; a "maybe" is counted by the reader
@@ -185,7 +185,7 @@ type kept struct {
 }
 
 // keepAll keeps what one reader read from a Badger snapshot opened after
-// generation gen, under one lock (see keep and keepUser). sealed is the count
+// generation gen, under one lock (see keepLocked and keepUserLocked). sealed is the count
 // of sealed batches the reader read once its snapshot was open.
 func (m *readModel) keepAll(ks []kept, gen, sealed uint64) {
 	if m.budget == 0 || len(ks) == 0 {
@@ -211,14 +211,6 @@ func (m *readModel) keepAll(ks []kept, gen, sealed uint64) {
 	}
 }
 
-// keep brings in item, read from a Badger snapshot opened after generation gen
-// — with user's register v.User, when user is not empty — unless a commit
-// since gen changed an item of its slot that was not held, or the item is held
-// already (then by a commit, which is newer).
-func (m *readModel) keep(item string, v ItemView, user string, gen uint64) {
-	m.keepAll([]kept{{item: item, view: &v, user: user}}, gen, 0)
-}
-
 // newItem builds an item to hold from what a reader read of it.
 func (m *readModel) newItem(v ItemView) *modelItem {
 	it := &modelItem{}
@@ -235,7 +227,11 @@ func (m *readModel) newItem(v ItemView) *modelItem {
 	return it
 }
 
-// keepLocked is keep's part under mu, for the item it built.
+// keepLocked brings in item, built from what a reader read of it from a
+// Badger snapshot opened after generation gen — with user's register r, when
+// user is not empty — unless a commit since gen changed an item of its slot
+// that was not held, or the item is held already (then by a commit, which is
+// newer). It runs with mu held.
 func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user string, gen uint64) {
 	if m.touched[m.slot(item)] > gen || m.items[item] != nil {
 		return
@@ -254,20 +250,16 @@ func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user
 	m.bytes += itemBytes(item, it)
 }
 
-// keepUser records r as user's register on item, read from a Badger snapshot
-// opened after generation gen (or ruled out by the reaction filter after it),
-// if the item was held since before gen with no entry dropped since, and the
-// model has taken every batch sealed before the snapshot opened (sealed, read
-// once it was open): else the snapshot may hold a commit the item's counters
-// and tallies do not show yet, and the register would run ahead of them.
-func (m *readModel) keepUser(item, user string, r crdt.Register, gen, sealed uint64) {
-	m.keepAll([]kept{{item: item, user: user, reg: r}}, gen, sealed)
-}
-
-// keepUserLocked is keepUser's part under mu.
+// keepUserLocked records r as user's register on item, read from a Badger
+// snapshot opened after generation gen (or ruled out by the reaction filter
+// after it), if the item was held since before gen with no entry dropped
+// since, and the model has taken every batch sealed before the snapshot
+// opened (sealed, read once it was open): else the snapshot may hold a commit
+// the item's counters and tallies do not show yet, and the register would run
+// ahead of them. It runs with mu held.
 func (m *readModel) keepUserLocked(item, user string, r crdt.Register, gen, sealed uint64) {
 	it := m.items[item]
-	if it == nil || it.heldSince > gen || it.usersDropped > gen || sealed > m.gen+m.failed {
+	if it == nil || it.heldSince > gen || it.usersDropped > gen || sealed > m.taken() {
 		return
 	}
 	if _, ok := it.users[user]; ok {
@@ -384,13 +376,10 @@ func (m *readModel) tally(t tallyRef) (int64, bool) {
 	if it == nil {
 		return 0, false
 	}
-	i, found := slices.BinarySearchFunc(it.tallies, t.kind, func(v namedValue, kind string) int {
-		return strings.Compare(v.name, kind)
-	})
-	if !found {
-		return 0, true
+	if i, found := findName(it.tallies, t.kind); found {
+		return it.tallies[i].value, true
 	}
-	return it.tallies[i].value, true
+	return 0, true
 }
 
 // sealing counts a batch about to be handed to Badger.
@@ -403,11 +392,16 @@ func (m *readModel) discard() {
 	m.mu.Unlock()
 }
 
-// set sets name's value in the sorted values vs and returns the bytes added.
-func set(vs *[]namedValue, name string, value int64, intern func(string) string) int64 {
-	i, found := slices.BinarySearchFunc(*vs, name, func(v namedValue, name string) int {
+// findName returns where name is, or would be, in the values vs sorted by name.
+func findName(vs []namedValue, name string) (int, bool) {
+	return slices.BinarySearchFunc(vs, name, func(v namedValue, name string) int {
 		return strings.Compare(v.name, name)
 	})
+}
+
+// set sets name's value in the sorted values vs and returns the bytes added.
+func set(vs *[]namedValue, name string, value int64, intern func(string) string) int64 {
+	i, found := findName(*vs, name)
 	if found {
 		(*vs)[i].value = value
 		return 0
@@ -418,9 +412,7 @@ func set(vs *[]namedValue, name string, value int64, intern func(string) string)
 
 // unset removes name from the sorted values vs and returns the bytes removed.
 func unset(vs *[]namedValue, name string) int64 {
-	i, found := slices.BinarySearchFunc(*vs, name, func(v namedValue, name string) int {
-		return strings.Compare(v.name, name)
-	})
+	i, found := findName(*vs, name)
 	if !found {
 		return 0
 	}

@@ -69,17 +69,20 @@ func (s *Server) readItem(c causal, item, user string) (itemsRead, error) {
 
 // answerItem answers with the first item of read, as an Item.
 func answerItem(w http.ResponseWriter, c causal, read *itemsRead) {
-	setCausalHeaders(w, c, read.token)
-	bp := answerBuffers.Get().(*[]byte)
-	*bp = append(read.appendItem((*bp)[:0], 0), '\n')
-	sendJSON(w, http.StatusOK, bp)
+	answerRead(w, c, read, func(b []byte) []byte { return read.appendItem(b, 0) })
 }
 
 // answerList answers with the items of read, as an ItemList.
 func answerList(w http.ResponseWriter, c causal, read *itemsRead) {
+	answerRead(w, c, read, read.appendList)
+}
+
+// answerRead answers with what encode appends of read, under read's causal
+// token, from a pooled buffer.
+func answerRead(w http.ResponseWriter, c causal, read *itemsRead, encode func([]byte) []byte) {
 	setCausalHeaders(w, c, read.token)
 	bp := answerBuffers.Get().(*[]byte)
-	*bp = append(read.appendList((*bp)[:0]), '\n')
+	*bp = append(encode((*bp)[:0]), '\n')
 	sendJSON(w, http.StatusOK, bp)
 }
 

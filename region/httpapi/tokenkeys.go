@@ -31,6 +31,7 @@ var keyIDRE = regexp.MustCompile(`^[a-z0-9_-]{1,63}$`)
 // any of its keys. It is not changed once made.
 type tokenKeys struct {
 	signer TokenKey
+	signs  *macPool            // MACs under the signing key
 	byID   map[string]*macPool // MACs under each key, by key id
 }
 
@@ -52,6 +53,7 @@ func newTokenKeys(keys []TokenKey) (*tokenKeys, error) {
 		}
 		k.byID[key.ID] = newMACPool(key.Secret)
 	}
+	k.signs = k.byID[k.signer.ID]
 	return k, nil
 }
 
@@ -95,7 +97,7 @@ func (k *tokenKeys) mint(t causalToken) string {
 	b = append(b, tokenVersion, byte(len(id)))
 	b = append(b, id...)
 	b = t.appendBody(b)
-	b = k.byID[id].appendMAC(b, b)
+	b = k.signs.appendMAC(b, b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
