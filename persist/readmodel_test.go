@@ -362,6 +362,35 @@ func TestTheApplierDecidesOnWhatTheReadModelKnows(t *testing.T) {
 	}
 }
 
+// TestAnItemFirstWrittenAtAnotherPeerIsSeenOnceMerged: the item filter rules
+// out an item this peer never heard of; once another peer's writes to it are
+// merged here — a client that wrote elsewhere, then reads and writes here —
+// the item is read whole and this peer's own writes count on top of them.
+func TestAnItemFirstWrittenAtAnotherPeerIsSeenOnceMerged(t *testing.T) {
+	s := openStore(t, t.TempDir(), func(o *persist.Options) { o.CacheKeys = -1 })
+	waitFilled(t, s)
+	if v := readItem(t, s, "remote", "fan"); len(v.Counters) != 0 || v.User.Kind != "" {
+		t.Fatalf("before the merge: %+v", v)
+	}
+	merge(t, s, remoteState(7, crdt.NewClock(nil, 0), func(st *crdt.State, c *crdt.Clock) {
+		st.Add("remote", "claps", 4)
+		st.SetReaction("remote", "fan", "like", c.Now())
+	}))
+	if v := readItem(t, s, "remote", "fan"); v.Counters["claps"] != 4 || v.Tallies["like"] != 1 || v.User.Kind != "like" {
+		t.Fatalf("after the merge: %+v", v)
+	}
+	if res := write(t, s, persist.Add("remote", "claps", 1)); res[0].Value != 5 {
+		t.Fatalf("a local clap on top of 4 merged counted to %d", res[0].Value)
+	}
+	write(t, s, persist.React("remote", "fan", "dislike"))
+	if v := readItem(t, s, "remote", ""); v.Tallies["like"] != 0 || v.Tallies["dislike"] != 1 {
+		t.Fatalf("the fan's merged like, then a local dislike: %+v", v.Tallies)
+	}
+	if err := s.CheckTallies(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // snapshotDelta returns the whole replicated state of s as one delta.
 func snapshotDelta(t *testing.T, s *persist.Store) crdt.Delta {
 	t.Helper()
