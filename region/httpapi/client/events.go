@@ -59,13 +59,13 @@ func (e *handlerError) Error() string { return "client: follow handler: " + e.er
 // stream follows one event stream at peer until it ends; opened reports whether
 // it delivered at least one event.
 func (s *Session) stream(ctx context.Context, peer, path string, fn func(Item) error) (opened bool, err error) {
-	req, err := s.newRequest(ctx, http.MethodGet, peer+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peer+path, nil)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("client: %w", err)
 	}
-	req.Header.Set("Accept", "text/event-stream")
+	eachHeader(&request{token: s.c.cfg.Token, accept: "text/event-stream"}, req.Header.Set)
 	// A stream lasts: no overall timeout, only the request's context.
-	hc := *s.c.cfg.HTTPClient
+	hc := *s.c.streams
 	hc.Timeout = 0
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *Session) stream(ctx context.Context, peer, path string, fn func(Item) e
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)) // a problem, not a stream
-		return false, problemOf(peer, resp, raw)
+		return false, problemOf(peer, resp.StatusCode, raw)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)

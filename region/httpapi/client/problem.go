@@ -64,11 +64,11 @@ func isKind(err error) bool {
 
 // problemOf reads the problem of a non-2xx answer; an answer that is not
 // problem+json still becomes a Problem, of its status.
-func problemOf(peer string, resp *http.Response, raw []byte) *Problem {
+func problemOf(peer string, status int, raw []byte) *Problem {
 	p := &Problem{}
 	if err := json.Unmarshal(raw, p); err != nil || p.Status == 0 {
-		p = &Problem{Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(raw))}
+		p = &Problem{Title: http.StatusText(status), Detail: strings.TrimSpace(string(raw))}
 	}
-	p.Status, p.Peer = resp.StatusCode, peer
+	p.Status, p.Peer = status, peer
 	return p
 }

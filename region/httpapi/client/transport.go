@@ -1,0 +1,131 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+)
+
+// request is one API request as a transport sends it.
+type request struct {
+	method string
+	peer   string // the peer's base URL, as Config.Peers gives it
+	path   string // the path and query, escaped
+	body   []byte // JSON, or nil for none
+	token  string // the API token, or ""
+	causal string // the session's causal token, or ""
+	key    string // the idempotency key, or ""
+	accept string // the Accept header, or ""
+}
+
+// answer is a peer's answer as a transport hands it to the caller. Its body is
+// valid only until the callback it was handed to returns.
+type answer struct {
+	status      int
+	body        []byte
+	retryAfter  string // the Retry-After header
+	causalToken string // the X-Causal-Token header
+	causalStale string // the X-Causal-Stale header
+}
+
+// transport makes API requests. Every implementation is safe for concurrent
+// use. roundTrip sends r and, once the whole answer has arrived, hands it to
+// read and returns nil; an error (no connection, a timeout, a connection lost,
+// an answer that is not HTTP or larger than maxAnswerBytes) leaves the
+// request's outcome unknown. A transport sends a request twice only when that
+// is safe: see replayable.
+type transport interface {
+	roundTrip(ctx context.Context, r *request, read func(*answer)) error
+}
+
+// maxAnswerBytes bounds an answer's body: a larger one is an error.
+const maxAnswerBytes = 16 << 20
+
+// replayable reports whether a request may be sent twice without changing its
+// effect, as net/http's client decides it: a GET, HEAD, PUT or DELETE, or a
+// request carrying an idempotency key.
+func replayable(r *request) bool {
+	switch r.method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return r.key != ""
+}
+
+// eachHeader calls set with each of r's headers but Host, Content-Type and
+// Content-Length.
+func eachHeader(r *request, set func(key, value string)) {
+	if r.token != "" {
+		set("Authorization", "Bearer "+r.token)
+	}
+	if r.causal != "" {
+		set("X-Causal-Token", r.causal)
+	}
+	if r.key != "" {
+		set("Idempotency-Key", r.key)
+	}
+	if r.accept != "" {
+		set("Accept", r.accept)
+	}
+}
+
+// netHTTPTransport sends requests through a caller's *http.Client (a proxy, a
+// custom RoundTripper, its own TLS settings).
+type netHTTPTransport struct{ c *http.Client }
+
+func (t netHTTPTransport) roundTrip(ctx context.Context, r *request, read func(*answer)) error {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.peer+r.path, body)
+	if err != nil {
+		return err
+	}
+	eachHeader(r, req.Header.Set)
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := t.c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := readBody(resp)
+	if err != nil {
+		return err
+	}
+	read(answerOf(resp, raw))
+	return nil
+}
+
+// readBody reads an answer's whole body, up to maxAnswerBytes.
+func readBody(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength > maxAnswerBytes {
+		return nil, errAnswerTooLarge
+	}
+	n := resp.ContentLength
+	if n < 0 {
+		n = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswerBytes+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxAnswerBytes {
+		return nil, errAnswerTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// answerOf is the answer of resp, with its body raw.
+func answerOf(resp *http.Response, raw []byte) *answer {
+	return &answer{
+		status:      resp.StatusCode,
+		body:        raw,
+		retryAfter:  resp.Header.Get("Retry-After"),
+		causalToken: resp.Header.Get("X-Causal-Token"),
+		causalStale: resp.Header.Get("X-Causal-Stale"),
+	}
+}

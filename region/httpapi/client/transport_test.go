@@ -1,0 +1,386 @@
+package client_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/countermesh/countermesh/region/httpapi/client"
+)
+
+// The client's own transport and net/http's (Config.HTTPClient) give the same
+// answers, problems and causal tokens for the same calls at a real peer.
+func TestBothTransportsAnswerAlike(t *testing.T) {
+	ms := newMesh(t)
+	ctx := context.Background()
+	own := ms.client(t, "eu-1")
+	std, err := client.New(client.Config{Peers: []string{ms.urls["eu-1"]}, Token: token,
+		HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(std.CloseIdleConnections)
+	t.Cleanup(own.CloseIdleConnections)
+	type outcome struct {
+		Item    client.Item
+		Items   []client.Item
+		Results []client.OpResult
+		Err     string
+		Token   bool
+	}
+	// Each call runs at both transports in turn, on its own item, so both see
+	// the same state.
+	calls := []func(s *client.Session, item string) outcome{
+		func(s *client.Session, item string) outcome {
+			it, err := s.React(ctx, item, "u1", "like")
+			return outcome{Item: it, Err: fmt.Sprint(err)}
+		},
+		func(s *client.Session, item string) outcome {
+			it, err := s.AddOnce(ctx, item, "claps", 7, "key-"+item)
+			return outcome{Item: it, Err: fmt.Sprint(err)}
+		},
+		func(s *client.Session, item string) outcome {
+			res, err := s.Ops(ctx, []client.Op{client.AddOp(item, "views", 2, ""), client.ReactOp(item, "u2", "dislike")})
+			return outcome{Results: res, Err: fmt.Sprint(err)}
+		},
+		func(s *client.Session, item string) outcome {
+			list, err := s.GetMany(ctx, []string{item, item + "-never"}, "u2")
+			return outcome{Items: list, Err: fmt.Sprint(err)}
+		},
+		func(s *client.Session, item string) outcome {
+			_, err := s.React(ctx, item, "u1", "love") // not a reaction kind: a problem
+			var p *client.Problem
+			if !errors.As(err, &p) || !errors.Is(err, client.ErrInvalidRequest) {
+				return outcome{Err: "not an invalid-request problem: " + fmt.Sprint(err)}
+			}
+			return outcome{Err: p.Detail}
+		},
+	}
+	for i, call := range calls {
+		var got [2]outcome
+		for j, c := range []*client.Client{own, std} {
+			item := fmt.Sprintf("post-%d-%d", i, j)
+			s := c.Session()
+			got[j] = call(s, item)
+			got[j].Token = s.Token() != ""
+			// Items differ by name only: name them alike, and drop the tokens
+			// (each answer's token is its own).
+			got[j] = renamed(got[j], item)
+		}
+		if !reflect.DeepEqual(got[0], got[1]) {
+			t.Errorf("call %d: own transport %+v\nnet/http %+v", i, got[0], got[1])
+		}
+	}
+}
+
+// renamed returns o with item's name replaced by "item" and tokens cleared.
+func renamed[T any](o T, item string) T {
+	v := reflect.ValueOf(&o).Elem()
+	var walk func(reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			if v.CanSet() {
+				v.SetString(strings.ReplaceAll(v.String(), item, "item"))
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if v.Type().Field(i).Name == "Token" && v.Field(i).Kind() == reflect.String {
+					v.Field(i).SetString("")
+					continue
+				}
+				walk(v.Field(i))
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				walk(v.Index(i))
+			}
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem())
+			}
+		}
+	}
+	walk(v)
+	return o
+}
+
+// countingServer is an HTTP server that counts the requests it applied and
+// the connections it accepted, and answers each request with the count.
+type countingServer struct {
+	*httptest.Server
+	applied atomic.Int64
+	conns   atomic.Int64
+	// hold, when set, runs before a request is applied.
+	hold atomic.Pointer[func(*http.Request)]
+}
+
+func newCountingServer(t testing.TB) *countingServer {
+	t.Helper()
+	cs := &countingServer{}
+	cs.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := cs.hold.Load(); h != nil {
+			(*h)(r)
+			if r.Context().Err() != nil {
+				return
+			}
+		}
+		io.Copy(io.Discard, r.Body)
+		n := cs.applied.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"item":"a","counters":{"claps":%d},"reactions":{},"token":"t%d"}`, n, n)
+	}))
+	cs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			cs.conns.Add(1)
+		}
+	}
+	cs.Start()
+	t.Cleanup(cs.Close)
+	return cs
+}
+
+func newClient(t testing.TB, cfg client.Config) *client.Client {
+	t.Helper()
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// A kept connection the peer closed meanwhile (a restart, a load balancer's
+// idle timeout): a request that is safe to send twice goes again on a fresh
+// connection and counts once; an unkeyed increment is not sent again, and its
+// caller learns that its outcome is unknown.
+func TestAClosedKeptConnectionIsRedialledOnlyForSafeRequests(t *testing.T) {
+	cs := newCountingServer(t)
+	ctx := context.Background()
+	s := newClient(t, client.Config{Peers: []string{cs.URL}, Attempts: 1}).Session()
+	calls := []struct {
+		name string
+		call func() error
+		safe bool
+	}{
+		{"GET", func() error { _, err := s.Get(ctx, "a", ""); return err }, true},
+		{"PUT reaction", func() error { _, err := s.React(ctx, "a", "u1", "like"); return err }, true},
+		{"DELETE reaction", func() error { _, err := s.Unreact(ctx, "a", "u1"); return err }, true},
+		{"keyed POST", func() error { _, err := s.AddOnce(ctx, "a", "claps", 1, "k1"); return err }, true},
+		{"unkeyed POST", func() error { _, err := s.AddUnkeyed(ctx, "a", "claps", 1); return err }, false},
+	}
+	for _, c := range calls {
+		if err := c.call(); err != nil { // opens, then keeps, a connection
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		cs.CloseClientConnections()
+		before := cs.applied.Load()
+		err := c.call()
+		var unknown *client.UnknownError
+		switch {
+		case c.safe && err != nil:
+			t.Errorf("%s on a closed kept connection: %v, want it sent again on a fresh one", c.name, err)
+		case !c.safe && !errors.As(err, &unknown):
+			t.Errorf("%s on a closed kept connection: %v, want an UnknownError", c.name, err)
+		}
+		want := before + 1
+		if !c.safe {
+			want = before
+		}
+		if got := cs.applied.Load(); got != want {
+			t.Errorf("%s: the peer applied %d requests, want %d", c.name, got-before, want-before)
+		}
+	}
+}
+
+// A call ends at its deadline — the client's Timeout or the context's,
+// whichever is first — and at its context's cancellation, even while the peer
+// has not answered; the connection it used is not kept with a spoiled
+// deadline, so the next call works.
+func TestACallEndsAtItsDeadlineOrCancellation(t *testing.T) {
+	cs := newCountingServer(t)
+	hang := func(r *http.Request) { <-r.Context().Done() }
+	c := newClient(t, client.Config{Peers: []string{cs.URL}, Attempts: 1, Timeout: 200 * time.Millisecond})
+	s := c.Session()
+	ctx := context.Background()
+	if _, err := s.Get(ctx, "a", ""); err != nil { // a kept connection
+		t.Fatal(err)
+	}
+	cs.hold.Store(&hang)
+	var unknown *client.UnknownError
+
+	start := time.Now()
+	if _, err := s.Get(ctx, "a", ""); !errors.As(err, &unknown) {
+		t.Errorf("a call past Timeout: %v, want an UnknownError", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a call with a 200 ms Timeout took %v", d)
+	}
+
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.Get(short, "a", ""); !errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &unknown) {
+		t.Errorf("a call past its context's deadline: %v", err)
+	}
+
+	long := newClient(t, client.Config{Peers: []string{cs.URL}, Attempts: 1, Timeout: time.Hour}).Session()
+	cctx, cancelNow := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := long.Get(cctx, "a", ""); done <- err }()
+	for cs.conns.Load() < 2 { // wait until the call reached the peer
+		time.Sleep(time.Millisecond)
+	}
+	cancelNow()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("a cancelled call: %v, want context.Canceled among its causes", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("cancelling the context did not end the call")
+	}
+
+	cs.hold.Store(nil)
+	if _, err := s.Get(ctx, "a", ""); err != nil {
+		t.Errorf("the call after a timed-out one: %v", err)
+	}
+}
+
+// ConnsPerPeer caps the connections to a peer however many calls run at once;
+// the calls beyond it wait for a free connection and all succeed.
+func TestConnsPerPeerCapsConnections(t *testing.T) {
+	cs := newCountingServer(t)
+	slow := func(*http.Request) { time.Sleep(5 * time.Millisecond) }
+	cs.hold.Store(&slow)
+	c := newClient(t, client.Config{Peers: []string{cs.URL}, Attempts: 1, ConnsPerPeer: 3})
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for range 40 {
+		wg.Go(func() {
+			_, err := c.Session().Get(context.Background(), "a", "")
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cs.conns.Load(); n > 3 {
+		t.Errorf("the peer saw %d connections, want at most 3", n)
+	}
+	if n := cs.applied.Load(); n != 40 {
+		t.Errorf("applied %d calls, want 40", n)
+	}
+}
+
+// rawPeer serves each connection with answer, whatever it is asked, and
+// records the requests' header blocks.
+func rawPeer(t *testing.T, answer string) (url string, seen func() []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var heads []string
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					var b strings.Builder
+					req.Header.Write(&b)
+					mu.Lock()
+					heads = append(heads, b.String())
+					mu.Unlock()
+					if _, err := io.WriteString(nc, answer); err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return "http://" + ln.Addr().String(), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), heads...)
+	}
+}
+
+// Bad input changes nothing it should not. A peer's answer with a control
+// character in a header, larger than the client takes, or not HTTP at all, is
+// an error of unknown outcome, and its token is not carried on. A frontend
+// that passes on an idempotency key from its own caller cannot make it add a
+// header to the request: the call is refused before anything is sent.
+func TestHostileInputIsRefused(t *testing.T) {
+	ctx := context.Background()
+	const body = `{"item":"a","counters":{},"reactions":{},"token":""}`
+	injecting, seen := rawPeer(t, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Causal-Token: t\x0bX-Injected: 1\r\n"+
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+	s := newClient(t, client.Config{Peers: []string{injecting}, Attempts: 1}).Session()
+	var unknown *client.UnknownError
+	if _, err := s.Get(ctx, "a", ""); !errors.As(err, &unknown) {
+		t.Errorf("an answer with a control character in a header: %v, want an UnknownError", err)
+	}
+	if s.Token() != "" {
+		t.Errorf("the session took the token %q", s.Token())
+	}
+	for _, key := range []string{"k\r\nX-Injected: 1", "k\nX-Injected: 1", "k\x00"} {
+		if _, err := s.AddOnce(ctx, "a", "claps", 1, key); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("an idempotency key %q: %v, want it refused", key, err)
+		}
+	}
+	if n := len(seen()); n != 1 {
+		t.Errorf("the peer got %d requests, want only the first", n)
+	}
+	for _, h := range seen() {
+		if strings.Contains(h, "X-Injected") {
+			t.Errorf("an injected header reached the wire: %q", h)
+		}
+	}
+
+	cases := map[string]string{
+		"a body of 17 MiB":  "HTTP/1.1 200 OK\r\nContent-Length: 17825792\r\n\r\n",
+		"a chunked 17 MiB":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1100000\r\n" + strings.Repeat("x", 17<<20) + "\r\n0\r\n\r\n",
+		"not HTTP":          "SSH-2.0-OpenSSH_9.2\r\n\r\n",
+		"a broken chunking": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+	}
+	for name, answer := range cases {
+		url, _ := rawPeer(t, answer)
+		start := time.Now()
+		_, err := newClient(t, client.Config{Peers: []string{url}, Attempts: 1}).Session().Get(ctx, "a", "")
+		var unknown *client.UnknownError
+		if !errors.As(err, &unknown) {
+			t.Errorf("%s: %v, want an UnknownError", name, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: refused after %v; the client waited for what it does not take", name, d)
+		}
+	}
+}
