@@ -163,7 +163,7 @@ func (t *connTransport) send(c *conn, p *peerConns, r *request, deadline time.Ti
 		}
 		return nil, false, err
 	}
-	resp, err := http.ReadResponse(c.br, nil)
+	resp, err := readFinalResponse(c.br)
 	if err != nil {
 		return nil, false, err
 	}
@@ -175,6 +175,30 @@ func (t *connTransport) send(c *conn, p *peerConns, r *request, deadline time.Ti
 	}
 	resp.Body.Close()
 	return answerOf(resp, raw), !resp.Close, nil
+}
+
+// max1xx bounds the informational answers taken before a final one.
+const max1xx = 5
+
+// readFinalResponse reads an answer's header, skipping the informational
+// answers (1xx: 100 Continue, 103 Early Hints) a peer may send before it: each
+// is a whole answer of its own, without a body, and the final one follows on
+// the same connection.
+func readFinalResponse(br *bufio.Reader) (*http.Response, error) {
+	for range max1xx + 1 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case resp.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errors.New("peer switched protocols unasked")
+		case resp.StatusCode >= 100 && resp.StatusCode < 200:
+			continue
+		}
+		return resp, nil
+	}
+	return nil, fmt.Errorf("more than %d informational answers", max1xx)
 }
 
 // dial opens a new connection to p.

@@ -384,3 +384,28 @@ func TestHostileInputIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// An informational answer (103 Early Hints, an unasked 100 Continue) comes
+// before the final one on the same connection: the call takes the final
+// answer, and the next call on that connection gets its own.
+func TestInformationalAnswersAreSkipped(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"item":"a%d","counters":{},"reactions":{},"token":""}`, i)
+	}))
+	t.Cleanup(srv.Close)
+	s := newClient(t, client.Config{Peers: []string{srv.URL}, Attempts: 1}).Session()
+	for i := 1; i <= 3; i++ {
+		it, err := s.Get(context.Background(), "a", "")
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("a%d", i); it.Item != want {
+			t.Fatalf("call %d got the answer of %q, want %q", i, it.Item, want)
+		}
+	}
+}
