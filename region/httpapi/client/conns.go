@@ -174,7 +174,9 @@ func (t *connTransport) send(c *conn, p *peerConns, r *request, deadline time.Ti
 		return nil, false, err
 	}
 	resp.Body.Close()
-	return answerOf(resp, raw), !resp.Close, nil
+	// Bytes already read past the answer were sent unasked: the connection
+	// is out of step with its requests.
+	return answerOf(resp, raw), !resp.Close && c.br.Buffered() == 0, nil
 }
 
 // max1xx bounds the informational answers taken before a final one.

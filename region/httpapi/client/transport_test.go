@@ -409,3 +409,51 @@ func TestInformationalAnswersAreSkipped(t *testing.T) {
 		}
 	}
 }
+
+// A peer that sends more than it was asked for (a second answer after the
+// first, as a desynchronised proxy does) leaves bytes no call asked for on
+// the connection: they are not taken as the next call's answer.
+func TestUnaskedBytesAreNotTheNextAnswer(t *testing.T) {
+	answer := func(item string) string {
+		body := fmt.Sprintf(`{"item":%q,"counters":{},"reactions":{},"token":""}`, item)
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	var mu sync.Mutex
+	served := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		served++
+		i := served
+		mu.Unlock()
+		nc, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if i == 1 {
+			// The answer, and one more no one asked for, in one write; then the
+			// connection stays open and answers nothing more.
+			bw.WriteString(answer("first") + answer("unasked"))
+			bw.Flush()
+			io.Copy(io.Discard, nc)
+			nc.Close()
+			return
+		}
+		bw.WriteString(answer(fmt.Sprint("call-", i)))
+		bw.Flush()
+		nc.Close()
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, client.Config{Peers: []string{srv.URL}, Attempts: 1, Timeout: 5 * time.Second})
+	s := c.Session()
+	if it, err := s.Get(context.Background(), "a", ""); err != nil || it.Item != "first" {
+		t.Fatalf("first call: %v, %v", it.Item, err)
+	}
+	it, err := s.Get(context.Background(), "a", "")
+	if err != nil {
+		t.Fatalf("second call: %v", err)
+	}
+	if it.Item == "unasked" {
+		t.Fatalf("the second call took an answer sent before it was asked")
+	}
+}
