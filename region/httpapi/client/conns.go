@@ -154,11 +154,15 @@ func (t *connTransport) send(c *conn, p *peerConns, r *request, deadline time.Ti
 		return nil, false, err
 	}
 	writeRequest(c.bw, p, r)
-	if err := c.bw.Flush(); err != nil {
-		return nil, false, fmt.Errorf("%w: %w", errNoAnswer, err)
-	}
+	// A peer may answer before it has read the whole request (a body over its
+	// limit) and close the connection: the write fails, and the answer, when
+	// one came, is read all the same.
+	werr := c.bw.Flush()
 	if _, err := c.br.Peek(1); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		if werr != nil {
+			err = werr
+		}
+		if werr != nil || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			err = fmt.Errorf("%w: %w", errNoAnswer, err)
 		}
 		return nil, false, err
@@ -176,7 +180,7 @@ func (t *connTransport) send(c *conn, p *peerConns, r *request, deadline time.Ti
 	resp.Body.Close()
 	// Bytes already read past the answer were sent unasked: the connection
 	// is out of step with its requests.
-	return answerOf(resp, raw), !resp.Close && c.br.Buffered() == 0, nil
+	return answerOf(resp, raw), werr == nil && !resp.Close && c.br.Buffered() == 0, nil
 }
 
 // max1xx bounds the informational answers taken before a final one.

@@ -457,3 +457,28 @@ func TestUnaskedBytesAreNotTheNextAnswer(t *testing.T) {
 		t.Fatalf("the second call took an answer sent before it was asked")
 	}
 }
+
+// A peer that answers a request before reading all of its body (a body over
+// its limit: 413) and then closes the connection: the caller gets that
+// answer, as net/http's client gives it, not an unknown outcome.
+func TestAnAnswerBeforeTheWholeBodyIsTaken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 1<<20)); err != nil {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"results":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	ops := make([]client.Op, 1000)
+	for i := range ops {
+		ops[i] = client.ReactOp(strings.Repeat("x", 32<<10), "u", "like")
+	}
+	s := newClient(t, client.Config{Peers: []string{srv.URL}, Attempts: 1}).Session()
+	_, err := s.Ops(context.Background(), ops)
+	var p *client.Problem
+	if !errors.As(err, &p) || p.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body over the peer's limit: %v, want its 413 problem", err)
+	}
+}
