@@ -125,8 +125,14 @@ var errNoAnswer = errors.New("connection closed before an answer")
 // exchange writes r on c and hands its answer to read, then keeps c idle if
 // the answer leaves it usable, or closes it.
 func (t *connTransport) exchange(ctx context.Context, c *conn, p *peerConns, r *request, deadline time.Time, read func(*answer)) error {
+	// The deadline is set before the cancellation can set its own, which it
+	// would otherwise undo.
+	if err := c.nc.SetDeadline(deadline); err != nil {
+		c.nc.Close()
+		return err
+	}
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
-	a, keep, err := t.send(c, p, r, deadline)
+	a, keep, err := t.send(c, p, r)
 	if !stop() {
 		// The context ended during the exchange: c's deadline is spoiled.
 		keep = false
@@ -149,10 +155,7 @@ func (t *connTransport) exchange(ctx context.Context, c *conn, p *peerConns, r *
 
 // send writes r on c and reads its answer, and whether c may carry another
 // request.
-func (t *connTransport) send(c *conn, p *peerConns, r *request, deadline time.Time) (*answer, bool, error) {
-	if err := c.nc.SetDeadline(deadline); err != nil {
-		return nil, false, err
-	}
+func (t *connTransport) send(c *conn, p *peerConns, r *request) (*answer, bool, error) {
 	writeRequest(c.bw, p, r)
 	// A peer may answer before it has read the whole request (a body over its
 	// limit) and close the connection: the write fails, and the answer, when

@@ -482,3 +482,37 @@ func TestAnAnswerBeforeTheWholeBodyIsTaken(t *testing.T) {
 		t.Fatalf("a body over the peer's limit: %v, want its 413 problem", err)
 	}
 }
+
+// A call whose context ends as its request starts still ends then: the
+// cancellation is not lost to the deadline the request sets on its
+// connection.
+func TestACancellationAtTheStartOfAnExchangeEndsIt(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "hang") {
+			<-r.Context().Done()
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"item":"a","counters":{},"reactions":{},"token":""}`)
+	}))
+	t.Cleanup(srv.Close)
+	// A lost cancellation ends at Timeout, after the test has failed.
+	s := newClient(t, client.Config{Peers: []string{srv.URL}, Attempts: 1, Timeout: 30 * time.Second}).Session()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 300 {
+		if _, err := s.Get(context.Background(), "a", ""); err != nil { // a kept connection
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := s.Get(cancelled, "hang", ""); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatalf("call %d with a cancelled context succeeded", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call %d with a cancelled context did not end", i)
+		}
+	}
+}
