@@ -14,9 +14,11 @@
 // Calls go over the client's own HTTP/1.1 transport: keep-alive connections per
 // peer (Config.ConnsPerPeer), each request written and its answer read on the
 // calling goroutine, which costs a frontend well under net/http's client's CPU
-// per call (BenchmarkCall). It resends a request on a fresh connection only
-// when a kept one turns out closed and the request is safe to send twice (a
-// GET, PUT or DELETE, or one with an idempotency key). Config.HTTPClient routes
+// per call (BenchmarkCall). A kept connection the peer closed while idle, or
+// that holds an answer nobody asked for, is dropped before it is used. A
+// request is resent on a fresh connection only when a kept one is lost before
+// any answer and the request is safe to send twice (a GET, PUT or DELETE, or
+// one with an idempotency key). Config.HTTPClient routes
 // calls through net/http instead, for a proxy or custom TLS. Live streams
 // (Follow) always use net/http.
 //
@@ -111,6 +113,9 @@ func New(cfg Config) (*Client, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("client: peer %q is not an http(s) URL", p)
 		}
+		if u.User != nil {
+			return nil, fmt.Errorf("client: peer %q carries credentials: the API takes a bearer token (Config.Token)", u.Redacted())
+		}
 	}
 	cfg.Peers = append([]string(nil), cfg.Peers...)
 	for i, p := range cfg.Peers {
@@ -130,7 +135,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, streams: cfg.HTTPClient, tr: netHTTPTransport{cfg.HTTPClient}}
 	if cfg.HTTPClient == nil {
-		c.streams = &http.Client{}
+		c.streams = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 		c.tr = newConnTransport(cfg.Timeout, cfg.ConnsPerPeer)
 	}
 	return c, nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -60,7 +61,8 @@ type peerConns struct {
 
 // conn is one connection to a peer.
 type conn struct {
-	nc   net.Conn
+	nc   net.Conn // the connection: tcp, or TLS over it
+	tcp  net.Conn
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	used time.Time // when it was last put back idle
@@ -105,10 +107,15 @@ func (t *connTransport) roundTrip(ctx context.Context, r *request, read func(*an
 	}
 	defer p.release()
 	c := p.takeIdle()
+	for c != nil && !idleClean(c) {
+		c.nc.Close()
+		c = p.takeIdle()
+	}
 	if c != nil {
 		err := t.exchange(ctx, c, p, r, deadline, read)
-		// A kept connection the peer closed meanwhile fails before any answer
-		// arrives; a request that may be sent twice goes again, fresh.
+		// A kept connection the peer closed as the request went out fails
+		// before any answer arrives; a request that may be sent twice goes
+		// again, fresh.
 		if err == nil || !errors.Is(err, errNoAnswer) || !replayable(r) {
 			return err
 		}
@@ -139,6 +146,10 @@ func (t *connTransport) exchange(ctx context.Context, c *conn, p *peerConns, r *
 		if err != nil {
 			err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
 		}
+	} else if d, ok := ctx.Deadline(); ok && err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		// The socket's deadline, the context's, passed before the context
+		// noticed: say so as the context would.
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}
 	if keep {
 		c.used = time.Now()
@@ -218,6 +229,7 @@ func (t *connTransport) dial(ctx context.Context, p *peerConns, deadline time.Ti
 	if err != nil {
 		return nil, err
 	}
+	tcp := nc
 	if p.tls != nil {
 		tc := tls.Client(nc, p.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -226,7 +238,7 @@ func (t *connTransport) dial(ctx context.Context, p *peerConns, deadline time.Ti
 		}
 		nc = tc
 	}
-	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 8<<10), bw: bufio.NewWriterSize(nc, 4<<10)}, nil
+	return &conn{nc: nc, tcp: tcp, br: bufio.NewReaderSize(nc, 8<<10), bw: bufio.NewWriterSize(nc, 4<<10)}, nil
 }
 
 // acquire takes one of p's connection slots, waiting until deadline or ctx's

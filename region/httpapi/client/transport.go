@@ -43,11 +43,12 @@ type transport interface {
 const maxAnswerBytes = 16 << 20
 
 // replayable reports whether a request may be sent twice without changing its
-// effect, as net/http's client decides it: a GET, HEAD, PUT or DELETE, or a
-// request carrying an idempotency key.
+// effect, as net/http's client decides it: a GET, PUT or DELETE, or a
+// request carrying an idempotency key. (The client sends no HEAD: answers are
+// read as answers to a request that has a body in its answer.)
 func replayable(r *request) bool {
 	switch r.method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
+	case http.MethodGet, http.MethodPut, http.MethodDelete:
 		return true
 	}
 	return r.key != ""

@@ -161,46 +161,85 @@ func newClient(t testing.TB, cfg client.Config) *client.Client {
 	return c
 }
 
-// A kept connection the peer closed meanwhile (a restart, a load balancer's
-// idle timeout): a request that is safe to send twice goes again on a fresh
-// connection and counts once; an unkeyed increment is not sent again, and its
-// caller learns that its outcome is unknown.
-func TestAClosedKeptConnectionIsRedialledOnlyForSafeRequests(t *testing.T) {
+// A kept connection the peer closed while it was idle (a restart, a load
+// balancer's idle timeout) is not used: every call, an unkeyed increment too,
+// goes out on a fresh connection and counts once.
+func TestAKeptConnectionThePeerClosedIsNotUsed(t *testing.T) {
 	cs := newCountingServer(t)
 	ctx := context.Background()
 	s := newClient(t, client.Config{Peers: []string{cs.URL}, Attempts: 1}).Session()
-	calls := []struct {
-		name string
-		call func() error
-		safe bool
-	}{
+	for i, call := range safeAndUnsafeCalls(ctx, s) {
+		if err := call.call(); err != nil { // opens, then keeps, a connection
+			t.Fatalf("%s: %v", call.name, err)
+		}
+		cs.CloseClientConnections()
+		before := cs.applied.Load()
+		if err := call.call(); err != nil {
+			t.Errorf("%s after the peer closed the kept connection: %v", call.name, err)
+		}
+		if got := cs.applied.Load() - before; got != 1 {
+			t.Errorf("%s: the peer applied %d requests, want 1", call.name, got)
+		}
+		if n := cs.conns.Load(); n != int64(i+2) {
+			t.Errorf("%s: the peer saw %d connections, want %d: one new after each close", call.name, n, i+2)
+		}
+	}
+}
+
+// A connection lost after the request went out and before any answer (the
+// peer dropped it unapplied): a request that is safe to send twice goes again
+// on a fresh connection and counts once; an unkeyed increment is not sent
+// again, and its caller learns that its outcome is unknown.
+func TestAConnectionLostBeforeAnAnswerIsResentOnlyWhenSafe(t *testing.T) {
+	cs := newCountingServer(t)
+	ctx := context.Background()
+	s := newClient(t, client.Config{Peers: []string{cs.URL}, Attempts: 1}).Session()
+	var armed atomic.Bool
+	drop := func(*http.Request) {
+		if armed.CompareAndSwap(true, false) {
+			panic(http.ErrAbortHandler) // the connection closes, nothing applied
+		}
+	}
+	cs.hold.Store(&drop)
+	for _, call := range safeAndUnsafeCalls(ctx, s) {
+		if err := call.call(); err != nil { // opens, then keeps, a connection
+			t.Fatalf("%s: %v", call.name, err)
+		}
+		armed.Store(true)
+		before := cs.applied.Load()
+		err := call.call()
+		var unknown *client.UnknownError
+		switch {
+		case call.safe && err != nil:
+			t.Errorf("%s on a connection lost before its answer: %v, want it sent again on a fresh one", call.name, err)
+		case !call.safe && !errors.As(err, &unknown):
+			t.Errorf("%s on a connection lost before its answer: %v, want an UnknownError", call.name, err)
+		}
+		want := int64(1)
+		if !call.safe {
+			want = 0
+		}
+		if got := cs.applied.Load() - before; got != want {
+			t.Errorf("%s: the peer applied %d requests, want %d", call.name, got, want)
+		}
+	}
+}
+
+// namedCall is one call of a session, and whether it is safe to send twice.
+type namedCall struct {
+	name string
+	call func() error
+	safe bool
+}
+
+// safeAndUnsafeCalls returns one call of each method the client sends.
+func safeAndUnsafeCalls(ctx context.Context, s *client.Session) []namedCall {
+	return []namedCall{
 		{"GET", func() error { _, err := s.Get(ctx, "a", ""); return err }, true},
 		{"PUT reaction", func() error { _, err := s.React(ctx, "a", "u1", "like"); return err }, true},
 		{"DELETE reaction", func() error { _, err := s.Unreact(ctx, "a", "u1"); return err }, true},
 		{"keyed POST", func() error { _, err := s.AddOnce(ctx, "a", "claps", 1, "k1"); return err }, true},
 		{"unkeyed POST", func() error { _, err := s.AddUnkeyed(ctx, "a", "claps", 1); return err }, false},
-	}
-	for _, c := range calls {
-		if err := c.call(); err != nil { // opens, then keeps, a connection
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		cs.CloseClientConnections()
-		before := cs.applied.Load()
-		err := c.call()
-		var unknown *client.UnknownError
-		switch {
-		case c.safe && err != nil:
-			t.Errorf("%s on a closed kept connection: %v, want it sent again on a fresh one", c.name, err)
-		case !c.safe && !errors.As(err, &unknown):
-			t.Errorf("%s on a closed kept connection: %v, want an UnknownError", c.name, err)
-		}
-		want := before + 1
-		if !c.safe {
-			want = before
-		}
-		if got := cs.applied.Load(); got != want {
-			t.Errorf("%s: the peer applied %d requests, want %d", c.name, got-before, want-before)
-		}
 	}
 }
 
@@ -230,8 +269,8 @@ func TestACallEndsAtItsDeadlineOrCancellation(t *testing.T) {
 
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, err := s.Get(short, "a", ""); !errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &unknown) {
-		t.Errorf("a call past its context's deadline: %v", err)
+	if _, err := s.Get(short, "a", ""); !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &unknown) {
+		t.Errorf("a call past its context's deadline: %v, want an UnknownError of context.DeadlineExceeded", err)
 	}
 
 	long := newClient(t, client.Config{Peers: []string{cs.URL}, Attempts: 1, Timeout: time.Hour}).Session()
@@ -514,5 +553,56 @@ func TestACancellationAtTheStartOfAnExchangeEndsIt(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("call %d with a cancelled context did not end", i)
 		}
+	}
+}
+
+// A proxy that sends an unasked answer on a connection left idle (408 Request
+// Timeout) before closing it: the next call does not take that answer as its
+// own, and goes out on a fresh connection.
+func TestAnUnaskedAnswerOnAnIdleConnectionIsNotTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ok = `{"item":"a","counters":{"claps":1},"reactions":{},"token":""}`
+	sent408 := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(ok), ok)
+				io.WriteString(nc, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+				sent408 <- struct{}{}
+				io.Copy(io.Discard, br) // until the client closes
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	c := newClient(t, client.Config{Peers: []string{"http://" + ln.Addr().String()}, Attempts: 1})
+	s := c.Session()
+	for i := range 3 {
+		it, err := s.Get(context.Background(), "a", "")
+		if err != nil || it.Counters["claps"] != 1 {
+			t.Fatalf("call %d: %+v, %v; want the peer's 200", i, it, err)
+		}
+		<-sent408
+	}
+}
+
+// A peer URL carrying credentials is refused: the API takes a bearer token, and
+// the error does not repeat the password.
+func TestAPeerURLWithCredentialsIsRefused(t *testing.T) {
+	_, err := client.New(client.Config{Peers: []string{"http://frontend:s3cret@peer:7301"}})
+	if err == nil || !strings.Contains(err.Error(), "bearer token") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("New with credentials in a peer URL: %v", err)
 	}
 }
