@@ -326,16 +326,14 @@ func TestConnsPerPeerCapsConnections(t *testing.T) {
 	}
 }
 
-// rawPeer serves each connection with answer, whatever it is asked, and
-// records the requests' header blocks.
-func rawPeer(t *testing.T, answer string) (url string, seen func() []string) {
+// rawListener serves each connection it accepts with serve, on a goroutine
+// of its own, until the test ends; it returns the peer's base URL.
+func rawListener(t *testing.T, serve func(nc net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var heads []string
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -345,27 +343,39 @@ func rawPeer(t *testing.T, answer string) (url string, seen func() []string) {
 			}
 			wg.Go(func() {
 				defer nc.Close()
-				br := bufio.NewReader(nc)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					var b strings.Builder
-					req.Header.Write(&b)
-					mu.Lock()
-					heads = append(heads, b.String())
-					mu.Unlock()
-					if _, err := io.WriteString(nc, answer); err != nil {
-						return
-					}
-				}
+				serve(nc)
 			})
 		}
 	})
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return "http://" + ln.Addr().String(), func() []string {
+	return "http://" + ln.Addr().String()
+}
+
+// rawPeer serves each connection with answer, whatever it is asked, and
+// records the requests' header blocks.
+func rawPeer(t *testing.T, answer string) (url string, seen func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var heads []string
+	url = rawListener(t, func(nc net.Conn) {
+		br := bufio.NewReader(nc)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			var b strings.Builder
+			req.Header.Write(&b)
+			mu.Lock()
+			heads = append(heads, b.String())
+			mu.Unlock()
+			if _, err := io.WriteString(nc, answer); err != nil {
+				return
+			}
+		}
+	})
+	return url, func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), heads...)
@@ -560,34 +570,19 @@ func TestACancellationAtTheStartOfAnExchangeEndsIt(t *testing.T) {
 // Timeout) before closing it: the next call does not take that answer as its
 // own, and goes out on a fresh connection.
 func TestAnUnaskedAnswerOnAnIdleConnectionIsNotTaken(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const ok = `{"item":"a","counters":{"claps":1},"reactions":{},"token":""}`
 	sent408 := make(chan struct{}, 4)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer nc.Close()
-				br := bufio.NewReader(nc)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(ok), ok)
-				io.WriteString(nc, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-				sent408 <- struct{}{}
-				io.Copy(io.Discard, br) // until the client closes
-			})
+	url := rawListener(t, func(nc net.Conn) {
+		br := bufio.NewReader(nc)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
 		}
+		fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(ok), ok)
+		io.WriteString(nc, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+		sent408 <- struct{}{}
+		io.Copy(io.Discard, br) // until the client closes
 	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	c := newClient(t, client.Config{Peers: []string{"http://" + ln.Addr().String()}, Attempts: 1})
+	c := newClient(t, client.Config{Peers: []string{url}, Attempts: 1})
 	s := c.Session()
 	for i := range 3 {
 		it, err := s.Get(context.Background(), "a", "")
