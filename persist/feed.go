@@ -57,6 +57,14 @@ func (s *Store) publish(b *batch) {
 	s.publishing.Lock()
 	defer s.publishing.Unlock()
 	items := b.changedItems()
+	// Items the item filter rules out had no counter and no tally before b:
+	// b holds the whole of them, and the model takes them in as b leaves them.
+	var born []string
+	for _, item := range items {
+		if !s.items.test(item) {
+			born = append(born, item)
+		}
+	}
 	// The filters first: the model asks the reaction filter under its lock
 	// (readModel.readAt), so what the model holds must be in it already.
 	for k := range b.registers {
@@ -65,7 +73,7 @@ func (s *Store) publish(b *batch) {
 	for _, item := range items {
 		s.items.add(item)
 	}
-	s.model.apply(b)
+	s.model.apply(b, born)
 	s.digest.Lock()
 	if b.lastSeq != 0 {
 		s.lastSeq.Store(b.lastSeq)

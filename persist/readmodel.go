@@ -316,10 +316,24 @@ func (m *readModel) drop(item string, it *modelItem) {
 
 // apply brings the model to b, just committed: the new values of its counters
 // and tallies on the items held, and a mark on the slots of those not held.
-func (m *readModel) apply(b *batch) {
+// The items born in b (no counter and no tally before it) are taken in whole,
+// as b leaves them, knowing the users b wrote: a like service reads the items
+// just written, and none of them needs a disk read before it is swept out
+// unread.
+func (m *readModel) apply(b *batch, born []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
+	if m.budget > 0 {
+		for _, item := range born {
+			if m.items[item] == nil {
+				it := &modelItem{heldSince: m.gen}
+				item = strings.Clone(item)
+				m.items[item] = it
+				m.bytes += itemBytes(item, it)
+			}
+		}
+	}
 	for k, c := range b.counters {
 		if it := m.items[k.Item]; it != nil {
 			m.bytes += set(&it.counters, k.Name, c.Value(), m.names.internCounter)

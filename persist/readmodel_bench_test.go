@@ -79,7 +79,7 @@ func BenchmarkLayerReadModelApply(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		m.apply(batch)
+		m.apply(batch, nil)
 	}
 }
 

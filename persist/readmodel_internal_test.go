@@ -28,7 +28,7 @@ func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.counters[crdt.CounterKey{Item: "a", Name: "claps"}] = c
-	m.apply(b) // a commit the reader's snapshot may not hold
+	m.apply(b, nil) // a commit the reader's snapshot may not hold
 
 	m.keep("a", stale, "", gen)
 	if missing, _, _ := m.read([]string{"a"}, "", views); len(missing) != 1 {
@@ -44,7 +44,7 @@ func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
 	b = newBatch()
 	b.counters[crdt.CounterKey{Item: "a", Name: "claps"}] = c
 	b.tallies[tallyRef{"a", "like"}] = 1
-	m.apply(b)
+	m.apply(b, nil)
 	if missing, _, _ := m.read([]string{"a"}, "", views); len(missing) != 0 || views[0].Counters["claps"] != 7 ||
 		views[0].Tallies["like"] != 1 {
 		t.Fatalf("after keep and a commit: missing %v, %+v", missing, views[0])
@@ -138,14 +138,14 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	b := newBatch()
 	like := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1}, Replica: 1}
 	b.registers[crdt.RegisterKey{Item: "a", User: "u"}] = like
-	m.apply(b)
+	m.apply(b, nil)
 	m.keepUser("a", "u", crdt.Register{}, gen, 0)
 	if _, unknown, _ := m.read([]string{"a"}, "u", views); len(unknown) != 0 || views[0].User != like {
 		t.Fatalf("after a commit and an older read: unknown %v, %+v", unknown, views[0].User)
 	}
 	// An item brought in after the reader's generation refuses its answer.
 	_, _, old := m.read([]string{"b"}, "v", views)
-	m.apply(newBatch())
+	m.apply(newBatch(), nil)
 	_, _, gen = m.read([]string{"b"}, "", views)
 	m.keep("b", ItemView{Counters: map[string]int64{"claps": 1}}, "", gen)
 	m.keepUser("b", "v", crdt.Register{}, old, 0)
@@ -158,7 +158,7 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	for i := range maxUsersPerItem + 1 {
 		b := newBatch()
 		b.registers[crdt.RegisterKey{Item: "b", User: fmt.Sprint("w", i)}] = like
-		m.apply(b)
+		m.apply(b, nil)
 	}
 	if n := len(m.items["b"].users); n != maxUsersPerItem {
 		t.Fatalf("b knows %d users, want the cap %d", n, maxUsersPerItem)

@@ -14,8 +14,9 @@ import (
 // readers do, after its writers: 300,000 reactions of Zipf-chosen users
 // (200,000) to Zipf-chosen items (20,000) are written first; then 64 readers
 // read pages of 20 Zipf-chosen items, each for a Zipf-chosen user, so the
-// readers are mostly users who reacted. A first pass of 64,000 pages over the
-// same streams warms the read model; ns/op is per page after it. It reports
+// readers are mostly users who reacted. first-pages reads right after the
+// writes; pages after a first pass of 64,000 pages has warmed the read model.
+// ns/op is per page. It reports
 // disk-items/op and disk-registers/op: what a page read from Badger.
 func BenchmarkLayerStoreZipfPagesAfterWrites(b *testing.B) {
 	const items, users, reactions, page = 20_000, 200_000, 300_000, 20
@@ -46,6 +47,7 @@ func BenchmarkLayerStoreZipfPagesAfterWrites(b *testing.B) {
 			return err
 		}
 	}
+	b.Run("first-pages", func(b *testing.B) { readPages(b, s, pageReader, 5000) })
 	var warm sync.WaitGroup // the same streams once: the read model warms up
 	for r := range 64 {
 		warm.Go(func() {
@@ -59,22 +61,30 @@ func BenchmarkLayerStoreZipfPagesAfterWrites(b *testing.B) {
 		})
 	}
 	warm.Wait()
-	b.Run("pages", func(b *testing.B) {
-		before := s.ReadModelStats()
-		var next atomic.Int64
-		b.SetParallelism(32) // 64 readers on 2 cores
-		b.RunParallel(func(pb *testing.PB) {
-			read := pageReader(uint64(next.Add(1)))
-			for pb.Next() {
-				if err := read(); err != nil {
-					b.Error(err)
-					return
-				}
+	b.Run("pages", func(b *testing.B) { readPages(b, s, pageReader, 0) })
+}
+
+// readPages reads b.N pages in parallel, 64 readers with streams from
+// pageReader of their own, and reports what the pages read from disk. Seeds
+// start at first, so runs with different firsts read different streams.
+func readPages(b *testing.B, s *persist.Store, pageReader func(seed uint64) func() error, first int64) {
+	before := s.ReadModelStats()
+	var next atomic.Int64
+	next.Store(first)
+	b.SetParallelism(32) // 64 readers on 2 cores
+	b.RunParallel(func(pb *testing.PB) {
+		read := pageReader(uint64(next.Add(1)))
+		for pb.Next() {
+			if err := read(); err != nil {
+				b.Error(err)
+				return
 			}
-		})
-		after := s.ReadModelStats()
-		b.ReportMetric(float64(after.Misses-before.Misses)/float64(b.N), "disk-items/op")
-		b.ReportMetric(float64(after.UsersChecked-before.UsersChecked)/float64(b.N), "disk-registers/op")
-		b.ReportMetric(float64(after.Items), "items-held")
+		}
 	})
+	after := s.ReadModelStats()
+	// Items the model does not hold and the item filter does not rule out.
+	disk := after.Misses - before.Misses - (after.ItemsSkipped - before.ItemsSkipped)
+	b.ReportMetric(float64(disk)/float64(b.N), "disk-items/op")
+	b.ReportMetric(float64(after.UsersChecked-before.UsersChecked)/float64(b.N), "disk-registers/op")
+	b.ReportMetric(float64(after.Items), "items-held")
 }
