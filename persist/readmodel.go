@@ -29,7 +29,8 @@ import (
 //
 // Users' reactions: a held item knows the registers of some users exactly —
 // every register a commit wrote while it was held, and those read with it or
-// after it was brought in (keepUserLocked), at most maxUsersPerItem. A user not
+// after it was brought in (keepUserLocked), at most maxUsersPerItem; a sweep
+// sheds the users of items not read before it drops items. A user not
 // known is read from Badger (or ruled out by the reaction filter) and then
 // known, under the same rule: a reader's answer is kept only if the item was
 // held since before the reader's generation and no entry was dropped since,
@@ -289,11 +290,26 @@ func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 	it.users[user] = r
 }
 
-// sweep drops items not read since the last sweep, and marks the rest unread,
-// until the model is under 90% of its budget (the second pass drops what the
-// first marked, if it must). It runs with mu held.
+// sweep brings the model under 90% of its budget. It first sheds the users
+// of items not read since the last sweep (items written, not read, learn
+// every user a commit writes; an item costs less than its users, and a
+// reader of an item not held costs more than one of a user not known). Then
+// it drops items not read since the last sweep, and marks the rest unread
+// (the second pass drops what the first marked, if it must). It runs with mu
+// held.
 func (m *readModel) sweep() {
 	target := m.budget / 10 * 9
+	for _, it := range m.items {
+		if m.bytes <= target {
+			return
+		}
+		if !it.used.Load() && len(it.users) > 0 {
+			for user := range it.users {
+				m.bytes -= int64(modelUserBytes + len(user))
+			}
+			it.users, it.usersDropped = nil, m.gen
+		}
+	}
 	for pass := 0; pass < 2 && m.bytes > target; pass++ {
 		for item, it := range m.items {
 			if m.bytes <= target {
@@ -317,9 +333,8 @@ func (m *readModel) drop(item string, it *modelItem) {
 // apply brings the model to b, just committed: the new values of its counters
 // and tallies on the items held, and a mark on the slots of those not held.
 // The items born in b (no counter and no tally before it) are taken in whole,
-// as b leaves them, knowing the users b wrote: a like service reads the items
-// just written, and none of them needs a disk read before it is swept out
-// unread.
+// as b leaves them: a like service reads the items just written, and none of
+// them needs a disk read before it is swept out unread.
 func (m *readModel) apply(b *batch, born []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -195,3 +195,53 @@ func TestReadModelKeepsNoItemNeverWritten(t *testing.T) {
 		t.Fatalf("an item never written was kept: %d items, %d bytes", len(m.items), m.bytes)
 	}
 }
+
+// TestReadModelShedsUsersOfItemsNotReadFirst: past its budget, the model
+// sheds the users of the items not read since the last sweep before it drops
+// any item; a reader whose snapshot may predate the shedding may not keep a
+// user's register on such an item then.
+func TestReadModelShedsUsersOfItemsNotReadFirst(t *testing.T) {
+	names := newNameSet()
+	names.addCounter("claps")
+	const budget = 64 << 10
+	m := newReadModel(budget, names)
+	views := make([]ItemView, 1)
+	reg := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1}}
+	born := func(i int) { // an item written, not read, with 30 users
+		item := fmt.Sprint("item", i)
+		b := newBatch()
+		c := crdt.PNCounter{}
+		if _, err := c.Add(1, 1); err != nil {
+			t.Fatal(err)
+		}
+		b.counters[crdt.CounterKey{Item: item, Name: "claps"}] = c
+		for u := range 30 {
+			b.registers[crdt.RegisterKey{Item: item, User: fmt.Sprint("user-with-a-longish-id-", u)}] = reg
+		}
+		m.apply(b, []string{item})
+	}
+	n := 0
+	for ; m.bytes < budget*8/10; n++ {
+		born(n)
+	}
+	_, _, before := m.read([]string{"other"}, "", views) // a reader, before any shedding
+	shed := ""
+	for ; shed == "" && n < 100; n++ {
+		born(n)
+		for item, it := range m.items {
+			if it.users == nil && it.heldSince <= before {
+				shed = item
+			}
+		}
+	}
+	if shed == "" {
+		t.Fatal("no item shed its users past the budget")
+	}
+	if m.bytes > budget || len(m.items) != n {
+		t.Fatalf("the model holds %d of %d items in %d bytes (budget %d): items dropped before users", len(m.items), n, m.bytes, budget)
+	}
+	m.keepUser(shed, "user-with-a-longish-id-0", crdt.Register{}, before, m.sealed.Load())
+	if _, known := m.register(crdt.RegisterKey{Item: shed, User: "user-with-a-longish-id-0"}); known {
+		t.Fatal("a reader older than the shedding kept a register on the item")
+	}
+}

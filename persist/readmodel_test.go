@@ -454,7 +454,8 @@ func TestFollowersComeAndGoWhileCommitsPublish(t *testing.T) {
 
 // TestAnItemBornHereIsHeldAsItsBatchLeftIt: an item's first batch (no counter
 // and no tally before it, which the item filter knows) brings it into the read
-// model whole, so reading it right after costs no disk read; an item written
+// model whole, knowing the users its commits wrote, so reading it right after
+// costs no disk read; an item written
 // before a restart is not taken for new when it is written again, and reads
 // whole from disk.
 func TestAnItemBornHereIsHeldAsItsBatchLeftIt(t *testing.T) {
