@@ -7,6 +7,7 @@ import (
 
 	"github.com/countermesh/countermesh/persist"
 	"github.com/countermesh/countermesh/region/regiontest"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 var threeRegions = []string{"eu", "us", "ap"}
@@ -136,7 +137,18 @@ func TestPartialPartitionStillConverges(t *testing.T) {
 // while the stopped peer stays down.
 func TestStoppingPeerShipsWhatIsPending(t *testing.T) {
 	m := regiontest.NewMesh(t, threeRegions[:2], 1)
-	m.WaitConverged(30 * time.Second)
+	// Linked, not only converged: two empty stores hold the same state
+	// before their peers have even met, and a stop ships to linked peers.
+	testkit.WaitFor(t, 30*time.Second, "eu-1's exchange to serve a link to us-1", func() bool {
+		for _, r := range m.Node("eu-1").Peer.Status().Regions {
+			for _, p := range r.Peers {
+				if p.Name == "us-1" && p.Linked {
+					return true
+				}
+			}
+		}
+		return false
+	})
 	writeAt(m, "eu-1", "last-words", 5)
 	m.Stop("eu-1")
 	if got := clapsAt(t, m, "us-1", "last-words"); got != 5 {
