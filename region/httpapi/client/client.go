@@ -216,6 +216,11 @@ func (s *Session) Add(ctx context.Context, item, counter string, by int64) (Item
 // call with the same key, at any peer, counts once (within the mesh's TTL). A
 // retry of a call whose outcome is unknown keeps the key.
 func (s *Session) AddOnce(ctx context.Context, item, counter string, by int64, key string) (Item, error) {
+	if key == "" {
+		// Sent without a key, the increment could count twice once retried
+		// at another peer: refused, as the API refuses an empty key.
+		return Item{}, errors.New("client: AddOnce with an empty idempotency key; use Add, or AddUnkeyed")
+	}
 	return s.add(ctx, s.call, item, counter, by, key)
 }
 

@@ -601,3 +601,16 @@ func TestAPeerURLWithCredentialsIsRefused(t *testing.T) {
 		t.Errorf("New with credentials in a peer URL: %v", err)
 	}
 }
+
+// AddOnce with an empty key is refused before anything is sent: sent without
+// a key and retried at the next peer, the increment could count twice.
+func TestAddOnceWithAnEmptyKeyIsRefused(t *testing.T) {
+	a, b := newCountingServer(t), newCountingServer(t)
+	s := newClient(t, client.Config{Peers: []string{a.URL, b.URL}}).Session()
+	if _, err := s.AddOnce(context.Background(), "a", "claps", 1, ""); err == nil {
+		t.Error("AddOnce with an empty key succeeded")
+	}
+	if n := a.applied.Load() + b.applied.Load(); n != 0 {
+		t.Errorf("the peers applied %d requests, want none", n)
+	}
+}
