@@ -33,16 +33,13 @@ type connTransport struct {
 	maxConns int // per peer
 	dialer   net.Dialer
 
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	peers map[string]*peerConns // by base URL
 }
 
 // idleTimeout closes a connection left idle longer than this, before the API
 // (which keeps one 2 minutes) closes it under a request.
 const idleTimeout = time.Minute
-
-// errAnswerTooLarge is an answer whose body exceeds maxAnswerBytes.
-var errAnswerTooLarge = fmt.Errorf("answer larger than %d bytes", maxAnswerBytes)
 
 func newConnTransport(timeout time.Duration, maxConns int) *connTransport {
 	return &connTransport{timeout: timeout, maxConns: maxConns, peers: map[string]*peerConns{}}
@@ -70,6 +67,12 @@ type conn struct {
 
 // peer returns the connections to the peer at base.
 func (t *connTransport) peer(base string) (*peerConns, error) {
+	t.mu.RLock()
+	p := t.peers[base]
+	t.mu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p := t.peers[base]; p != nil {
@@ -79,7 +82,7 @@ func (t *connTransport) peer(base string) (*peerConns, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &peerConns{addr: u.Host, host: u.Host, prefix: u.EscapedPath(), slots: make(chan struct{}, t.maxConns)}
+	p = &peerConns{addr: u.Host, host: u.Host, prefix: u.EscapedPath(), slots: make(chan struct{}, t.maxConns)}
 	if !clean(p.prefix, false) || !clean(p.host, false) {
 		return nil, fmt.Errorf("peer %q holds a space or a control character", base)
 	}
@@ -112,7 +115,7 @@ func (t *connTransport) roundTrip(ctx context.Context, r *request, read func(*an
 		c = p.takeIdle()
 	}
 	if c != nil {
-		err := t.exchange(ctx, c, p, r, deadline, read)
+		err := exchange(ctx, c, p, r, deadline, read)
 		// A kept connection the peer closed as the request went out fails
 		// before any answer arrives; a request that may be sent twice goes
 		// again, fresh.
@@ -123,7 +126,7 @@ func (t *connTransport) roundTrip(ctx context.Context, r *request, read func(*an
 	if c, err = t.dial(ctx, p, deadline); err != nil {
 		return err
 	}
-	return t.exchange(ctx, c, p, r, deadline, read)
+	return exchange(ctx, c, p, r, deadline, read)
 }
 
 // errNoAnswer is a connection that ended before any byte of an answer.
@@ -131,7 +134,7 @@ var errNoAnswer = errors.New("connection closed before an answer")
 
 // exchange writes r on c and hands its answer to read, then keeps c idle if
 // the answer leaves it usable, or closes it.
-func (t *connTransport) exchange(ctx context.Context, c *conn, p *peerConns, r *request, deadline time.Time, read func(*answer)) error {
+func exchange(ctx context.Context, c *conn, p *peerConns, r *request, deadline time.Time, read func(*answer)) error {
 	// The deadline is set before the cancellation can set its own, which it
 	// would otherwise undo.
 	if err := c.nc.SetDeadline(deadline); err != nil {
@@ -139,7 +142,7 @@ func (t *connTransport) exchange(ctx context.Context, c *conn, p *peerConns, r *
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
-	a, keep, err := t.send(c, p, r)
+	a, keep, err := send(c, p, r)
 	if !stop() {
 		// The context ended during the exchange: c's deadline is spoiled.
 		keep = false
@@ -166,7 +169,7 @@ func (t *connTransport) exchange(ctx context.Context, c *conn, p *peerConns, r *
 
 // send writes r on c and reads its answer, and whether c may carry another
 // request.
-func (t *connTransport) send(c *conn, p *peerConns, r *request) (*answer, bool, error) {
+func send(c *conn, p *peerConns, r *request) (*answer, bool, error) {
 	writeRequest(c.bw, p, r)
 	// A peer may answer before it has read the whole request (a body over its
 	// limit) and close the connection: the write fails, and the answer, when
@@ -328,31 +331,4 @@ func writeRequest(w *bufio.Writer, p *peerConns, r *request) {
 	}
 	w.WriteString("\r\n")
 	w.Write(r.body)
-}
-
-// checkRequest refuses, before anything is sent, a request whose path or header values would not stay
-// what they are on the wire: a control character or a space would end them
-// early or add a header (a causal token is taken from an answer, so it is the
-// peer's input, not the frontend's).
-func checkRequest(r *request) error {
-	if r.path == "" || r.path[0] != '/' || !clean(r.path, false) {
-		return fmt.Errorf("path %q is not a clean request target", r.path)
-	}
-	for _, v := range [...]string{r.token, r.causal, r.key, r.accept} {
-		if !clean(v, true) {
-			return fmt.Errorf("header value %q holds a control character", v)
-		}
-	}
-	return nil
-}
-
-// clean reports whether s holds no control character, nor a space unless
-// spaces are allowed.
-func clean(s string, spaces bool) bool {
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; b < ' ' || b == 0x7f || (b == ' ' && !spaces) {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -42,6 +43,9 @@ type transport interface {
 // maxAnswerBytes bounds an answer's body: a larger one is an error.
 const maxAnswerBytes = 16 << 20
 
+// errAnswerTooLarge is an answer whose body exceeds maxAnswerBytes.
+var errAnswerTooLarge = fmt.Errorf("answer larger than %d bytes", maxAnswerBytes)
+
 // replayable reports whether a request may be sent twice without changing its
 // effect, as net/http's client decides it: a GET, PUT or DELETE, or a
 // request carrying an idempotency key. (The client sends no HEAD: answers are
@@ -69,6 +73,33 @@ func eachHeader(r *request, set func(key, value string)) {
 	if r.accept != "" {
 		set("Accept", r.accept)
 	}
+}
+
+// checkRequest refuses, before any transport sends it, a request whose path
+// or header values would not stay what they are on the wire: a control
+// character or a space would end them early or add a header (a causal token
+// is taken from an answer, so it is the peer's input, not the frontend's).
+func checkRequest(r *request) error {
+	if r.path == "" || r.path[0] != '/' || !clean(r.path, false) {
+		return fmt.Errorf("path %q is not a clean request target", r.path)
+	}
+	for _, v := range [...]string{r.token, r.causal, r.key, r.accept} {
+		if !clean(v, true) {
+			return fmt.Errorf("header value %q holds a control character", v)
+		}
+	}
+	return nil
+}
+
+// clean reports whether s holds no control character, nor a space unless
+// spaces are allowed.
+func clean(s string, spaces bool) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < ' ' || b == 0x7f || (b == ' ' && !spaces) {
+			return false
+		}
+	}
+	return true
 }
 
 // netHTTPTransport sends requests through a caller's *http.Client (a proxy, a
