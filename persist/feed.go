@@ -57,21 +57,19 @@ func (s *Store) publish(b *batch) {
 	s.publishing.Lock()
 	defer s.publishing.Unlock()
 	items := b.changedItems()
-	// Items the item filter rules out had no counter and no tally before b:
-	// b holds the whole of them, and the model takes them in as b leaves them.
-	var born []string
-	for _, item := range items {
-		if !s.items.test(item) {
-			born = append(born, item)
-		}
-	}
 	// The filters first: the model asks the reaction filter under its lock
 	// (readModel.readAt), so what the model holds must be in it already.
 	for k := range b.registers {
 		s.reactions.add(k)
 	}
+	// Items the item filter had ruled out had no counter and no tally before
+	// b: b holds the whole of them, and the model takes them in as b leaves
+	// them.
+	var born []string
 	for _, item := range items {
-		s.items.add(item)
+		if s.items.add(item) {
+			born = append(born, item)
+		}
 	}
 	s.model.apply(b, born)
 	s.digest.Lock()

@@ -57,17 +57,23 @@ func (f *keyFilter[K]) probe(k K) (block []atomic.Uint64, bits uint64) {
 	return f.words[b*blockWords : (b+1)*blockWords], h * 0x9E3779B97F4A7C15
 }
 
-// add records that k is stored.
-func (f *keyFilter[K]) add(k K) {
+// add records that k is stored. It reports whether k was certainly not
+// stored before — the answer test would have given, "no", in the same probe
+// — which it can only be once the filter answers.
+func (f *keyFilter[K]) add(k K) (wasAbsent bool) {
 	if f.words == nil {
-		return
+		return false
 	}
+	ready := f.ready.Load() // before the bits: once ready, fill adds no more
 	block, bits := f.probe(k)
 	for range filterProbe {
 		bits = mbits.RotateLeft64(bits, 9) // the product's top bits first
 		bit := bits & 511
-		block[bit>>6].Or(1 << (bit & 63))
+		if block[bit>>6].Or(1<<(bit&63))&(1<<(bit&63)) == 0 {
+			wasAbsent = true
+		}
 	}
+	return ready && wasAbsent
 }
 
 // mayHave reports whether k may be stored; false is certain. It counts its
