@@ -22,13 +22,8 @@ func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
 	}
 	stale := ItemView{Counters: map[string]int64{"claps": 1}}
 
-	b := newBatch()
-	c := crdt.PNCounter{}
-	if _, err := c.Add(1, 2); err != nil {
-		t.Fatal(err)
-	}
-	b.counters[crdt.CounterKey{Item: "a", Name: "claps"}] = c
-	m.apply(b, nil) // a commit the reader's snapshot may not hold
+	var c crdt.PNCounter
+	m.apply(clapsBatch(t, &c, "a", 2), nil) // a commit the reader's snapshot may not hold
 
 	m.keep("a", stale, "", gen)
 	if missing, _, _ := m.read([]string{"a"}, "", views); len(missing) != 1 {
@@ -38,11 +33,7 @@ func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
 	// Read afresh, after the commit: kept, and later commits apply to it.
 	_, _, gen = m.read([]string{"a"}, "", views)
 	m.keep("a", ItemView{Counters: map[string]int64{"claps": 2}}, "", gen)
-	if _, err := c.Add(1, 5); err != nil {
-		t.Fatal(err)
-	}
-	b = newBatch()
-	b.counters[crdt.CounterKey{Item: "a", Name: "claps"}] = c
+	b := clapsBatch(t, &c, "a", 5)
 	b.tallies[tallyRef{"a", "like"}] = 1
 	m.apply(b, nil)
 	if missing, _, _ := m.read([]string{"a"}, "", views); len(missing) != 0 || views[0].Counters["claps"] != 7 ||
@@ -209,12 +200,7 @@ func TestReadModelShedsUsersOfItemsNotReadFirst(t *testing.T) {
 	reg := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1}}
 	born := func(i int) { // an item written, not read, with 30 users
 		item := fmt.Sprint("item", i)
-		b := newBatch()
-		c := crdt.PNCounter{}
-		if _, err := c.Add(1, 1); err != nil {
-			t.Fatal(err)
-		}
-		b.counters[crdt.CounterKey{Item: item, Name: "claps"}] = c
+		b := clapsBatch(t, &crdt.PNCounter{}, item, 1)
 		for u := range 30 {
 			b.registers[crdt.RegisterKey{Item: item, User: fmt.Sprint("user-with-a-longish-id-", u)}] = reg
 		}
@@ -244,4 +230,16 @@ func TestReadModelShedsUsersOfItemsNotReadFirst(t *testing.T) {
 	if _, known := m.register(crdt.RegisterKey{Item: shed, User: "user-with-a-longish-id-0"}); known {
 		t.Fatal("a reader older than the shedding kept a register on the item")
 	}
+}
+
+// clapsBatch adds by to the counter c (replica 1) and returns a batch that
+// commits it as item's claps.
+func clapsBatch(t *testing.T, c *crdt.PNCounter, item string, by int64) *batch {
+	t.Helper()
+	if _, err := c.Add(1, by); err != nil {
+		t.Fatal(err)
+	}
+	b := newBatch()
+	b.counters[crdt.CounterKey{Item: item, Name: "claps"}] = *c
+	return b
 }
