@@ -235,12 +235,9 @@ func (s *Session) AddUnkeyed(ctx context.Context, item, counter string, by int64
 // none).
 func (s *Session) add(ctx context.Context, call func(context.Context, string, string, []byte, string, any) error,
 	item, counter string, by int64, key string) (Item, error) {
-	body, err := json.Marshal(map[string]int64{"by": by})
-	if err != nil {
-		return Item{}, err
-	}
+	body := append(strconv.AppendInt([]byte(`{"by":`), by, 10), '}')
 	var it Item
-	err = call(ctx, http.MethodPost, "/v1/items/"+url.PathEscape(item)+"/counters/"+url.PathEscape(counter), body, key, &it)
+	err := call(ctx, http.MethodPost, "/v1/items/"+url.PathEscape(item)+"/counters/"+url.PathEscape(counter), body, key, &it)
 	return it, err
 }
 
@@ -333,9 +330,7 @@ func (s *Session) GetMany(ctx context.Context, items []string, user string) ([]I
 	if user != "" {
 		q.Set("user", user)
 	}
-	var out struct {
-		Items []Item `json:"items"`
-	}
+	var out itemList
 	err := s.call(ctx, http.MethodGet, "/v1/items?"+q.Encode(), nil, "", &out)
 	return out.Items, err
 }
@@ -430,7 +425,7 @@ func (s *Session) take(peer, method, path string, a *answer, out any) (retry boo
 	}
 	s.stale = a.causalStale == "true"
 	s.mu.Unlock()
-	if out != nil {
+	if out != nil && !decodeFast(a.body, out) {
 		if err := json.Unmarshal(a.body, out); err != nil {
 			return false, 0, fmt.Errorf("client: %s %s at %s: decode answer: %w", method, path, peer, err)
 		}
