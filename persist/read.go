@@ -103,16 +103,36 @@ func (s *Store) ReadItem(item, user string) (ItemView, error) {
 }
 
 // ReadItems reads a page of items, with user's register on each when user is
-// not empty. Every item reflects every commit published before the call (see
-// the commit feed, feed.go): an item's counters and tallies are read together
-// from one commit. The items held by the read model are read from memory, from
-// one commit; those the item filter rules out are answered zero without a
-// disk read; the others, and those whose user's register the model does not
-// know and the reaction filter cannot rule out, from one Badger snapshot,
-// which may hold later commits. A user's register is read with the item's
-// counters and tallies, so the two agree.
+// not empty, into views of their own (see ReadItemsInto).
 func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 	views := make([]ItemView, len(items))
+	if err := s.ReadItemsInto(items, user, views); err != nil {
+		return nil, err
+	}
+	return views, nil
+}
+
+// ReadItemsInto reads a page of items into views, one per item, with user's
+// register on each when user is not empty. The maps views hold are cleared and
+// filled again, so a caller reading page after page allocates none: they must
+// not be in use elsewhere, and the store keeps no reference to them. On an
+// error, views hold nothing of use.
+//
+// Every item reflects every commit published before the call (see the commit
+// feed, feed.go): an item's counters and tallies are read together from one
+// commit. The items held by the read model are read from memory, from one
+// commit; those the item filter rules out are answered zero without a disk
+// read; the others, and those whose user's register the model does not know
+// and the reaction filter cannot rule out, from one Badger snapshot, which may
+// hold later commits. A user's register is read with the item's counters and
+// tallies, so the two agree.
+func (s *Store) ReadItemsInto(items []string, user string, views []ItemView) error {
+	if len(views) != len(items) {
+		return fmt.Errorf("persist: %d views for %d items", len(views), len(items))
+	}
+	for i := range views {
+		views[i].reset()
+	}
 	missing, unknown, gen, taken := s.model.readAt(items, user, views)
 	s.reactions.noteChecked(len(unknown)) // the model asked test; these go to disk
 	var keep []kept
@@ -130,58 +150,68 @@ func (s *Store) ReadItems(items []string, user string) ([]ItemView, error) {
 			toRead = append(toRead, i)
 			continue
 		}
-		views[i] = ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
 		if user != "" && s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
 			unknown = append(unknown, i)
 		}
 	}
 	missing = toRead
 	if len(missing) == 0 && len(unknown) == 0 {
-		return views, nil
+		return nil
 	}
 	// The snapshot opens after the model's generation was read: it holds every
 	// commit the model had, so what it reads may be kept (readModel.keepAll).
-	err := s.view(func(txn *badger.Txn) error {
+	return s.view(func(txn *badger.Txn) error {
 		sealed = s.model.sealed.Load()
 		for _, i := range missing {
-			v, err := s.readItem(txn, items[i])
-			if err != nil {
+			v := &views[i]
+			if err := s.readItem(txn, items[i], v); err != nil {
 				return err
 			}
 			known := "" // the user whose register was read, if any
 			if user != "" && s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
+				var err error
 				if v.User, err = readRegister(txn, items[i], user); err != nil {
 					return err
 				}
 				known = user
 			}
-			views[i] = v
-			keep = append(keep, kept{item: items[i], view: &views[i], user: known})
+			keep = append(keep, kept{item: items[i], view: v, user: known})
 		}
 		// When the snapshot holds a commit the model had not taken, the
 		// whole item comes from the snapshot, not only the register: the
 		// user's reaction must agree with the tallies beside it.
 		whole := sealed > taken
 		for _, i := range unknown {
-			v := views[i]
-			var err error
+			v := &views[i]
 			if whole {
-				if v, err = s.readItem(txn, items[i]); err != nil {
+				v.reset()
+				if err := s.readItem(txn, items[i], v); err != nil {
 					return err
 				}
 			}
+			var err error
 			if v.User, err = readRegister(txn, items[i], user); err != nil {
 				return err
 			}
-			views[i] = v
 			keep = append(keep, kept{item: items[i], user: user, reg: v.User})
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+}
+
+// reset empties v for a read, keeping its maps (cleared) or making them.
+func (v *ItemView) reset() {
+	if v.Counters == nil {
+		v.Counters = map[string]int64{}
+	} else {
+		clear(v.Counters)
 	}
-	return views, nil
+	if v.Tallies == nil {
+		v.Tallies = crdt.Tallies{}
+	} else {
+		clear(v.Tallies)
+	}
+	v.User = crdt.Register{}
 }
 
 // readRegister reads user's register on item from txn (zero when none).
@@ -191,10 +221,10 @@ func readRegister(txn *badger.Txn, item, user string) (r crdt.Register, err erro
 	return r, err
 }
 
-// readItem reads an item's counters and tallies from Badger by point reads of every name
-// the store knows, or by scanning the item's keys when it knows too many.
-func (s *Store) readItem(txn *badger.Txn, item string) (ItemView, error) {
-	v := ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
+// readItem reads an item's counters and tallies from Badger into v's (empty)
+// maps, by point reads of every name the store knows, or by scanning the
+// item's keys when it knows too many.
+func (s *Store) readItem(txn *badger.Txn, item string, v *ItemView) error {
 	counters, kinds := s.names.lists()
 	decodeCounter := func(name string, val []byte) error {
 		c, err := codec.DecodeCounter(val)
@@ -230,10 +260,10 @@ func (s *Store) readItem(txn *badger.Txn, item string) (ItemView, error) {
 			})
 		}
 		if err != nil {
-			return v, err
+			return err
 		}
 	}
-	return v, nil
+	return nil
 }
 
 // State returns the current states of the given keys as one delta, read from one

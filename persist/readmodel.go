@@ -115,7 +115,7 @@ func itemBytes(item string, it *modelItem) int64 {
 	return n
 }
 
-// readAt fills views[i] for every held item of items, with user's register when
+// readAt fills views[i] (empty, maps made) for every held item of items, with user's register when
 // user is not empty and known or ruled out by the reaction filter, all as of
 // one generation, which it returns. It returns the indices of the items not
 // held (missing) and of those held whose user may have a register it does not
@@ -144,11 +144,9 @@ func (m *readModel) readAt(items []string, user string, views []ItemView) (missi
 				unknown = append(unknown, i)
 			}
 		}
-		views[i].Counters = make(map[string]int64, len(it.counters))
 		for _, v := range it.counters {
 			views[i].Counters[v.name] = v.value
 		}
-		views[i].Tallies = make(crdt.Tallies, len(it.tallies))
 		for _, v := range it.tallies {
 			views[i].Tallies[v.name] = v.value
 		}

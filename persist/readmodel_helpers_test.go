@@ -5,8 +5,12 @@ import "github.com/countermesh/countermesh/crdt"
 // The read model's calls as the tests of this package use them: one reader's
 // read, or one thing kept, at a time.
 
-// read is readAt without the count of batches taken.
+// read is readAt, into views it empties as ReadItemsInto does, without the
+// count of batches taken.
 func (m *readModel) read(items []string, user string, views []ItemView) (missing, unknown []int, gen uint64) {
+	for i := range views {
+		views[i].reset()
+	}
 	missing, unknown, gen, _ = m.readAt(items, user, views)
 	return missing, unknown, gen
 }

@@ -57,6 +57,7 @@ func TestReadsReflectEveryCommitBeforeThem(t *testing.T) {
 	for r := range readers {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(r), 2))
+			reused := make([]persist.ItemView, 5) // odd readers read into the views of their last page
 			for range rounds {
 				page := make([]int, 5)
 				ids := make([]string, 5)
@@ -70,6 +71,9 @@ func TestReadsReflectEveryCommitBeforeThem(t *testing.T) {
 					acked[i].Unlock()
 				}
 				views, err := s.ReadItems(ids, "u0")
+				if r%2 == 1 {
+					views, err = reused, s.ReadItemsInto(ids, "u0", reused)
+				}
 				if err != nil {
 					errs <- err
 					return
@@ -488,5 +492,45 @@ func TestAnItemBornHereIsHeldAsItsBatchLeftIt(t *testing.T) {
 	}
 	if err := s.CheckTallies(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadingIntoViewsOfAnEarlierPageReadsAsFreshViews: pages read into the
+// views of the page before — other items, other users, some held by the read
+// model, some on disk only, some never written — read exactly as into views of
+// their own; nothing of the earlier page is left in them.
+func TestReadingIntoViewsOfAnEarlierPageReadsAsFreshViews(t *testing.T) {
+	s := openStore(t, t.TempDir(), func(o *persist.Options) { o.ReadModelBytes = 8 << 10 })
+	rng := rand.New(rand.NewPCG(7, 7))
+	item := func() string { return fmt.Sprint("item", rng.IntN(60)) } // item50 and up never written
+	user := func() string { return []string{"", "u0", "u1", "u2"}[rng.IntN(4)] }
+	for range 300 {
+		i := fmt.Sprint("item", rng.IntN(50))
+		write(t, s, persist.Add(i, []string{"claps", "views", "shares"}[rng.IntN(3)], rng.Int64N(4)+1),
+			persist.React(i, fmt.Sprint("u", rng.IntN(3)), []string{"like", "dislike", ""}[rng.IntN(3)]))
+	}
+	views := make([]persist.ItemView, 6)
+	for range 400 {
+		ids := make([]string, len(views))
+		for j := range ids {
+			ids[j] = item()
+		}
+		u := user()
+		if err := s.ReadItemsInto(ids, u, views); err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := s.ReadItems(ids, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range ids {
+			got, want := views[j], fresh[j]
+			if !maps.Equal(got.Counters, want.Counters) || !maps.Equal(got.Tallies, want.Tallies) || got.User != want.User {
+				t.Fatalf("%s for %q read into used views as %+v, into fresh ones as %+v", ids[j], u, got, want)
+			}
+		}
+	}
+	if err := s.ReadItemsInto([]string{"item1"}, "", views); err == nil {
+		t.Fatal("6 views for 1 item were taken")
 	}
 }

@@ -23,6 +23,12 @@ func (p *Peer) ReadItems(items []string, user string) ([]persist.ItemView, error
 	return p.store.ReadItems(items, user)
 }
 
+// ReadItemsInto reads items into views, reusing their maps, as
+// persist.Store.ReadItemsInto does.
+func (p *Peer) ReadItemsInto(items []string, user string, views []persist.ItemView) error {
+	return p.store.ReadItemsInto(items, user, views)
+}
+
 // LastSeq returns the sequence of the last committed local change.
 func (p *Peer) LastSeq() uint64 { return p.store.LastSeq() }
 

@@ -27,12 +27,13 @@ type Backend interface {
 	// ctx's error and the ops may or may not be applied. Reactions are stamped
 	// with the clock ObserveTimestamp advances.
 	Write(ctx context.Context, ops ...persist.Op) ([]persist.Result, error)
-	// ReadItems reads items, with user's register when user is not empty, as
-	// persist.Store.ReadItems does: every item reflects every write that
-	// returned before the call, its counters and tallies from one commit.
-	// Request goroutines and the live streams' encoder call it; it does not
-	// wait for writes in flight.
-	ReadItems(items []string, user string) ([]persist.ItemView, error)
+	// ReadItemsInto reads items into views (one per item), with user's
+	// register when user is not empty, as persist.Store.ReadItemsInto does:
+	// every item reflects every write that returned before the call, its
+	// counters and tallies from one commit; the maps views hold are cleared
+	// and reused, and not kept. Request goroutines and the live streams'
+	// encoder call it; it does not wait for writes in flight.
+	ReadItemsInto(items []string, user string, views []persist.ItemView) error
 	// LastSeq returns the sequence of the last committed local change. The API
 	// reads it before a read, so the answer's causal token covers what the read
 	// saw.

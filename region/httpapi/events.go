@@ -116,5 +116,6 @@ func (s *Server) encodeLive(item string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer read.release()
 	return read.appendItem(nil, 0), nil
 }

@@ -55,8 +55,8 @@ func (b storeBackend) Write(ctx context.Context, ops ...persist.Op) ([]persist.R
 	return b.store.Write(ctx, ops...)
 }
 
-func (b storeBackend) ReadItems(items []string, user string) ([]persist.ItemView, error) {
-	return b.store.ReadItems(items, user)
+func (b storeBackend) ReadItemsInto(items []string, user string, views []persist.ItemView) error {
+	return b.store.ReadItemsInto(items, user, views)
 }
 
 func (b storeBackend) LastSeq() uint64                          { return b.store.LastSeq() }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/countermesh/countermesh/persist"
 )
@@ -45,21 +46,42 @@ type ItemList struct {
 type itemsRead struct {
 	ids   []string           // the items, in the order asked
 	views []persist.ItemView // views[i] is what the store holds of ids[i]
-	user  string             // the asked-for user; "" when none was
-	kinds []string           // the reaction kinds in force, in any order
-	token string             // the answer's causal token
+	// pooled holds views, for release.
+	pooled *[]persist.ItemView
+	user   string   // the asked-for user; "" when none was
+	kinds  []string // the reaction kinds in force, in any order
+	token  string   // the answer's causal token
 }
 
 // readItems reads items (with user's reaction when user is not empty) from one
 // snapshot and stamps them with the answer's causal token.
+// Its views are pooled: the caller hands them back with release once the
+// answer is encoded.
 func (s *Server) readItems(c causal, items []string, user string) (itemsRead, error) {
 	lastSeq := s.b.LastSeq() // before the read: the read sees all of it
-	views, err := s.b.ReadItems(items, user)
-	if err != nil {
+	vp := viewPool.Get().(*[]persist.ItemView)
+	if cap(*vp) < len(items) {
+		*vp = append((*vp)[:cap(*vp)], make([]persist.ItemView, len(items)-cap(*vp))...)
+	}
+	views := (*vp)[:len(items)]
+	if err := s.b.ReadItemsInto(items, user, views); err != nil {
+		viewPool.Put(vp)
 		return itemsRead{}, fmt.Errorf("read %q: %w", items, err)
 	}
-	return itemsRead{ids: items, views: views, user: user, kinds: s.b.ReactionKinds(),
+	return itemsRead{ids: items, views: views, pooled: vp, user: user, kinds: s.b.ReactionKinds(),
 		token: s.answerToken(c, lastSeq)}, nil
+}
+
+// viewPool holds the views of reads answered, with their maps: a page read
+// into them allocates no map.
+var viewPool = sync.Pool{New: func() any { return new([]persist.ItemView) }}
+
+// release hands r's views back to the pool; r is not used after.
+func (r *itemsRead) release() {
+	if r.pooled != nil {
+		viewPool.Put(r.pooled)
+		r.pooled, r.views = nil, nil
+	}
 }
 
 // readItem reads one item as readItems does.
@@ -78,11 +100,12 @@ func answerList(w http.ResponseWriter, c causal, read *itemsRead) {
 }
 
 // answerRead answers with what encode appends of read, under read's causal
-// token, from a pooled buffer.
+// token, from a pooled buffer, and releases read.
 func answerRead(w http.ResponseWriter, c causal, read *itemsRead, encode func([]byte) []byte) {
 	setCausalHeaders(w, c, read.token)
 	bp := answerBuffers.Get().(*[]byte)
 	*bp = append(encode((*bp)[:0]), '\n')
+	read.release()
 	sendJSON(w, http.StatusOK, bp)
 }
 

@@ -221,9 +221,18 @@ func (b *Backend) commitLocked() {
 // ReadItems reads items as persist.Store.ReadItems does, from the state as
 // the last write or merge left it.
 func (b *Backend) ReadItems(items []string, user string) ([]persist.ItemView, error) {
+	views := make([]persist.ItemView, len(items))
+	return views, b.ReadItemsInto(items, user, views)
+}
+
+// ReadItemsInto reads items into views as persist.Store.ReadItemsInto does,
+// from the state as the last write or merge left it.
+func (b *Backend) ReadItemsInto(items []string, user string, views []persist.ItemView) error {
+	if len(views) != len(items) {
+		return fmt.Errorf("httpapitest: %d views for %d items", len(views), len(items))
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	views := make([]persist.ItemView, len(items))
 	for i, id := range items {
 		v := persist.ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
 		if it := b.mu.state.Item(id); it != nil {
@@ -237,7 +246,7 @@ func (b *Backend) ReadItems(items []string, user string) ([]persist.ItemView, er
 		}
 		views[i] = v
 	}
-	return views, nil
+	return nil
 }
 
 // Register returns user's register of item: what a test checks a reaction
