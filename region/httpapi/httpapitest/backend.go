@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -234,19 +235,28 @@ func (b *Backend) ReadItemsInto(items []string, user string, views []persist.Ite
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i, id := range items {
-		v := persist.ItemView{Counters: map[string]int64{}, Tallies: crdt.Tallies{}}
+		v := &views[i]
+		v.Counters, v.Tallies, v.User = emptied(v.Counters), emptied(v.Tallies), crdt.Register{}
 		if it := b.mu.state.Item(id); it != nil {
 			for name, c := range it.Counters {
 				v.Counters[name] = c.Value()
 			}
-			v.Tallies = it.Tallies.Clone()
+			maps.Copy(v.Tallies, it.Tallies)
 			if user != "" {
 				v.User = it.Registers[user]
 			}
 		}
-		views[i] = v
 	}
 	return nil
+}
+
+// emptied returns m cleared, or a new map if m is nil.
+func emptied[M ~map[string]int64](m M) M {
+	if m == nil {
+		return M{}
+	}
+	clear(m)
+	return m
 }
 
 // Register returns user's register of item: what a test checks a reaction
