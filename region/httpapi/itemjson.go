@@ -38,9 +38,11 @@ func (r *itemsRead) appendItem(b []byte, i int) []byte {
 	b = append(b, `{"item":`...)
 	b = appendJSONString(b, r.ids[i])
 	b = append(b, `,"counters":`...)
-	b = appendCounts(b, v.Counters, nil)
+	r.counterKeys = sortedKeys(r.counterKeys, r.keyRoom[:0:8], v.Counters, nil)
+	b = appendCounts(b, v.Counters, r.counterKeys)
 	b = append(b, `,"reactions":`...)
-	b = appendCounts(b, v.Tallies, r.kinds)
+	r.reactionKeys = sortedKeys(r.reactionKeys, r.keyRoom[8:8:16], v.Tallies, r.kinds)
+	b = appendCounts(b, v.Tallies, r.reactionKeys)
 	if r.user != "" {
 		b = append(b, `,"user":{"id":`...)
 		b = appendJSONString(b, r.user)
@@ -57,17 +59,10 @@ func (r *itemsRead) appendItem(b []byte, i int) []byte {
 	return append(b, '}')
 }
 
-// appendCounts appends m as a JSON object with its keys sorted, as
-// encoding/json writes a map, and with every key of zeros that m lacks at 0.
-// A nil m is an empty one: an Item's counts are never null.
-func appendCounts(b []byte, m map[string]int64, zeros []string) []byte {
-	var room [32]string // the keys of most items: sorted without allocating
-	keys := append(room[:0], zeros...)
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys) // a key of zeros also in m, or in zeros twice
+// appendCounts appends m as a JSON object of the given keys, sorted, as
+// encoding/json writes a map, each key m lacks at 0. A nil m is an empty one:
+// an Item's counts are never null.
+func appendCounts(b []byte, m map[string]int64, keys []string) []byte {
 	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -78,6 +73,37 @@ func appendCounts(b []byte, m map[string]int64, zeros []string) []byte {
 		b = strconv.AppendInt(b, m[k], 10)
 	}
 	return append(b, '}')
+}
+
+// sortedKeys returns the keys of m and zeros, sorted and each once. Items of
+// a page mostly hold the same names, so when those are the keys of prev (the
+// last item's, built from the same zeros) it returns prev, found by a lookup
+// of each rather than a walk and a sort of m; otherwise it builds them in
+// room (prev is nil before the first item).
+func sortedKeys(prev, room []string, m map[string]int64, zeros []string) []string {
+	if prev != nil && sameKeys(prev, m, zeros) {
+		return prev
+	}
+	keys := append(room, zeros...)
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys) // a key of zeros also in m, or in zeros twice
+}
+
+// sameKeys reports whether the keys of m and zeros are those of prev, which
+// holds zeros.
+func sameKeys(prev []string, m map[string]int64, zeros []string) bool {
+	inM := 0
+	for _, k := range prev {
+		if _, ok := m[k]; ok {
+			inM++
+		} else if !slices.Contains(zeros, k) {
+			return false
+		}
+	}
+	return inM == len(m)
 }
 
 const hexDigits = "0123456789abcdef"

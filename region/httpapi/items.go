@@ -51,6 +51,11 @@ type itemsRead struct {
 	user   string   // the asked-for user; "" when none was
 	kinds  []string // the reaction kinds in force, in any order
 	token  string   // the answer's causal token
+	// counterKeys and reactionKeys are the sorted names of the item encoded
+	// last, for the next to reuse (sortedKeys), built in keyRoom while they
+	// fit.
+	counterKeys, reactionKeys []string
+	keyRoom                   [16]string
 }
 
 // readItems reads items (with user's reaction when user is not empty) from one
