@@ -49,6 +49,10 @@ type readModel struct {
 	touched [touchedSlots]uint64
 	seed    maphash.Seed
 	names   *nameSet // interns counter names and kinds
+	// kinds are the reaction kinds of held users' registers, by the index a
+	// heldReaction holds (kindIndex); kinds[0] is crdt.None.
+	kinds     []string
+	kindIndex map[string]uint32
 	// reactions, when set, is the store's reaction filter: read asks it
 	// before a held item's users, as most readers never reacted. Publish adds
 	// a commit's registers to it before apply takes the commit, so a register
@@ -72,7 +76,7 @@ const touchedSlots = 4096
 type modelItem struct {
 	counters []namedValue
 	tallies  []namedValue
-	users    map[string]crdt.Register // users' registers known exactly; nil when none
+	users    map[string]heldReaction // users' registers known exactly; nil when none
 	// heldSince is the generation the item was brought in at; usersDropped
 	// the last generation users lost an entry for room.
 	heldSince, usersDropped uint64
@@ -96,11 +100,12 @@ type namedValue struct {
 const (
 	modelItemBytes  = 152
 	modelValueBytes = 24
-	modelUserBytes  = 88 // map entry, string header and register, plus the user id
+	modelUserBytes  = 72 // map entry, string header and held reaction, plus the user id
 )
 
 func newReadModel(budget int64, names *nameSet) *readModel {
-	return &readModel{items: map[string]*modelItem{}, budget: max(budget, 0), seed: maphash.MakeSeed(), names: names}
+	return &readModel{items: map[string]*modelItem{}, budget: max(budget, 0), seed: maphash.MakeSeed(), names: names,
+		kinds: []string{crdt.None}, kindIndex: map[string]uint32{crdt.None: 0}}
 }
 
 func (m *readModel) slot(item string) int {
@@ -138,8 +143,8 @@ func (m *readModel) readAt(items []string, user string, views []ItemView) (missi
 			it.used.Store(true)
 		}
 		if user != "" && !m.ruledOut(item, user) {
-			if r, ok := it.users[user]; ok {
-				views[i].User = r
+			if h, ok := it.users[user]; ok {
+				views[i].User = m.registerOf(h)
 			} else {
 				unknown = append(unknown, i)
 			}
@@ -242,8 +247,8 @@ func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user
 	}
 	item = strings.Clone(item)
 	it.heldSince = m.gen
-	if user != "" {
-		it.users = map[string]crdt.Register{strings.Clone(user): r}
+	if h, ok := m.hold(r); ok && user != "" {
+		it.users = map[string]heldReaction{strings.Clone(user): h}
 	}
 	m.items[item] = it
 	m.bytes += itemBytes(item, it)
@@ -268,11 +273,21 @@ func (m *readModel) keepUserLocked(item, user string, r crdt.Register, gen, seal
 }
 
 // setUser sets user's register on the held item it, making room among its
-// users if need be; the caller sweeps if the model is then over budget. It
-// runs with mu held.
+// users if need be; the caller sweeps if the model is then over budget. A
+// register the model cannot hold (a kind past maxHeldKinds) leaves the user
+// unknown. It runs with mu held.
 func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
+	h, ok := m.hold(r)
+	if !ok {
+		if _, known := it.users[user]; known {
+			delete(it.users, user)
+			m.bytes -= int64(modelUserBytes + len(user))
+			it.usersDropped = m.gen
+		}
+		return
+	}
 	if it.users == nil {
-		it.users = map[string]crdt.Register{}
+		it.users = map[string]heldReaction{}
 	}
 	if _, ok := it.users[user]; !ok {
 		if len(it.users) >= maxUsersPerItem {
@@ -285,7 +300,7 @@ func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 		}
 		m.bytes += int64(modelUserBytes + len(user))
 	}
-	it.users[user] = r
+	it.users[user] = h
 }
 
 // sweep brings the model under 90% of its budget. It first sheds the users
@@ -367,11 +382,11 @@ func (m *readModel) apply(b *batch, born []string) {
 	}
 	for k, r := range b.registers {
 		if it := m.items[k.Item]; it != nil {
-			if _, known := it.users[k.User]; known {
-				it.users[k.User] = r
-			} else {
-				m.setUser(it, strings.Clone(k.User), r)
+			user := k.User
+			if _, known := it.users[user]; !known {
+				user = strings.Clone(user)
 			}
+			m.setUser(it, user, r)
 		} else {
 			m.touched[m.slot(k.Item)] = m.gen
 		}
@@ -390,8 +405,11 @@ func (m *readModel) register(k crdt.RegisterKey) (crdt.Register, bool) {
 	if it == nil {
 		return crdt.Register{}, false
 	}
-	r, ok := it.users[k.User]
-	return r, ok
+	h, ok := it.users[k.User]
+	if !ok {
+		return crdt.Register{}, false
+	}
+	return m.registerOf(h), true
 }
 
 // tally returns t's value if the model holds its item, which knows every

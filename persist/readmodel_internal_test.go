@@ -170,7 +170,7 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	}
 	m.discard()
 	m.keepUser("a", "early", like, gen, m.sealed.Load())
-	if got := m.items["a"].users["early"]; got != like {
+	if got, _ := m.register(crdt.RegisterKey{Item: "a", User: "early"}); got != like {
 		t.Fatalf("once the sealed batch failed, the answer is %+v, want it kept", got)
 	}
 }
@@ -242,4 +242,44 @@ func clapsBatch(t *testing.T, c *crdt.PNCounter, item string, by int64) *batch {
 	b := newBatch()
 	b.counters[crdt.CounterKey{Item: item, Name: "claps"}] = *c
 	return b
+}
+
+// TestReadModelKeepsNoRegisterOfAKindPastThoseItIndexes: users' registers are
+// held with their kind by index; once the model indexes maxHeldKinds kinds, a
+// register of another kind is not kept, and a known user whose register a
+// commit turns to such a kind is forgotten, not left with the old one; a
+// reader older than that cannot put it back. Registers of kinds indexed
+// before read back whole.
+func TestReadModelKeepsNoRegisterOfAKindPastThoseItIndexes(t *testing.T) {
+	m := newReadModel(64<<20, newNameSet())
+	views := make([]ItemView, 1)
+	_, _, gen := m.read([]string{"a"}, "", views)
+	m.keep("a", ItemView{Counters: map[string]int64{"claps": 1}}, "", gen)
+	like := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 7, Logical: 3}, Replica: 0xfeed}
+	m.keepUser("a", "u", like, gen, 0)
+	for i := len(m.kinds); i < maxHeldKinds; i++ {
+		m.keepUser("a", fmt.Sprint("filler", i), crdt.Register{Kind: fmt.Sprint("kind", i)}, gen, 0)
+	}
+	if len(m.kinds) != maxHeldKinds {
+		t.Fatalf("the model indexes %d kinds, want %d", len(m.kinds), maxHeldKinds)
+	}
+	if got, known := m.register(crdt.RegisterKey{Item: "a", User: "u"}); !known || got != like {
+		t.Fatalf("u's register reads back as %+v (known %v), want %+v", got, known, like)
+	}
+
+	odd := crdt.Register{Kind: "one-kind-too-many", TS: crdt.Timestamp{Wall: 8}, Replica: 1}
+	m.keepUser("a", "v", odd, gen, 0)
+	if _, known := m.register(crdt.RegisterKey{Item: "a", User: "v"}); known {
+		t.Fatal("a register of a kind past the index was kept")
+	}
+	b := newBatch()
+	b.registers[crdt.RegisterKey{Item: "a", User: "u"}] = odd
+	m.apply(b, nil)
+	if got, known := m.register(crdt.RegisterKey{Item: "a", User: "u"}); known {
+		t.Fatalf("after a commit of a kind past the index, u's register reads as %+v, want it unknown", got)
+	}
+	m.keepUser("a", "u", like, gen, 0) // a reader older than that commit
+	if got, known := m.register(crdt.RegisterKey{Item: "a", User: "u"}); known {
+		t.Fatalf("a reader older than the commit put back %+v", got)
+	}
 }
