@@ -275,15 +275,18 @@ func (m *readModel) keepUserLocked(item, user string, r crdt.Register, gen, seal
 // setUser sets user's register on the held item it, making room among its
 // users if need be; the caller sweeps if the model is then over budget. A
 // register the model cannot hold (a kind past maxHeldKinds) leaves the user
-// unknown. It runs with mu held.
+// unknown, and marks the item's users dropped. It runs with mu held.
 func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 	h, ok := m.hold(r)
 	if !ok {
 		if _, known := it.users[user]; known {
 			delete(it.users, user)
 			m.bytes -= int64(modelUserBytes + len(user))
-			it.usersDropped = m.gen
 		}
+		// Known or not, a reader older than this commit must not keep
+		// what it read of the user: the commit left no entry to tell it
+		// the register changed.
+		it.usersDropped = m.gen
 		return
 	}
 	if it.users == nil {

@@ -283,3 +283,31 @@ func TestReadModelKeepsNoRegisterOfAKindPastThoseItIndexes(t *testing.T) {
 		t.Fatalf("a reader older than the commit put back %+v", got)
 	}
 }
+
+// TestReadModelKeepsNoOlderRegisterOfAUserACommitLeftUnknown: a commit that
+// writes a register the model cannot hold, for a user the item does not
+// know, leaves no entry; a reader older than it must still not keep what its
+// snapshot held of the user.
+func TestReadModelKeepsNoOlderRegisterOfAUserACommitLeftUnknown(t *testing.T) {
+	m := newReadModel(64<<20, newNameSet())
+	views := make([]ItemView, 1)
+	_, _, gen := m.read([]string{"a"}, "", views)
+	m.keep("a", ItemView{Counters: map[string]int64{"claps": 1}}, "", gen)
+	for i := len(m.kinds); i < maxHeldKinds; i++ {
+		m.keepUser("a", fmt.Sprint("filler", i), crdt.Register{Kind: fmt.Sprint("kind", i)}, gen, 0)
+	}
+	_, unknown, gen := m.read([]string{"a"}, "u", views)
+	if len(unknown) != 1 {
+		t.Fatalf("u is known to the item: %v", unknown)
+	}
+	sealed := m.sealed.Load()
+	old := crdt.Register{Kind: "kind5", TS: crdt.Timestamp{Wall: 7}, Replica: 1}
+	m.sealing()
+	b := newBatch()
+	b.registers[crdt.RegisterKey{Item: "a", User: "u"}] = crdt.Register{Kind: "one-kind-too-many", TS: crdt.Timestamp{Wall: 8}, Replica: 1}
+	m.apply(b, nil)
+	m.keepUser("a", "u", old, gen, sealed) // what the reader's older snapshot held
+	if got, known := m.register(crdt.RegisterKey{Item: "a", User: "u"}); known {
+		t.Fatalf("a reader older than the commit kept %+v", got)
+	}
+}
