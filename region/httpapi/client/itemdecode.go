@@ -36,7 +36,10 @@ func decodeFast(body []byte, out any) bool {
 		if !d.literal(`{"items":[`) {
 			return false
 		}
-		items := make([]Item, 0, bytes.Count(body, []byte(`{"item":`)))
+		// Room for a page of items of some 100 bytes each, never more than
+		// the body could hold (an item takes at least 52): a body refused
+		// below costs no more than its size.
+		items := make([]Item, 0, min(len(body)/100+1, 128))
 		for !d.literal("]}") {
 			if len(items) > 0 && !d.literal(",") {
 				return false

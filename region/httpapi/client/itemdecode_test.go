@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"runtime"
 	"testing"
 
 	json "github.com/goccy/go-json"
@@ -190,4 +191,19 @@ func BenchmarkDecodePage(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAHostilePageCostsNoMoreThanItsSize: a body made to look like many items
+// and refused costs the fast path no more memory than twice its size.
+func TestAHostilePageCostsNoMoreThanItsSize(t *testing.T) {
+	body := append([]byte(`{"items":[`), bytes.Repeat([]byte(`{"item":`), (16<<20)/8-2)...)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var out client.ItemList
+	took := client.DecodeFast(body, &out)
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; took || n > 2*uint64(len(body)) {
+		t.Fatalf("a %d-byte hostile page was taken (%v) or cost %d bytes", len(body), took, n)
+	}
 }
