@@ -2,6 +2,7 @@ package persist
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -19,6 +20,7 @@ type committer struct {
 	namesSaved uint64              // the names' version the last commit saved
 	checkSpace func() error        // fails the batch when the disk is (nearly) full
 	fault      func(ops int) error // Options.CommitFault; may be nil
+	counts     *commitCounters     // every commit's outcome, ops and duration
 }
 
 // commitResult is the committer's report on one batch.
@@ -30,7 +32,9 @@ type commitResult struct {
 // applier, which releases the batch's callers. It returns once sealed is closed.
 func (c *committer) run(sealed <-chan *batch, results chan<- commitResult) {
 	for b := range sealed {
+		start := time.Now()
 		err := c.commit(b)
+		c.counts.record(b.ops, time.Since(start), err)
 		if err != nil {
 			err = fmt.Errorf("batch of %d ops: %w", b.ops, translate(err))
 		}

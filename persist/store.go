@@ -26,7 +26,9 @@ type Store struct {
 	clock   *crdt.Clock
 
 	lastSeq atomic.Uint64 // last committed local sequence
-	names   *nameSet      // counter names and tally kinds ever stored
+	// commitCounts are the committer's counts (CommitStats).
+	commitCounts commitCounters
+	names        *nameSet // counter names and tally kinds ever stored
 
 	digest struct {
 		sync.Mutex
@@ -150,6 +152,7 @@ func (s *Store) startPipeline() {
 		namesSaved: s.names.version(),
 		checkSpace: s.CheckFreeSpace,
 		fault:      s.opts.CommitFault,
+		counts:     &s.commitCounts,
 	}
 	s.wg.Go(s.applier.run)
 	s.wg.Go(func() { c.run(sealed, results) })

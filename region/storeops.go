@@ -56,3 +56,7 @@ func (p *Peer) CheckFreeSpace() error { return p.store.CheckFreeSpace() }
 
 // DiskSize returns the bytes the store takes on disk: tables and value log.
 func (p *Peer) DiskSize() (lsm, vlog int64) { return p.store.DiskSize() }
+
+// CommitStats returns the store's commit counts, as persist.Store.CommitStats
+// does.
+func (p *Peer) CommitStats() persist.CommitStats { return p.store.CommitStats() }

@@ -64,6 +64,9 @@ type Backend interface {
 	// DiskSize returns the bytes the peer's store takes on disk (tables and
 	// value log) as last measured. Metric scrapes call it.
 	DiskSize() (lsm, vlog int64)
+	// CommitStats returns the store's commit counts since it opened, as
+	// persist.Store.CommitStats does; /metrics reads it at every scrape.
+	CommitStats() persist.CommitStats
 
 	// Status reports the mesh as the peer sees it (/v1/mesh, lag metrics).
 	Status() region.MeshStatus

@@ -256,6 +256,10 @@
 //	countermesh_gossip_dropped_total                      gossip from strangers, junk
 //	countermesh_gossip_nodes_refused_total                memberlist nodes refused by admission
 //	countermesh_store_bytes                               the store's size on disk, from Backend.DiskSize
+//	countermesh_store_commit_seconds                      how long each batch's commit took, from
+//	                                                      Backend.CommitStats
+//	countermesh_store_committed_ops_total                 ops in the committed batches
+//	countermesh_store_commits_failed_total                batches whose commit failed
 //
 // # The peer
 //

@@ -45,3 +45,23 @@ func TestHealthMetricsOfAPeerRefusingWrites(t *testing.T) {
 	e.b.SetWritable(fmt.Errorf("%w: closed", persist.ErrClosed))
 	e.metricsHave("countermesh_clock_skewed 0")
 }
+
+// TestStoreMetricsCountCommits: a peer's /metrics reports its store's commits,
+// the ops they carried and how long they took, from the real store.
+func TestStoreMetricsCountCommits(t *testing.T) {
+	e := newStoreEnv(t, nil)
+	e.metricsHave("countermesh_store_commit_seconds_count 0", "countermesh_store_committed_ops_total 0",
+		"countermesh_store_commits_failed_total 0")
+	for range 3 {
+		if res := e.do("POST", "/v1/items/a/counters/claps", `{"by":1}`); res.code != 200 {
+			t.Fatalf("add: %d %s", res.code, res.body)
+		}
+	}
+	st := e.store.CommitStats()
+	if st.Ops != 3 || st.Commits == 0 {
+		t.Fatalf("3 adds committed as %+v", st)
+	}
+	e.metricsHave(fmt.Sprintf("countermesh_store_commit_seconds_count %d", st.Commits),
+		"countermesh_store_committed_ops_total 3", "countermesh_store_commits_failed_total 0",
+		fmt.Sprintf(`countermesh_store_commit_seconds_bucket{le="+Inf"} %d`, st.Commits))
+}

@@ -68,8 +68,9 @@ func (b storeBackend) Committed() <-chan struct{}               { return b.store
 func (b storeBackend) Follow(f func(items []string)) (stop func()) {
 	return b.store.Follow(func(c persist.Commit) { f(c.Items) })
 }
-func (b storeBackend) CheckFreeSpace() error       { return b.store.CheckFreeSpace() }
-func (b storeBackend) DiskSize() (lsm, vlog int64) { return b.store.DiskSize() }
+func (b storeBackend) CheckFreeSpace() error            { return b.store.CheckFreeSpace() }
+func (b storeBackend) DiskSize() (lsm, vlog int64)      { return b.store.DiskSize() }
+func (b storeBackend) CommitStats() persist.CommitStats { return b.store.CommitStats() }
 
 func (b storeBackend) Applied(r crdt.ReplicaID) uint64 {
 	if r == b.store.Replica() {

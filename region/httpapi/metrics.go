@@ -78,7 +78,7 @@ func newMetrics(reg *prometheus.Registry, b Backend, hub *live.Hub) (*metrics, e
 	}, func() float64 { lsm, vlog := b.DiskSize(); return float64(lsm + vlog) })
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.writes, m.rateLimited,
 		m.causalWaits, m.causalWaitSeconds, m.causalStale, subscribers, storeBytes, lagCollector{b},
-		edgeCollector{b}, healthCollector{b}} {
+		edgeCollector{b}, healthCollector{b}, storeCollector{b}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("httpapi: register metrics: %w", err)
 		}

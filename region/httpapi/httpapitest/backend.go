@@ -320,6 +320,11 @@ func (b *Backend) SetWriteErr(err error) {
 // DiskSize returns zero: the fake takes no disk.
 func (b *Backend) DiskSize() (lsm, vlog int64) { return 0, 0 }
 
+// CommitStats returns no commit: the fake commits nothing to a disk.
+func (b *Backend) CommitStats() persist.CommitStats {
+	return persist.CommitStats{Buckets: make([]uint64, len(persist.CommitBuckets))}
+}
+
 // Status returns the status SetStatus set; by default that of a peer alone in
 // its mesh, with its replica and last sequence.
 func (b *Backend) Status() region.MeshStatus {
