@@ -247,8 +247,10 @@ func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user
 	}
 	item = strings.Clone(item)
 	it.heldSince = m.gen
-	if h, ok := m.hold(r); ok && user != "" {
-		it.users = map[string]heldReaction{strings.Clone(user): h}
+	if user != "" {
+		if h, ok := m.hold(r); ok {
+			it.users = map[string]heldReaction{strings.Clone(user): h}
+		}
 	}
 	m.items[item] = it
 	m.bytes += itemBytes(item, it)
@@ -269,17 +271,20 @@ func (m *readModel) keepUserLocked(item, user string, r crdt.Register, gen, seal
 	if _, ok := it.users[user]; ok {
 		return // written by a commit since: newer
 	}
-	m.setUser(it, strings.Clone(user), r)
+	m.setUser(it, user, r)
 }
 
 // setUser sets user's register on the held item it, making room among its
 // users if need be; the caller sweeps if the model is then over budget. A
 // register the model cannot hold (a kind past maxHeldKinds) leaves the user
-// unknown, and marks the item's users dropped. It runs with mu held.
+// unknown, and marks the item's users dropped. A user new to the item is
+// kept under a copy of user, which may share a request's memory. It runs with
+// mu held.
 func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
+	_, known := it.users[user]
 	h, ok := m.hold(r)
 	if !ok {
-		if _, known := it.users[user]; known {
+		if known {
 			delete(it.users, user)
 			m.bytes -= int64(modelUserBytes + len(user))
 		}
@@ -292,7 +297,8 @@ func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 	if it.users == nil {
 		it.users = map[string]heldReaction{}
 	}
-	if _, ok := it.users[user]; !ok {
+	if !known {
+		user = strings.Clone(user)
 		if len(it.users) >= maxUsersPerItem {
 			for other := range it.users { // map order: a random entry
 				delete(it.users, other)
@@ -385,11 +391,7 @@ func (m *readModel) apply(b *batch, born []string) {
 	}
 	for k, r := range b.registers {
 		if it := m.items[k.Item]; it != nil {
-			user := k.User
-			if _, known := it.users[user]; !known {
-				user = strings.Clone(user)
-			}
-			m.setUser(it, user, r)
+			m.setUser(it, k.User, r)
 		} else {
 			m.touched[m.slot(k.Item)] = m.gen
 		}
