@@ -12,9 +12,7 @@ import (
 // generation changed the item, which the model could not apply as it did not
 // hold it: the snapshot may predate that commit.
 func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
-	names := newNameSet()
-	names.addCounter("claps")
-	m := newReadModel(1<<20, names)
+	m := newClapsModel(1 << 20)
 	views := make([]ItemView, 1)
 	missing, _, gen := m.read([]string{"a"}, "", views)
 	if len(missing) != 1 {
@@ -45,10 +43,8 @@ func TestReadModelRefusesAReadOlderThanACommitItMissed(t *testing.T) {
 // TestReadModelStaysWithinItsBudget: items past the budget are dropped, those
 // read since the last sweep last.
 func TestReadModelStaysWithinItsBudget(t *testing.T) {
-	names := newNameSet()
-	names.addCounter("claps")
 	const budget = 64 << 10
-	m := newReadModel(budget, names)
+	m := newClapsModel(budget)
 	views := make([]ItemView, 1)
 	hot := "hot"
 	for i := range 5000 {
@@ -192,10 +188,8 @@ func TestReadModelKeepsNoItemNeverWritten(t *testing.T) {
 // any item; a reader whose snapshot may predate the shedding may not keep a
 // user's register on such an item then.
 func TestReadModelShedsUsersOfItemsNotReadFirst(t *testing.T) {
-	names := newNameSet()
-	names.addCounter("claps")
 	const budget = 64 << 10
-	m := newReadModel(budget, names)
+	m := newClapsModel(budget)
 	views := make([]ItemView, 1)
 	reg := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1}}
 	born := func(i int) { // an item written, not read, with 30 users
@@ -251,18 +245,11 @@ func clapsBatch(t *testing.T, c *crdt.PNCounter, item string, by int64) *batch {
 // reader older than that cannot put it back. Registers of kinds indexed
 // before read back whole.
 func TestReadModelKeepsNoRegisterOfAKindPastThoseItIndexes(t *testing.T) {
-	m := newReadModel(64<<20, newNameSet())
-	views := make([]ItemView, 1)
-	_, _, gen := m.read([]string{"a"}, "", views)
-	m.keep("a", ItemView{Counters: map[string]int64{"claps": 1}}, "", gen)
+	m := newClapsModel(64 << 20)
+	gen := holdItem(m, "a")
 	like := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 7, Logical: 3}, Replica: 0xfeed}
 	m.keepUser("a", "u", like, gen, 0)
-	for i := len(m.kinds); i < maxHeldKinds; i++ {
-		m.keepUser("a", fmt.Sprint("filler", i), crdt.Register{Kind: fmt.Sprint("kind", i)}, gen, 0)
-	}
-	if len(m.kinds) != maxHeldKinds {
-		t.Fatalf("the model indexes %d kinds, want %d", len(m.kinds), maxHeldKinds)
-	}
+	fillKindIndex(t, m, "a", gen)
 	if got, known := m.register(crdt.RegisterKey{Item: "a", User: "u"}); !known || got != like {
 		t.Fatalf("u's register reads back as %+v (known %v), want %+v", got, known, like)
 	}
@@ -289,14 +276,9 @@ func TestReadModelKeepsNoRegisterOfAKindPastThoseItIndexes(t *testing.T) {
 // know, leaves no entry; a reader older than it must still not keep what its
 // snapshot held of the user.
 func TestReadModelKeepsNoOlderRegisterOfAUserACommitLeftUnknown(t *testing.T) {
-	m := newReadModel(64<<20, newNameSet())
-	views := make([]ItemView, 1)
-	_, _, gen := m.read([]string{"a"}, "", views)
-	m.keep("a", ItemView{Counters: map[string]int64{"claps": 1}}, "", gen)
-	for i := len(m.kinds); i < maxHeldKinds; i++ {
-		m.keepUser("a", fmt.Sprint("filler", i), crdt.Register{Kind: fmt.Sprint("kind", i)}, gen, 0)
-	}
-	_, unknown, gen := m.read([]string{"a"}, "u", views)
+	m := newClapsModel(64 << 20)
+	fillKindIndex(t, m, "a", holdItem(m, "a"))
+	_, unknown, gen := m.read([]string{"a"}, "u", make([]ItemView, 1))
 	if len(unknown) != 1 {
 		t.Fatalf("u is known to the item: %v", unknown)
 	}
@@ -309,5 +291,33 @@ func TestReadModelKeepsNoOlderRegisterOfAUserACommitLeftUnknown(t *testing.T) {
 	m.keepUser("a", "u", old, gen, sealed) // what the reader's older snapshot held
 	if got, known := m.register(crdt.RegisterKey{Item: "a", User: "u"}); known {
 		t.Fatalf("a reader older than the commit kept %+v", got)
+	}
+}
+
+// newClapsModel returns a read model of budget bytes over a name set that
+// knows the counter claps.
+func newClapsModel(budget int64) *readModel {
+	names := newNameSet()
+	names.addCounter("claps")
+	return newReadModel(budget, names)
+}
+
+// holdItem brings item, with one clap, into m as a reader would, and returns
+// that reader's generation.
+func holdItem(m *readModel, item string) (gen uint64) {
+	_, _, gen = m.read([]string{item}, "", make([]ItemView, 1))
+	m.keep(item, ItemView{Counters: map[string]int64{"claps": 1}}, "", gen)
+	return gen
+}
+
+// fillKindIndex keeps registers of new kinds on the held item, for users of
+// their own, read at gen, until m indexes all the kinds it may.
+func fillKindIndex(t *testing.T, m *readModel, item string, gen uint64) {
+	t.Helper()
+	for i := len(m.kinds); i < maxHeldKinds; i++ {
+		m.keepUser(item, fmt.Sprint("filler", i), crdt.Register{Kind: fmt.Sprint("kind", i)}, gen, 0)
+	}
+	if len(m.kinds) != maxHeldKinds {
+		t.Fatalf("the model indexes %d kinds, want %d", len(m.kinds), maxHeldKinds)
 	}
 }
