@@ -11,8 +11,9 @@ import (
 
 // countermeshSystem is one countermesh peer with its HTTP API, driven as a
 // regional frontend drives it: through the Go client with its default
-// transport, over HTTP/1.1 keep-alive connections. The writes it measures carry no idempotency key, as Redis's and
-// PostgreSQL's do not: an unkeyed write is sent once, never retried.
+// transport, over HTTP/1.1 keep-alive connections. The writes it measures
+// carry no idempotency key, as Redis's and PostgreSQL's do not: an unkeyed
+// write is sent once, never retried.
 type countermeshSystem struct {
 	c      *cluster
 	client *client.Client
