@@ -139,16 +139,16 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	if _, unknown, _ := m.read([]string{"b"}, "v", views); len(unknown) != 1 {
 		t.Fatal("an answer older than the item's arrival was kept")
 	}
-	// Past maxUsersPerItem, entries are dropped, and an answer read before
+	// Past the model's cap, entries are dropped, and an answer read before
 	// the drop is refused.
 	_, _, gen = m.read([]string{"b"}, "", views)
-	for i := range maxUsersPerItem + 1 {
+	for i := range m.maxUsers + 1 {
 		b := newBatch()
 		b.registers[crdt.RegisterKey{Item: "b", User: fmt.Sprint("w", i)}] = like
 		m.apply(b, nil)
 	}
-	if n := len(m.items["b"].users); n != maxUsersPerItem {
-		t.Fatalf("b knows %d users, want the cap %d", n, maxUsersPerItem)
+	if n := len(m.items["b"].users); n != m.maxUsers {
+		t.Fatalf("b knows %d users, want the cap %d", n, m.maxUsers)
 	}
 	m.keepUser("b", "late", crdt.Register{}, gen, 0)
 	if _, ok := m.items["b"].users["late"]; ok {
@@ -291,6 +291,40 @@ func TestReadModelKeepsNoOlderRegisterOfAUserACommitLeftUnknown(t *testing.T) {
 	m.keepUser("a", "u", old, gen, sealed) // what the reader's older snapshot held
 	if got, known := m.register(crdt.RegisterKey{Item: "a", User: "u"}); known {
 		t.Fatalf("a reader older than the commit kept %+v", got)
+	}
+}
+
+// TestAPopularItemKeepsUsersInProportionToTheBudget: an item keeps the
+// reactions of up to a share of the model's budget's users, not a fixed few
+// thousand — the popular items of a like service have tens of thousands of
+// reacting users, and every one the item forgets is a disk read for its
+// reader — and never fewer than the minimum under a small budget.
+func TestAPopularItemKeepsUsersInProportionToTheBudget(t *testing.T) {
+	if got := newClapsModel(1 << 20).maxUsers; got != minUsersPerItem {
+		t.Fatalf("a 1 MiB model keeps %d users an item, want the minimum %d", got, minUsersPerItem)
+	}
+	const budget = 64 << 20
+	m := newClapsModel(budget)
+	if want := budget / itemUsersShare / modelUserBytes; m.maxUsers != want {
+		t.Fatalf("a 64 MiB model keeps %d users an item, want %d", m.maxUsers, want)
+	}
+	holdItem(m, "popular")
+	users := 3 * minUsersPerItem
+	like := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1}, Replica: 1}
+	for i := range users {
+		b := newBatch()
+		b.registers[crdt.RegisterKey{Item: "popular", User: fmt.Sprint("u", i)}] = like
+		m.apply(b, nil)
+	}
+	views := make([]ItemView, 1)
+	for i := range users {
+		_, unknown, _ := m.read([]string{"popular"}, fmt.Sprint("u", i), views)
+		if len(unknown) != 0 || views[0].User != like {
+			t.Fatalf("user %d of %d: unknown %v, %+v", i, users, unknown, views[0].User)
+		}
+	}
+	if m.bytes > budget {
+		t.Fatalf("the model holds %d bytes over its budget of %d", m.bytes, budget)
 	}
 }
 
