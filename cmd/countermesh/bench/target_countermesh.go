@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/countermesh/countermesh/persist"
@@ -17,6 +18,9 @@ import (
 type countermeshSystem struct {
 	c      *cluster
 	client *client.Client
+	// pages holds the items of pages read, for the next read to reuse
+	// (GetManyInto), as a frontend reading page after page would.
+	pages sync.Pool
 }
 
 func startCountermesh(dir string, clients int, opts clusterOptions) (*countermeshSystem, error) {
@@ -67,10 +71,16 @@ func (s *countermeshSystem) writeBatch(ctx context.Context, ops []persist.Op) er
 }
 
 func (s *countermeshSystem) readPage(ctx context.Context, items []string, user string) error {
-	list, err := s.session().GetMany(ctx, items, user)
+	page, _ := s.pages.Get().(*[]client.Item)
+	if page == nil {
+		page = new([]client.Item)
+	}
+	list, err := s.session().GetManyInto(ctx, items, user, *page)
 	if err != nil {
 		return err
 	}
+	*page = list
+	s.pages.Put(page)
 	if len(list) != len(items) {
 		return fmt.Errorf("asked for %d items, got %d", len(items), len(list))
 	}

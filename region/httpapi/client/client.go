@@ -326,13 +326,28 @@ func (s *Session) Get(ctx context.Context, item, user string) (Item, error) {
 // GetMany reads up to 100 items in one call, in the order asked, with user's
 // reaction to each when user is not empty.
 func (s *Session) GetMany(ctx context.Context, items []string, user string) ([]Item, error) {
+	var out itemList
+	err := s.call(ctx, http.MethodGet, pagePath(items, user), nil, "", &out)
+	return out.Items, err
+}
+
+// GetManyInto reads as GetMany does into the items of an earlier page, dst:
+// it returns them refilled (dst grows when short), their maps cleared and
+// reused, so a frontend reading page after page allocates far less. dst's
+// items must not be in use elsewhere; on an error they hold nothing of use.
+func (s *Session) GetManyInto(ctx context.Context, items []string, user string, dst []Item) ([]Item, error) {
+	out := pageInto{items: dst}
+	err := s.call(ctx, http.MethodGet, pagePath(items, user), nil, "", &out)
+	return out.items, err
+}
+
+// pagePath is the path of GET /v1/items for items and user.
+func pagePath(items []string, user string) string {
 	q := url.Values{"ids": {strings.Join(items, ",")}}
 	if user != "" {
 		q.Set("user", user)
 	}
-	var out itemList
-	err := s.call(ctx, http.MethodGet, "/v1/items?"+q.Encode(), nil, "", &out)
-	return out.Items, err
+	return "/v1/items?" + q.Encode()
 }
 
 // Mesh returns the peer's view of the mesh (GET /v1/mesh) as the JSON it
@@ -425,12 +440,21 @@ func (s *Session) take(peer, method, path string, a *answer, out any) (retry boo
 	}
 	s.stale = a.causalStale == "true"
 	s.mu.Unlock()
-	if out != nil && !decodeFast(a.body, out) {
-		if err := json.Unmarshal(a.body, out); err != nil {
+	if out != nil {
+		if err := decodeAnswer(a.body, out); err != nil {
 			return false, 0, fmt.Errorf("client: %s %s at %s: decode answer: %w", method, path, peer, err)
 		}
 	}
 	return false, 0, nil
+}
+
+// decodeAnswer decodes a 2xx answer's body into out: by the fast path when it
+// takes it, else by the general decoder.
+func decodeAnswer(body []byte, out any) error {
+	if decodeFast(body, out) {
+		return nil
+	}
+	return json.Unmarshal(body, out)
 }
 
 // UnknownError is a call whose outcome is unknown: the request may or may not

@@ -1,9 +1,11 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -227,6 +229,18 @@ func TestMesh(t *testing.T) {
 	}
 	if err := json.Unmarshal(raw, &m); err != nil || m.Self != "eu-1" || len(m.Regions) != 2 {
 		t.Errorf("mesh %s (%v), want eu-1's view of 2 regions", raw, err)
+	}
+	// The answer is the caller's: the buffers later answers are read into
+	// (reused from call to call) do not share its bytes.
+	kept := bytes.Clone(raw)
+	s := ms.client(t, "eu-1").Session()
+	for i := range 20 {
+		if _, err := s.GetMany(context.Background(), []string{fmt.Sprint("item-", i)}, "u1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(raw, kept) {
+		t.Fatalf("the mesh's answer changed under later calls:\n%s\nwas\n%s", raw, kept)
 	}
 }
 

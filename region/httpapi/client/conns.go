@@ -164,6 +164,7 @@ func exchange(ctx context.Context, c *conn, p *peerConns, r *request, deadline t
 		return err
 	}
 	read(a)
+	a.release()
 	return nil
 }
 
@@ -190,14 +191,14 @@ func send(c *conn, p *peerConns, r *request) (*answer, bool, error) {
 	}
 	// On an error the connection is closed unread: Close on the body would
 	// first read what is left of it.
-	raw, err := readBody(resp)
+	buf, err := readBody(resp)
 	if err != nil {
 		return nil, false, err
 	}
 	resp.Body.Close()
 	// Bytes already read past the answer were sent unasked: the connection
 	// is out of step with its requests.
-	return answerOf(resp, raw), werr == nil && !resp.Close && c.br.Buffered() == 0, nil
+	return answerOf(resp, buf), werr == nil && !resp.Close && c.br.Buffered() == 0, nil
 }
 
 // max1xx bounds the informational answers taken before a final one.

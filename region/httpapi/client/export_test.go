@@ -5,3 +5,11 @@ var DecodeFast = decodeFast
 
 // ItemList is the answer of GET /v1/items, for the tests outside the package.
 type ItemList = itemList
+
+// DecodePageInto decodes body, an answer of GET /v1/items, as GetManyInto
+// decodes it into dst.
+func DecodePageInto(body []byte, dst []Item) ([]Item, error) {
+	out := pageInto{items: dst}
+	err := decodeAnswer(body, &out)
+	return out.items, err
+}

@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"unicode/utf8"
+
+	json "github.com/goccy/go-json"
 )
 
 // The answers read most — an Item, a page of Items — are decoded by hand when
@@ -19,6 +21,23 @@ type itemList struct {
 	Items []Item `json:"items"`
 }
 
+// pageInto is the answer of GET /v1/items read into the items of an earlier
+// page (GetManyInto). The fast path reuses their maps; any other form is
+// decoded afresh by the general decoder.
+type pageInto struct {
+	items []Item
+}
+
+// UnmarshalJSON decodes a page in any form into fresh items.
+func (p *pageInto) UnmarshalJSON(b []byte) error {
+	var l itemList
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	p.items = l.Items
+	return nil
+}
+
 // decodeFast decodes body into out when out is an answer the fast path knows
 // and body is in the peer's form, and reports whether it did; out is left
 // untouched when it did not.
@@ -33,30 +52,46 @@ func decodeFast(body []byte, out any) bool {
 		*o = it
 		return true
 	case *itemList:
-		if !d.literal(`{"items":[`) {
-			return false
-		}
 		// Room for a page of items of some 100 bytes each, never more than
 		// the body could hold (an item takes at least 52): a body refused
 		// below costs no more than its size.
-		items := make([]Item, 0, min(len(body)/100+1, 128))
-		for !d.literal("]}") {
-			if len(items) > 0 && !d.literal(",") {
-				return false
-			}
-			var it Item
-			if !d.item(&it) {
-				return false
-			}
-			items = append(items, it)
-		}
-		if !d.end() {
+		items, ok := d.page(make([]Item, 0, min(len(body)/100+1, 128)))
+		if !ok {
 			return false
 		}
 		o.Items = items
 		return true
+	case *pageInto:
+		items, ok := d.page(o.items[:0])
+		if !ok {
+			return false
+		}
+		o.items = items
+		return true
 	}
 	return false
+}
+
+// page decodes a page ({"items":[...]}) appended to items, reusing the
+// elements and maps past its length up to its capacity.
+func (d *itemDecoder) page(items []Item) ([]Item, bool) {
+	if !d.literal(`{"items":[`) {
+		return nil, false
+	}
+	for !d.literal("]}") {
+		if len(items) > 0 && !d.literal(",") {
+			return nil, false
+		}
+		if len(items) < cap(items) {
+			items = items[:len(items)+1]
+		} else {
+			items = append(items, Item{})
+		}
+		if !d.item(&items[len(items)-1]) {
+			return nil, false
+		}
+	}
+	return items, d.end()
 }
 
 // itemDecoder reads one answer, front to back.
@@ -81,8 +116,9 @@ func (d *itemDecoder) end() bool {
 	return d.i == len(d.b) || d.i == len(d.b)-1 && d.b[d.i] == '\n'
 }
 
-// item decodes one Item.
+// item decodes one Item into it, reusing its maps.
 func (d *itemDecoder) item(it *Item) bool {
+	it.User = nil
 	if !d.literal(`{"item":`) || !d.str(&it.Item, false) ||
 		!d.literal(`,"counters":`) || !d.counts(&it.Counters) ||
 		!d.literal(`,"reactions":`) || !d.counts(&it.Reactions) {
@@ -113,7 +149,11 @@ func (d *itemDecoder) counts(m *map[string]int64) bool {
 	if !d.literal("{") {
 		return false
 	}
-	*m = map[string]int64{}
+	if *m == nil {
+		*m = map[string]int64{}
+	} else {
+		clear(*m)
+	}
 	for !d.literal("}") {
 		if len(*m) > 0 && !d.literal(",") {
 			return false

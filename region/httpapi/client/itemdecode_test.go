@@ -96,30 +96,9 @@ func TestThePeersAnswersTakeTheFastPath(t *testing.T) {
 // fast way.
 func TestTheFastPathDecodesAsTheGeneralDecoder(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		str := rapid.OneOf(rapid.SampledFrom([]string{"", "claps", "like", "dislike", "u1", "é", "a\"b", "a\\b", "\x01", "<>&", "\u2028"}),
-			rapid.String())
-		counts := rapid.MapOf(str, rapid.Int64())
-		items := make([]client.Item, rapid.IntRange(0, 4).Draw(t, "n"))
-		for i := range items {
-			it := client.Item{Item: str.Draw(t, "item"), Counters: counts.Draw(t, "counters"),
-				Reactions: counts.Draw(t, "reactions"), Token: str.Draw(t, "token")}
-			if rapid.Bool().Draw(t, "user") {
-				it.User = &client.UserReaction{ID: str.Draw(t, "id")}
-				if rapid.Bool().Draw(t, "reacted") {
-					kind := str.Draw(t, "kind")
-					it.User.Reaction = &kind
-				}
-			}
-			items[i] = it
-		}
+		items := drawItems(t, "")
 		for _, v := range []any{client.ItemList{Items: items}, items} {
-			var buf bytes.Buffer
-			enc := encjson.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			if err := enc.Encode(v); err != nil {
-				t.Fatal(err)
-			}
-			body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+			body := asAPeerWrites(t, v)
 			plain := !bytes.ContainsAny(body, "\\") && bytes.Equal(bytes.ToValidUTF8(body, nil), body)
 			if _, list := v.(client.ItemList); list {
 				if took := decodedBothWays(t, body, newItemList); plain && !took {
@@ -138,6 +117,65 @@ func TestTheFastPathDecodesAsTheGeneralDecoder(t *testing.T) {
 	})
 }
 
+// TestAPageReadIntoAnEarlierPageReadsAsAFreshOne: pages decoded one into
+// the items of the one before (GetManyInto), by the fast path or, for the
+// pages it leaves, the general decoder, decode as fresh pages do: nothing of
+// an earlier page's items, counts or users is left behind.
+func TestAPageReadIntoAnEarlierPageReadsAsAFreshOne(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var dst []client.Item
+		for page := range rapid.IntRange(1, 5).Draw(t, "pages") {
+			body := asAPeerWrites(t, client.ItemList{Items: drawItems(t, fmt.Sprint(page))})
+			var fresh client.ItemList
+			if err := json.Unmarshal(body, &fresh); err != nil {
+				t.Fatal(err)
+			}
+			got, err := client.DecodePageInto(body, dst)
+			if err != nil {
+				t.Fatalf("page %d, %s: %v", page, body, err)
+			}
+			if len(got) != len(fresh.Items) || len(got) > 0 && !reflect.DeepEqual(got, fresh.Items) {
+				t.Fatalf("page %d, %s, read into the page before decodes to\n%s\nand afresh to\n%s", page, body, dump(got), dump(fresh.Items))
+			}
+			dst = got
+		}
+	})
+}
+
+// drawItems draws up to 4 Items of any content; label tells the draws of
+// several pages apart.
+func drawItems(t *rapid.T, label string) []client.Item {
+	str := rapid.OneOf(rapid.SampledFrom([]string{"", "claps", "like", "dislike", "u1", "é", "a\"b", "a\\b", "\x01", "<>&", "\u2028"}),
+		rapid.String())
+	counts := rapid.MapOf(str, rapid.Int64())
+	items := make([]client.Item, rapid.IntRange(0, 4).Draw(t, "n"+label))
+	for i := range items {
+		it := client.Item{Item: str.Draw(t, "item"+label), Counters: counts.Draw(t, "counters"+label),
+			Reactions: counts.Draw(t, "reactions"+label), Token: str.Draw(t, "token"+label)}
+		if rapid.Bool().Draw(t, "user"+label) {
+			it.User = &client.UserReaction{ID: str.Draw(t, "id"+label)}
+			if rapid.Bool().Draw(t, "reacted"+label) {
+				kind := str.Draw(t, "kind"+label)
+				it.User.Reaction = &kind
+			}
+		}
+		items[i] = it
+	}
+	return items
+}
+
+// asAPeerWrites is v in JSON as a peer writes it: encoding/json with HTML
+// escaping off, without the final newline.
+func asAPeerWrites(t *rapid.T, v any) []byte {
+	var buf bytes.Buffer
+	enc := encjson.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
 // FuzzDecodeFast: whatever the bytes, the fast path either leaves them to the
 // general decoder, untouched, or decodes them as it does.
 func FuzzDecodeFast(f *testing.F) {
@@ -152,9 +190,25 @@ func FuzzDecodeFast(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	earlier := []byte(`{"items":[{"item":"x","counters":{"claps":3,"views":1},"reactions":{"like":1},"user":{"id":"u","reaction":"like"},"token":"t"},` +
+		`{"item":"y","counters":{"claps":1},"reactions":{},"token":"t"}]}`)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		decodedBothWays(t, body, newItem)
 		decodedBothWays(t, body, newItemList)
+		// Into an earlier page, as GetManyInto reads: as afresh, or refused.
+		dst, err := client.DecodePageInto(earlier, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fresh client.ItemList
+		freshErr := json.Unmarshal(body, &fresh)
+		got, err := client.DecodePageInto(body, dst)
+		if (err != nil) != (freshErr != nil) {
+			t.Fatalf("%q into an earlier page: %v; afresh: %v", body, err, freshErr)
+		}
+		if err == nil && (len(got) != len(fresh.Items) || len(got) > 0 && !reflect.DeepEqual(got, fresh.Items)) {
+			t.Fatalf("%q decodes into an earlier page to\n%s\nand afresh to\n%s", body, dump(got), dump(fresh.Items))
+		}
 	})
 }
 
@@ -179,6 +233,16 @@ func BenchmarkDecodePage(b *testing.B) {
 			var out client.ItemList
 			if !client.DecodeFast(body, &out) {
 				b.Fatal("not taken")
+			}
+		}
+	})
+	b.Run("fast-into-last-page", func(b *testing.B) {
+		b.ReportAllocs()
+		var dst []client.Item
+		for b.Loop() {
+			var err error
+			if dst, err = client.DecodePageInto(body, dst); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 )
 
 // request is one API request as a transport sends it.
@@ -25,9 +26,27 @@ type request struct {
 type answer struct {
 	status      int
 	body        []byte
-	retryAfter  string // the Retry-After header
-	causalToken string // the X-Causal-Token header
-	causalStale string // the X-Causal-Stale header
+	retryAfter  string        // the Retry-After header
+	causalToken string        // the X-Causal-Token header
+	causalStale string        // the X-Causal-Stale header
+	buf         *bytes.Buffer // holds body; back to bodyBuffers on release
+}
+
+// bodyBuffers holds the buffers answers' bodies are read into, reused once an
+// answer has been read (a page of 20 items is some 4 KiB a call).
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody bounds the buffers kept for reuse: one grown past it by a
+// rare large answer is dropped.
+const maxPooledBody = 64 << 10
+
+// release gives a's buffer back for reuse, once a has been read.
+func (a *answer) release() {
+	if a.buf != nil && a.buf.Cap() <= maxPooledBody {
+		a.buf.Reset()
+		bodyBuffers.Put(a.buf)
+	}
+	a.buf, a.body = nil, nil
 }
 
 // transport makes API requests. Every implementation is safe for concurrent
@@ -124,16 +143,19 @@ func (t netHTTPTransport) roundTrip(ctx context.Context, r *request, read func(*
 		return err
 	}
 	defer resp.Body.Close()
-	raw, err := readBody(resp)
+	buf, err := readBody(resp)
 	if err != nil {
 		return err
 	}
-	read(answerOf(resp, raw))
+	a := answerOf(resp, buf)
+	read(a)
+	a.release()
 	return nil
 }
 
-// readBody reads an answer's whole body, up to maxAnswerBytes.
-func readBody(resp *http.Response) ([]byte, error) {
+// readBody reads an answer's whole body, up to maxAnswerBytes, into a buffer
+// from bodyBuffers.
+func readBody(resp *http.Response) (*bytes.Buffer, error) {
 	if resp.ContentLength > maxAnswerBytes {
 		return nil, errAnswerTooLarge
 	}
@@ -141,21 +163,24 @@ func readBody(resp *http.Response) ([]byte, error) {
 	if n < 0 {
 		n = 512
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Grow(int(n) + 1)
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswerBytes+1)); err != nil {
+		(&answer{buf: buf}).release()
 		return nil, err
 	}
 	if buf.Len() > maxAnswerBytes {
 		return nil, errAnswerTooLarge
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
-// answerOf is the answer of resp, with its body raw.
-func answerOf(resp *http.Response, raw []byte) *answer {
+// answerOf is the answer of resp, with its body in buf.
+func answerOf(resp *http.Response, buf *bytes.Buffer) *answer {
 	return &answer{
 		status:      resp.StatusCode,
-		body:        raw,
+		body:        buf.Bytes(),
+		buf:         buf,
 		retryAfter:  resp.Header.Get("Retry-After"),
 		causalToken: resp.Header.Get("X-Causal-Token"),
 		causalStale: resp.Header.Get("X-Causal-Stale"),

@@ -60,6 +60,23 @@ func TestBothTransportsAnswerAlike(t *testing.T) {
 			return outcome{Items: list, Err: fmt.Sprint(err)}
 		},
 		func(s *client.Session, item string) outcome {
+			// A page read into the items of an earlier, longer one, with a
+			// user's reaction: it reads as the same page read afresh.
+			if _, err := s.React(ctx, item, "u3", "like"); err != nil {
+				return outcome{Err: err.Error()}
+			}
+			dst, err := s.GetMany(ctx, []string{item, item + "-never", item + "-also-never"}, "u3")
+			if err != nil {
+				return outcome{Err: err.Error()}
+			}
+			list, err := s.GetManyInto(ctx, []string{item + "-never"}, "", dst)
+			fresh, ferr := s.GetMany(ctx, []string{item + "-never"}, "")
+			if a, b := alike(t, outcome{Items: list, Err: fmt.Sprint(err)}, item), alike(t, outcome{Items: fresh, Err: fmt.Sprint(ferr)}, item); a != b {
+				return outcome{Err: "into an earlier page: " + a + "; afresh: " + b}
+			}
+			return outcome{Items: list, Err: fmt.Sprint(err)}
+		},
+		func(s *client.Session, item string) outcome {
 			_, err := s.React(ctx, item, "u1", "love") // not a reaction kind: a problem
 			var p *client.Problem
 			if !errors.As(err, &p) || !errors.Is(err, client.ErrInvalidRequest) {
