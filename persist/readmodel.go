@@ -90,7 +90,7 @@ type modelItem struct {
 // know costs a disk read. A fixed cap of 4,096 held the popular items of the
 // benchmark's Zipf workload to a fraction of their reacting users: readers of
 // the 15 most read items went to Badger about 80,000 times in 10 s of reads
-// after the write scenarios, against 364 times with the budget's share. The
+// after the write scenarios, against 373 times with the budget's share. The
 // budget still bounds the whole model, users included: a sweep sheds the
 // users of items not read since the last one first.
 const (
