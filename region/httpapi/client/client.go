@@ -37,6 +37,7 @@ import (
 	json "github.com/goccy/go-json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -341,13 +342,48 @@ func (s *Session) GetManyInto(ctx context.Context, items []string, user string, 
 	return out.items, err
 }
 
-// pagePath is the path of GET /v1/items for items and user.
+// pagePath is the path of GET /v1/items for items and user. The ids go
+// comma-separated in ids, unless one holds a comma: then each goes in an id
+// parameter of its own, in order.
 func pagePath(items []string, user string) string {
-	q := url.Values{"ids": {strings.Join(items, ",")}}
-	if user != "" {
-		q.Set("user", user)
+	b := make([]byte, 0, len("/v1/items?ids=&user=")+len(user)+16*len(items))
+	b = append(b, "/v1/items?"...)
+	if slices.ContainsFunc(items, func(id string) bool { return strings.Contains(id, ",") }) {
+		for i, id := range items {
+			if i > 0 {
+				b = append(b, '&')
+			}
+			b = appendQueryValue(append(b, "id="...), id)
+		}
+	} else {
+		b = append(b, "ids="...)
+		for i, id := range items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendQueryValue(b, id)
+		}
 	}
-	return "/v1/items?" + q.Encode()
+	if user != "" {
+		b = appendQueryValue(append(b, "&user="...), user)
+	}
+	return string(b)
+}
+
+// appendQueryValue appends s to dst escaped as a query value: every byte but
+// letters, digits, "-._~" and ":@/" (which a query may hold as they are, and
+// which ids often do) as %XX.
+func appendQueryValue(dst []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~:@/", c) >= 0 {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return dst
 }
 
 // Mesh returns the peer's view of the mesh (GET /v1/mesh) as the JSON it

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -297,6 +298,47 @@ func TestItemMatchesTheServersAnswer(t *testing.T) {
 		}
 		if string(got) != string(want) {
 			t.Errorf("the client's Item writes back\n%s\nfrom the server's\n%s", got, want)
+		}
+	}
+}
+
+// TestGetManyReadsIdsOfAnyContent: a page of ids holding commas, spaces,
+// colons and characters a query must escape reads exactly those items, in the
+// order asked, with and without a user, into fresh and reused items alike.
+func TestGetManyReadsIdsOfAnyContent(t *testing.T) {
+	ms := newMesh(t)
+	ctx := context.Background()
+	s := ms.client(t, "eu-1").Session()
+	ids := []string{"video:1", "a,b", "c d", "e&f=g+h", "%41", "é/ü?#", "a", "b"}
+	for i, id := range ids {
+		if _, err := s.AddOnce(ctx, id, "claps", int64(i+1), client.NewKey()); err != nil {
+			t.Fatalf("add to %q: %v", id, err)
+		}
+	}
+	var dst []client.Item
+	for _, page := range [][]string{ids, {"a", "b"}, {"a,b"}, {"video:1", "c d"}} {
+		for _, user := range []string{"", "u:1,2"} {
+			list, err := s.GetMany(ctx, page, user)
+			if err != nil {
+				t.Fatalf("GetMany %q: %v", page, err)
+			}
+			if dst, err = s.GetManyInto(ctx, page, user, dst); err != nil {
+				t.Fatalf("GetManyInto %q: %v", page, err)
+			}
+			for _, got := range [][]client.Item{list, dst} {
+				if len(got) != len(page) {
+					t.Fatalf("asked for %q, got %d items", page, len(got))
+				}
+				for i, it := range got {
+					want := int64(slices.Index(ids, page[i]) + 1)
+					if it.Item != page[i] || it.Counters["claps"] != want {
+						t.Errorf("item %d of %q: %q with %d claps, want %q with %d", i, page, it.Item, it.Counters["claps"], page[i], want)
+					}
+					if user != "" && (it.User == nil || it.User.ID != user) {
+						t.Errorf("item %q: user %+v, want %q", it.Item, it.User, user)
+					}
+				}
+			}
 		}
 	}
 }
