@@ -78,6 +78,10 @@ type modelItem struct {
 	counters []namedValue
 	tallies  []namedValue
 	users    map[string]heldReaction // users' registers known exactly; nil when none
+	// userBytes is the estimated size of users, kept as they come and go:
+	// an item may hold a great many, and dropping it must not walk them
+	// under the lock.
+	userBytes int64
 	// heldSince is the generation the item was brought in at; usersDropped
 	// the last generation users lost an entry for room.
 	heldSince, usersDropped uint64
@@ -128,12 +132,11 @@ func (m *readModel) slot(item string) int {
 }
 
 func itemBytes(item string, it *modelItem) int64 {
-	n := int64(modelItemBytes + len(item) + modelValueBytes*(len(it.counters)+len(it.tallies)))
-	for user := range it.users {
-		n += int64(modelUserBytes + len(user))
-	}
-	return n
+	return int64(modelItemBytes+len(item)+modelValueBytes*(len(it.counters)+len(it.tallies))) + it.userBytes
 }
+
+// userBytes is the estimated size of user's entry in an item's users.
+func userBytes(user string) int64 { return int64(modelUserBytes + len(user)) }
 
 // readAt fills views[i] (empty, maps made) for every held item of items, with user's register when
 // user is not empty and known or ruled out by the reaction filter, all as of
@@ -265,6 +268,7 @@ func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user
 	if user != "" {
 		if h, ok := m.hold(r); ok {
 			it.users = map[string]heldReaction{strings.Clone(user): h}
+			it.userBytes = userBytes(user)
 		}
 	}
 	m.items[item] = it
@@ -301,7 +305,8 @@ func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 	if !ok {
 		if known {
 			delete(it.users, user)
-			m.bytes -= int64(modelUserBytes + len(user))
+			m.bytes -= userBytes(user)
+			it.userBytes -= userBytes(user)
 		}
 		// Known or not, a reader older than this commit must not keep
 		// what it read of the user: the commit left no entry to tell it
@@ -317,12 +322,14 @@ func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 		if len(it.users) >= m.maxUsers {
 			for other := range it.users { // map order: a random entry
 				delete(it.users, other)
-				m.bytes -= int64(modelUserBytes + len(other))
+				m.bytes -= userBytes(other)
+				it.userBytes -= userBytes(other)
 				it.usersDropped = m.gen
 				break
 			}
 		}
-		m.bytes += int64(modelUserBytes + len(user))
+		m.bytes += userBytes(user)
+		it.userBytes += userBytes(user)
 	}
 	it.users[user] = h
 }
@@ -341,10 +348,8 @@ func (m *readModel) sweep() {
 			return
 		}
 		if !it.used.Load() && len(it.users) > 0 {
-			for user := range it.users {
-				m.bytes -= int64(modelUserBytes + len(user))
-			}
-			it.users, it.usersDropped = nil, m.gen
+			m.bytes -= it.userBytes
+			it.users, it.userBytes, it.usersDropped = nil, 0, m.gen
 		}
 	}
 	for pass := 0; pass < 2 && m.bytes > target; pass++ {

@@ -2,6 +2,7 @@ package persist
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/countermesh/countermesh/crdt"
@@ -325,6 +326,54 @@ func TestAPopularItemKeepsUsersInProportionToTheBudget(t *testing.T) {
 	}
 	if m.bytes > budget {
 		t.Fatalf("the model holds %d bytes over its budget of %d", m.bytes, budget)
+	}
+}
+
+// TestReadModelCountsTheBytesItHolds: through commits of users' registers,
+// readers' answers kept, items brought in, users evicted at an item's cap,
+// users shed and items dropped by sweeps, the model's count of its bytes
+// stays what its items hold, counted afresh.
+func TestReadModelCountsTheBytesItHolds(t *testing.T) {
+	const budget = 16 << 10
+	m := newClapsModel(budget)
+	m.maxUsers = 8
+	rng := rand.New(rand.NewPCG(3, 4))
+	like := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1}, Replica: 1}
+	views := make([]ItemView, 1)
+	for step := range 5000 {
+		item, user := fmt.Sprint("item-", rng.IntN(30)), fmt.Sprint("user-", rng.IntN(40))
+		switch rng.IntN(4) {
+		case 0: // a commit, bringing the item in when it is new
+			b := newBatch()
+			b.registers[crdt.RegisterKey{Item: item, User: user}] = like
+			b.counters[crdt.CounterKey{Item: item, Name: "claps"}] = crdt.PNCounter{}
+			m.apply(b, []string{item})
+		case 1: // a reader brings the item in, with its user
+			_, _, gen := m.read([]string{item}, "", views)
+			m.keep(item, ItemView{Counters: map[string]int64{"claps": 1}}, user, gen)
+		case 2: // a reader's answer of one user
+			_, _, gen := m.read([]string{item}, user, views)
+			m.keepUser(item, user, crdt.Register{}, gen, m.sealed.Load())
+		case 3: // a read, marking the item used
+			m.read([]string{item}, user, views)
+		}
+		var want int64
+		for id, it := range m.items {
+			var users int64
+			for u := range it.users {
+				users += int64(modelUserBytes + len(u))
+			}
+			if it.userBytes != users {
+				t.Fatalf("step %d: %s counts %d bytes of users, holds %d", step, id, it.userBytes, users)
+			}
+			want += int64(modelItemBytes+len(id)+modelValueBytes*(len(it.counters)+len(it.tallies))) + users
+		}
+		if m.bytes != want {
+			t.Fatalf("step %d: the model counts %d bytes, its items hold %d", step, m.bytes, want)
+		}
+	}
+	if m.evictions.Load() == 0 {
+		t.Fatal("no item was dropped: the test did not reach a sweep")
 	}
 }
 
