@@ -335,11 +335,17 @@ func (s *Session) GetMany(ctx context.Context, items []string, user string) ([]I
 // GetManyInto reads as GetMany does into the items of an earlier page, dst:
 // it returns them refilled (dst grows when short), their maps cleared and
 // reused, so a frontend reading page after page allocates far less. dst's
-// items must not be in use elsewhere; on an error they hold nothing of use.
+// items must not be in use elsewhere. On an error it returns no items (dst
+// emptied, for the next call to reuse), and dst's items hold nothing of use.
 func (s *Session) GetManyInto(ctx context.Context, items []string, user string, dst []Item) ([]Item, error) {
 	out := pageInto{items: dst}
-	err := s.call(ctx, http.MethodGet, pagePath(items, user), nil, "", &out)
-	return out.items, err
+	if err := s.call(ctx, http.MethodGet, pagePath(items, user), nil, "", &out); err != nil {
+		return dst[:0], err
+	}
+	if out.items == nil {
+		out.items = []Item{} // an empty page, as GetMany answers it
+	}
+	return out.items, nil
 }
 
 // pagePath is the path of GET /v1/items for items and user. The ids go

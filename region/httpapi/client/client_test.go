@@ -341,4 +341,12 @@ func TestGetManyReadsIdsOfAnyContent(t *testing.T) {
 			}
 		}
 	}
+	// A page the peer refuses leaves no earlier page in the answer.
+	tooMany := make([]string, 101)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprint("item-", i)
+	}
+	if got, err := s.GetManyInto(ctx, tooMany, "", dst); !errors.Is(err, client.ErrInvalidRequest) || len(got) != 0 {
+		t.Errorf("101 ids into an earlier page: %d items, %v; want none and an invalid-request problem", len(got), err)
+	}
 }
