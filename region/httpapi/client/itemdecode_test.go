@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"regexp"
 	"runtime"
 	"testing"
 
@@ -40,6 +41,9 @@ func decodedBothWays(t interface {
 	}
 	return true
 }
+
+// longNumber is a run of digits longer than the fast path decodes.
+var longNumber = regexp.MustCompile(`[0-9]{19}`)
 
 func dump(v any) string { b, _ := encjson.Marshal(v); return string(b) }
 
@@ -99,7 +103,9 @@ func TestTheFastPathDecodesAsTheGeneralDecoder(t *testing.T) {
 		items := drawItems(t, "")
 		for _, v := range []any{client.ItemList{Items: items}, items} {
 			body := asAPeerWrites(t, v)
-			plain := !bytes.ContainsAny(body, "\\") && bytes.Equal(bytes.ToValidUTF8(body, nil), body)
+			// No escape, valid UTF-8, and no integer past the fast path's 18
+			// digits: the pages a peer writes for ids and counts of every day.
+			plain := !bytes.ContainsAny(body, "\\") && bytes.Equal(bytes.ToValidUTF8(body, nil), body) && !longNumber.Match(body)
 			if _, list := v.(client.ItemList); list {
 				if took := decodedBothWays(t, body, newItemList); plain && !took {
 					t.Fatalf("the fast path left %s, a page as a peer writes it, to the general decoder", body)
