@@ -120,7 +120,7 @@ func fetchMesh(ctx context.Context, u, token string) ([]byte, error) {
 	switch {
 	case errors.As(err, &p):
 		return nil, answerError(u, p, token != "")
-	case errors.As(err, &unknown):
+	case errors.As(err, &unknown), errors.Is(err, client.ErrNotSent):
 		return nil, fmt.Errorf("cannot reach the peer: %w", err)
 	case err != nil:
 		return nil, fmt.Errorf("%s answered something other than a mesh status: %w", u, err)

@@ -227,7 +227,8 @@ func (s *Session) AddOnce(ctx context.Context, item, counter string, by int64, k
 
 // AddUnkeyed adds by to item's counter without an idempotency key. A call whose
 // outcome is unknown is not retried — it might count twice — and comes back as
-// an *UnknownError; prefer Add.
+// an *UnknownError; one that was never sent comes back as ErrNotSent, and may
+// be made again. Prefer Add.
 func (s *Session) AddUnkeyed(ctx context.Context, item, counter string, by int64) (Item, error) {
 	return s.add(ctx, s.callOnce, item, counter, by, "")
 }
@@ -463,10 +464,20 @@ func (s *Session) once(ctx context.Context, peer, method, path string, body []by
 		retry, after, err = s.take(peer, method, path, a, out)
 	})
 	if sent != nil {
+		if errors.Is(sent, ErrNotSent) {
+			return true, 0, fmt.Errorf("client: %s %s at %s: %w", method, path, peer, sent)
+		}
 		return true, 0, &UnknownError{Peer: peer, Err: sent}
 	}
 	return retry, after, err
 }
+
+// ErrNotSent is a call that failed before its request left the client: no
+// connection to the peer could be made, or none was free before the call's
+// deadline. Nothing was applied, so the call may be made again, keyed or not,
+// here or at another peer; the Client retries it at the next peer as it would
+// an unknown outcome. Test for it with errors.Is.
+var ErrNotSent = errors.New("request not sent")
 
 // take reads peer's answer to a call: a problem, or a 2xx answer decoded into
 // out, whose causal token the session keeps.

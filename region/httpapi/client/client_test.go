@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -246,7 +247,8 @@ func TestMesh(t *testing.T) {
 }
 
 // Ops applies a batch; a batch holding an unkeyed add, like AddUnkeyed, is
-// never retried elsewhere (it could count twice), while keyed ones are.
+// never retried elsewhere once its outcome is unknown (it could count twice),
+// while keyed ones are; one never sent says so.
 func TestOpsAndUnkeyedAdds(t *testing.T) {
 	ms := newMesh(t)
 	ctx := context.Background()
@@ -259,20 +261,31 @@ func TestOpsAndUnkeyedAdds(t *testing.T) {
 	if err != nil || len(res) != 3 || res[0].Value != 2 || *res[1].Reaction != "like" || res[2].Reaction != nil {
 		t.Fatalf("Ops = %+v, %v", res, err)
 	}
-	dead := deadURL(t)
-	once := ms.client(t, dead, "us-1").Session()
+	// eu-1 reads each request whole, then drops the connection unanswered:
+	// the outcome is unknown.
+	drop := func(w http.ResponseWriter, r *http.Request) bool {
+		io.Copy(io.Discard, r.Body)
+		panic(http.ErrAbortHandler)
+	}
+	ms.hook["eu-1"].Store(&drop)
+	once := ms.client(t, "eu-1", "us-1").Session()
 	var unknown *client.UnknownError
 	if _, err := once.AddUnkeyed(ctx, "post", "views", 1); !errors.As(err, &unknown) {
-		t.Errorf("AddUnkeyed at a dead peer: %v, want an UnknownError", err)
+		t.Errorf("AddUnkeyed at a peer that drops the connection: %v, want an UnknownError", err)
 	}
 	if _, err := once.Ops(ctx, []client.Op{client.AddOp("post", "views", 1, "")}); !errors.As(err, &unknown) {
-		t.Errorf("unkeyed Ops at a dead peer: %v, want an UnknownError", err)
+		t.Errorf("unkeyed Ops at a peer that drops the connection: %v, want an UnknownError", err)
 	}
 	if n := ms.hits["us-1"].Load(); n != 0 {
 		t.Errorf("an unkeyed add was retried at another peer (%d requests)", n)
 	}
 	if _, err := once.Ops(ctx, []client.Op{client.AddOp("post", "views", 1, client.NewKey())}); err != nil {
-		t.Errorf("keyed Ops with a dead first peer: %v, want a retry at the next", err)
+		t.Errorf("keyed Ops with a first peer that drops the connection: %v, want a retry at the next", err)
+	}
+	ms.hook["eu-1"].Store(nil)
+	dead := ms.client(t, deadURL(t), "us-1").Session()
+	if _, err := dead.AddUnkeyed(ctx, "post", "views", 1); !errors.Is(err, client.ErrNotSent) || errors.As(err, &unknown) {
+		t.Errorf("AddUnkeyed at a dead peer: %v, want ErrNotSent", err)
 	}
 }
 

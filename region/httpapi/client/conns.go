@@ -99,14 +99,14 @@ func (t *connTransport) peer(base string) (*peerConns, error) {
 func (t *connTransport) roundTrip(ctx context.Context, r *request, read func(*answer)) error {
 	p, err := t.peer(r.peer)
 	if err != nil {
-		return err
+		return notSent(err)
 	}
 	deadline := time.Now().Add(t.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	if err := p.acquire(ctx, deadline); err != nil {
-		return err
+		return notSent(err)
 	}
 	defer p.release()
 	c := p.takeIdle()
@@ -114,6 +114,7 @@ func (t *connTransport) roundTrip(ctx context.Context, r *request, read func(*an
 		c.nc.Close()
 		c = p.takeIdle()
 	}
+	tried := c != nil // the request went out on a kept connection
 	if c != nil {
 		err := exchange(ctx, c, p, r, deadline, read)
 		// A kept connection the peer closed as the request went out fails
@@ -124,10 +125,16 @@ func (t *connTransport) roundTrip(ctx context.Context, r *request, read func(*an
 		}
 	}
 	if c, err = t.dial(ctx, p, deadline); err != nil {
-		return err
+		if tried {
+			return err // the first sending's outcome is unknown
+		}
+		return notSent(err)
 	}
 	return exchange(ctx, c, p, r, deadline, read)
 }
+
+// notSent marks err as a failure before the request was written anywhere.
+func notSent(err error) error { return fmt.Errorf("%w: %w", ErrNotSent, err) }
 
 // errNoAnswer is a connection that ended before any byte of an answer.
 var errNoAnswer = errors.New("connection closed before an answer")

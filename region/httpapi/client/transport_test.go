@@ -331,6 +331,49 @@ func TestConnsPerPeerCapsConnections(t *testing.T) {
 	}
 }
 
+// A call that fails before its request leaves the client — no connection
+// free before its deadline, a peer refusing connections — says it was not
+// sent (ErrNotSent), not that its outcome is unknown: an unkeyed increment
+// may then be made again without counting twice.
+func TestAnUnsentCallSaysSo(t *testing.T) {
+	cs := newCountingServer(t)
+	release := make(chan struct{})
+	held := make(chan struct{}, 1)
+	hold := func(*http.Request) { held <- struct{}{}; <-release }
+	cs.hold.Store(&hold)
+	c := newClient(t, client.Config{Peers: []string{cs.URL}, Attempts: 1, ConnsPerPeer: 1})
+	first := make(chan error, 1)
+	go func() { _, err := c.Session().AddUnkeyed(context.Background(), "a", "claps", 1); first <- err }()
+	<-held // the one connection is busy
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.Session().AddUnkeyed(ctx, "a", "claps", 1)
+	var unknown *client.UnknownError
+	if !errors.Is(err, client.ErrNotSent) || errors.As(err, &unknown) {
+		t.Errorf("a call that found no free connection: %v, want ErrNotSent", err)
+	}
+	cs.hold.Store(nil)
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("the call holding the connection: %v", err)
+	}
+	if n := cs.applied.Load(); n != 1 {
+		t.Errorf("the peer applied %d calls, want only the one sent", n)
+	}
+
+	// A peer that refuses connections: nothing listens on its port.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	_, err = newClient(t, client.Config{Peers: []string{dead}, Attempts: 1}).Session().AddUnkeyed(context.Background(), "a", "claps", 1)
+	if !errors.Is(err, client.ErrNotSent) || errors.As(err, &unknown) {
+		t.Errorf("a call to a peer refusing connections: %v, want ErrNotSent", err)
+	}
+}
+
 // rawListener serves each connection it accepts with serve, on a goroutine
 // of its own, until the test ends; it returns the peer's base URL.
 func rawListener(t *testing.T, serve func(nc net.Conn)) string {
