@@ -29,7 +29,7 @@ import (
 //
 // Users' reactions: a held item knows the registers of some users exactly —
 // every register a commit wrote while it was held, and those read with it or
-// after it was brought in (keepUserLocked), at most maxUsers; a sweep
+// after it was brought in (keepUserLocked), in at most maxUserBytes; a sweep
 // sheds the users of items not read before it drops items. A user not
 // known is read from Badger (or ruled out by the reaction filter) and then
 // known, under the same rule: a reader's answer is kept only if the item was
@@ -53,7 +53,8 @@ type readModel struct {
 	// heldReaction holds (kindIndex); kinds[0] is crdt.None.
 	kinds     []string
 	kindIndex map[string]uint32
-	maxUsers  int // users' reactions one item keeps at most: usersPerItem(budget)
+	// maxUserBytes is the most one item's users may take: userBytesPerItem.
+	maxUserBytes int64
 	// reactions, when set, is the store's reaction filter: read asks it
 	// before a held item's users, as most readers never reacted. Publish adds
 	// a commit's registers to it before apply takes the commit, so a register
@@ -88,8 +89,9 @@ type modelItem struct {
 	used                    atomic.Bool // read since the last sweep
 }
 
-// One item keeps the reactions of at most usersPerItem(budget) users: a
-// 32nd of the model's budget, and never fewer than minUsersPerItem. The items
+// One item's users' reactions take at most userBytesPerItem(budget): a 32nd
+// of the model's budget, and never less than minUsersPerItem users of short
+// ids take. Bytes, not users: an item of long user ids gets fewer. The items
 // read most are the ones most users react to, and a user the item does not
 // know costs a disk read. A fixed cap of 4,096 held the popular items of the
 // benchmark's Zipf workload to a fraction of their reacting users: readers of
@@ -102,10 +104,10 @@ const (
 	itemUsersShare  = 32
 )
 
-// usersPerItem is the most users' reactions one item keeps in a model of
-// budget bytes.
-func usersPerItem(budget int64) int {
-	return int(max(minUsersPerItem, budget/itemUsersShare/modelUserBytes))
+// userBytesPerItem is the most one item's users' reactions take, as
+// estimated (userBytes), in a model of budget bytes.
+func userBytesPerItem(budget int64) int64 {
+	return max(minUsersPerItem*modelUserBytes, budget/itemUsersShare)
 }
 
 type namedValue struct {
@@ -124,7 +126,7 @@ const (
 func newReadModel(budget int64, names *nameSet) *readModel {
 	return &readModel{items: map[string]*modelItem{}, budget: max(budget, 0), seed: maphash.MakeSeed(), names: names,
 		kinds: []string{crdt.None}, kindIndex: map[string]uint32{crdt.None: 0},
-		maxUsers: usersPerItem(budget)}
+		maxUserBytes: userBytesPerItem(budget)}
 }
 
 func (m *readModel) slot(item string) int {
@@ -319,13 +321,15 @@ func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 	}
 	if !known {
 		user = strings.Clone(user)
-		if len(it.users) >= m.maxUsers {
-			for other := range it.users { // map order: a random entry
+		if it.userBytes+userBytes(user) > m.maxUserBytes {
+			for other := range it.users { // map order: random entries
 				delete(it.users, other)
 				m.bytes -= userBytes(other)
 				it.userBytes -= userBytes(other)
 				it.usersDropped = m.gen
-				break
+				if it.userBytes+userBytes(user) <= m.maxUserBytes {
+					break
+				}
 			}
 		}
 		m.bytes += userBytes(user)

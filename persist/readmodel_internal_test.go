@@ -3,6 +3,7 @@ package persist
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/countermesh/countermesh/crdt"
@@ -143,13 +144,13 @@ func TestReadModelKeepsAUsersReactionOnlyIfNothingNewerCanBeMissing(t *testing.T
 	// Past the model's cap, entries are dropped, and an answer read before
 	// the drop is refused.
 	_, _, gen = m.read([]string{"b"}, "", views)
-	for i := range m.maxUsers + 1 {
+	for i := 0; m.items["b"].usersDropped <= gen; i++ {
 		b := newBatch()
 		b.registers[crdt.RegisterKey{Item: "b", User: fmt.Sprint("w", i)}] = like
 		m.apply(b, nil)
 	}
-	if n := len(m.items["b"].users); n != m.maxUsers {
-		t.Fatalf("b knows %d users, want the cap %d", n, m.maxUsers)
+	if it := m.items["b"]; it.userBytes > m.maxUserBytes || it.userBytes < m.maxUserBytes-userBytes("w99999") {
+		t.Fatalf("b's users take %d bytes, want the cap %d, nearly", it.userBytes, m.maxUserBytes)
 	}
 	m.keepUser("b", "late", crdt.Register{}, gen, 0)
 	if _, ok := m.items["b"].users["late"]; ok {
@@ -301,13 +302,13 @@ func TestReadModelKeepsNoOlderRegisterOfAUserACommitLeftUnknown(t *testing.T) {
 // reacting users, and every one the item forgets is a disk read for its
 // reader — and never fewer than the minimum under a small budget.
 func TestAPopularItemKeepsUsersInProportionToTheBudget(t *testing.T) {
-	if got := newClapsModel(1 << 20).maxUsers; got != minUsersPerItem {
-		t.Fatalf("a 1 MiB model keeps %d users an item, want the minimum %d", got, minUsersPerItem)
+	if got := newClapsModel(1 << 20).maxUserBytes; got != minUsersPerItem*modelUserBytes {
+		t.Fatalf("a 1 MiB model keeps %d bytes of users an item, want the minimum %d", got, minUsersPerItem*modelUserBytes)
 	}
 	const budget = 64 << 20
 	m := newClapsModel(budget)
-	if want := budget / itemUsersShare / modelUserBytes; m.maxUsers != want {
-		t.Fatalf("a 64 MiB model keeps %d users an item, want %d", m.maxUsers, want)
+	if want := int64(budget / itemUsersShare); m.maxUserBytes != want {
+		t.Fatalf("a 64 MiB model keeps %d bytes of users an item, want %d", m.maxUserBytes, want)
 	}
 	holdItem(m, "popular")
 	users := 3 * minUsersPerItem
@@ -327,6 +328,21 @@ func TestAPopularItemKeepsUsersInProportionToTheBudget(t *testing.T) {
 	if m.bytes > budget {
 		t.Fatalf("the model holds %d bytes over its budget of %d", m.bytes, budget)
 	}
+	// The cap is in bytes: users of long ids are fewer, in the same room.
+	small := newClapsModel(1 << 20)
+	holdItem(small, "popular")
+	long := strings.Repeat("x", 200)
+	for i := range 3000 {
+		b := newBatch()
+		b.registers[crdt.RegisterKey{Item: "popular", User: fmt.Sprint(long, i)}] = like
+		small.apply(b, nil)
+	}
+	it := small.items["popular"]
+	if it.userBytes > small.maxUserBytes || small.maxUserBytes-it.userBytes >= userBytes(long+"9999") ||
+		int64(len(it.users)) > small.maxUserBytes/userBytes(long) {
+		t.Fatalf("an item of long user ids holds %d users in %d bytes, want at most %d users filling %d",
+			len(it.users), it.userBytes, small.maxUserBytes/userBytes(long), small.maxUserBytes)
+	}
 }
 
 // TestReadModelCountsTheBytesItHolds: through commits of users' registers,
@@ -336,7 +352,7 @@ func TestAPopularItemKeepsUsersInProportionToTheBudget(t *testing.T) {
 func TestReadModelCountsTheBytesItHolds(t *testing.T) {
 	const budget = 16 << 10
 	m := newClapsModel(budget)
-	m.maxUsers = 8
+	m.maxUserBytes = 8 * userBytes("user-00")
 	rng := rand.New(rand.NewPCG(3, 4))
 	like := crdt.Register{Kind: "like", TS: crdt.Timestamp{Wall: 1}, Replica: 1}
 	views := make([]ItemView, 1)
