@@ -17,12 +17,6 @@ func (p *Peer) Write(ctx context.Context, ops ...persist.Op) ([]persist.Result, 
 	return p.store.Write(ctx, ops...)
 }
 
-// ReadItems reads items, with user's register when user is not empty, from one
-// snapshot of the store, as persist.Store.ReadItems does.
-func (p *Peer) ReadItems(items []string, user string) ([]persist.ItemView, error) {
-	return p.store.ReadItems(items, user)
-}
-
 // ReadItemsInto reads items into views, reusing their maps, as
 // persist.Store.ReadItemsInto does.
 func (p *Peer) ReadItemsInto(items []string, user string, views []persist.ItemView) error {
