@@ -21,7 +21,7 @@ type CommitStats struct {
 	Seconds float64
 	// Buckets[i] counts the commits, failed ones included, that took at most
 	// CommitBuckets[i] seconds (cumulative, as Prometheus counts them).
-	Buckets []uint64
+	Buckets [len(CommitBuckets)]uint64
 }
 
 // commitCounters are the committer's counts, read while it adds to them.
@@ -51,7 +51,7 @@ func (c *commitCounters) record(ops int, d time.Duration, err error) {
 func (s *Store) CommitStats() CommitStats {
 	c := &s.commitCounts
 	st := CommitStats{Commits: c.commits.Load(), Failed: c.failed.Load(), Ops: c.ops.Load(),
-		Seconds: time.Duration(c.nanos.Load()).Seconds(), Buckets: make([]uint64, len(CommitBuckets))}
+		Seconds: time.Duration(c.nanos.Load()).Seconds()}
 	var sum uint64
 	for i := range CommitBuckets {
 		sum += c.buckets[i].Load()

@@ -33,9 +33,7 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.b.CommitStats()
 	buckets := make(map[float64]uint64, len(persist.CommitBuckets))
 	for i, bound := range persist.CommitBuckets {
-		if i < len(st.Buckets) {
-			buckets[bound] = st.Buckets[i]
-		}
+		buckets[bound] = st.Buckets[i]
 	}
 	ch <- prometheus.MustNewConstHistogram(commitSecondsDesc, st.Commits+st.Failed, st.Seconds, buckets)
 	ch <- prometheus.MustNewConstMetric(committedOpsDesc, prometheus.CounterValue, float64(st.Ops))
