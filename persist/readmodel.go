@@ -306,9 +306,7 @@ func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 	h, ok := m.hold(r)
 	if !ok {
 		if known {
-			delete(it.users, user)
-			m.bytes -= userBytes(user)
-			it.userBytes -= userBytes(user)
+			m.forgetUser(it, user)
 		}
 		// Known or not, a reader older than this commit must not keep
 		// what it read of the user: the commit left no entry to tell it
@@ -323,9 +321,7 @@ func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 		user = strings.Clone(user)
 		if it.userBytes+userBytes(user) > m.maxUserBytes {
 			for other := range it.users { // map order: random entries
-				delete(it.users, other)
-				m.bytes -= userBytes(other)
-				it.userBytes -= userBytes(other)
+				m.forgetUser(it, other)
 				it.usersDropped = m.gen
 				if it.userBytes+userBytes(user) <= m.maxUserBytes {
 					break
@@ -336,6 +332,14 @@ func (m *readModel) setUser(it *modelItem, user string, r crdt.Register) {
 		it.userBytes += userBytes(user)
 	}
 	it.users[user] = h
+}
+
+// forgetUser removes user from the held item it's users, with the bytes its
+// entry took. It runs with mu held.
+func (m *readModel) forgetUser(it *modelItem, user string) {
+	delete(it.users, user)
+	m.bytes -= userBytes(user)
+	it.userBytes -= userBytes(user)
 }
 
 // sweep brings the model under 90% of its budget. It first sheds the users
