@@ -343,9 +343,6 @@ func (s *Session) GetManyInto(ctx context.Context, items []string, user string, 
 	if err := s.call(ctx, http.MethodGet, pagePath(items, user), nil, "", &out); err != nil {
 		return dst[:0], err
 	}
-	if out.items == nil {
-		out.items = []Item{} // an empty page, as GetMany answers it
-	}
 	return out.items, nil
 }
 
@@ -354,22 +351,16 @@ func (s *Session) GetManyInto(ctx context.Context, items []string, user string, 
 // parameter of its own, in order.
 func pagePath(items []string, user string) string {
 	b := make([]byte, 0, len("/v1/items?ids=&user=")+len(user)+16*len(items))
-	b = append(b, "/v1/items?"...)
+	param, sep := "ids=", ","
 	if slices.ContainsFunc(items, func(id string) bool { return strings.Contains(id, ",") }) {
-		for i, id := range items {
-			if i > 0 {
-				b = append(b, '&')
-			}
-			b = appendQueryValue(append(b, "id="...), id)
+		param, sep = "id=", "&id="
+	}
+	b = append(append(b, "/v1/items?"...), param...)
+	for i, id := range items {
+		if i > 0 {
+			b = append(b, sep...)
 		}
-	} else {
-		b = append(b, "ids="...)
-		for i, id := range items {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendQueryValue(b, id)
-		}
+		b = appendQueryValue(b, id)
 	}
 	if user != "" {
 		b = appendQueryValue(append(b, "&user="...), user)

@@ -52,17 +52,18 @@ func decodeFast(body []byte, out any) bool {
 		*o = it
 		return true
 	case *itemList:
-		// Room for a page of items of some 100 bytes each, never more than
-		// the body could hold (an item takes at least 52): a body refused
-		// below costs no more than its size.
-		items, ok := d.page(make([]Item, 0, min(len(body)/100+1, 128)))
+		items, ok := d.page(pageRoom(body))
 		if !ok {
 			return false
 		}
 		o.Items = items
 		return true
 	case *pageInto:
-		items, ok := d.page(o.items[:0])
+		room := o.items[:0]
+		if room == nil {
+			room = pageRoom(body)
+		}
+		items, ok := d.page(room)
 		if !ok {
 			return false
 		}
@@ -71,6 +72,11 @@ func decodeFast(body []byte, out any) bool {
 	}
 	return false
 }
+
+// pageRoom returns room for the items of body, a page: some 100 bytes each,
+// never more than the body could hold (an item takes at least 52), so that a
+// body refused costs no more than its size.
+func pageRoom(body []byte) []Item { return make([]Item, 0, min(len(body)/100+1, 128)) }
 
 // page decodes a page ({"items":[...]}) appended to items, reusing the
 // elements and maps past its length up to its capacity.

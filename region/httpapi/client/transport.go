@@ -42,11 +42,16 @@ const maxPooledBody = 64 << 10
 
 // release gives a's buffer back for reuse, once a has been read.
 func (a *answer) release() {
-	if a.buf != nil && a.buf.Cap() <= maxPooledBody {
-		a.buf.Reset()
-		bodyBuffers.Put(a.buf)
-	}
+	putBody(a.buf)
 	a.buf, a.body = nil, nil
+}
+
+// putBody gives buf back to bodyBuffers, unless it is nil or grew too large.
+func putBody(buf *bytes.Buffer) {
+	if buf != nil && buf.Cap() <= maxPooledBody {
+		buf.Reset()
+		bodyBuffers.Put(buf)
+	}
 }
 
 // transport makes API requests. Every implementation is safe for concurrent
@@ -166,7 +171,7 @@ func readBody(resp *http.Response) (*bytes.Buffer, error) {
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	buf.Grow(int(n) + 1)
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswerBytes+1)); err != nil {
-		(&answer{buf: buf}).release()
+		putBody(buf)
 		return nil, err
 	}
 	if buf.Len() > maxAnswerBytes {
