@@ -157,6 +157,9 @@ func gossipImpostor(t *testing.T, m *regiontest.Mesh, name, regionName, addr str
 }
 
 // countingTransport counts the gossip packets a node sends to each address.
+// A packet is counted before it goes, so it is counted before it can arrive;
+// one whose write fails (a probe racing the node's shutdown) never arrives,
+// and is taken back.
 type countingTransport struct {
 	memberlist.Transport
 	mu   sync.Mutex
@@ -164,13 +167,22 @@ type countingTransport struct {
 }
 
 func (c *countingTransport) WriteTo(b []byte, addr string) (time.Time, error) {
+	c.count(addr, 1)
+	at, err := c.Transport.WriteTo(b, addr)
+	if err != nil {
+		c.count(addr, -1)
+	}
+	return at, err
+}
+
+// count adds n to the packets sent to addr.
+func (c *countingTransport) count(addr string, n int) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.sent == nil {
 		c.sent = map[string]uint64{}
 	}
-	c.sent[addr]++
-	c.mu.Unlock()
-	return c.Transport.WriteTo(b, addr)
+	c.sent[addr] += uint64(n)
 }
 
 // sentTo returns how many packets went to addr so far.
