@@ -175,6 +175,12 @@ func badgerOptions(o Options) badger.Options {
 	if o.MemTableSize < 64<<20 {
 		bo = bo.WithValueLogFileSize(64 << 20).WithBaseTableSize(1 << 20)
 	}
+	// Badger refuses to open with a value threshold over its largest batch,
+	// 15% of a memtable: the 4 MiB memtables of a small budget are under the
+	// default's 1 MiB. The store's values are far smaller either way.
+	if largest := o.MemTableSize * 15 / 100; bo.ValueThreshold > largest {
+		bo = bo.WithValueThreshold(largest)
+	}
 	return bo
 }
 

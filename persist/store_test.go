@@ -29,6 +29,18 @@ func openStore(t testing.TB, dir string, tweak ...func(*persist.Options)) *persi
 	return s
 }
 
+// A store sized by any memory budget serve accepts, down to the least
+// (64 MiB, whose memtables are 4 MiB), opens, writes and reads.
+func TestAStoreOpensAtEveryBudget(t *testing.T) {
+	for _, budget := range []int64{64 << 20, 100 << 20, 128 << 20, 1 << 30} {
+		s := openStore(t, t.TempDir(), func(o *persist.Options) { *o = o.WithMemoryBudget(budget) })
+		write(t, s, persist.Add("a", "claps", 3))
+		if v := readItem(t, s, "a", ""); v.Counters["claps"] != 3 {
+			t.Errorf("budget %d MiB: read %v, want 3 claps", budget>>20, v.Counters)
+		}
+	}
+}
+
 func write(t testing.TB, s *persist.Store, ops ...persist.Op) []persist.Result {
 	t.Helper()
 	res, err := s.Write(context.Background(), ops...)
