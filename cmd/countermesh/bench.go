@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dustin/go-humanize"
-
 	"github.com/countermesh/countermesh/cmd/countermesh/bench"
 )
 
@@ -27,8 +25,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 Measures countermesh peers beside Redis (appendfsync always) and PostgreSQL
 (synchronous_commit on) doing the same job on this machine, and prints the
 figures beside the project's targets. The peers run as countermesh serve runs
-them: an API token (scope write) the clients send, the API's default rate limit,
-and, for the throughput scenarios, the production store profile. Every
+them: an API token (scope write) the clients send, the API's default rate limit;
+the throughput scenarios' peer is a countermesh serve process of its own with
+serve's defaults: the production profile. Every
 countermesh throughput is also given as a fraction of the ceiling: a no-op
 request (GET /healthz) through the same HTTP server, clients and connections. It starts everything itself in a
 temporary directory and stops it at the end. Redis and PostgreSQL are optional
@@ -52,6 +51,8 @@ Example:
 	scaleItems := fs.Int("scale-items", 0, "items loaded by the scale scenario (default 1,000,000, quick 10,000)")
 	scaleReactions := fs.Int("scale-reactions", 0, "reactions loaded by the scale scenario (default 10,000,000, quick 100,000)")
 	scaleMemory := fs.String("scale-memory", "256MiB", "memory budget of the scale scenario's peer (serve --memory)")
+	peerMemory := fs.String("peer-memory", "", "memory budget of the throughput scenarios' peer (serve --memory); default none: serve's default sizing, the production profile")
+	inProcess := fs.Bool("peer-in-process", false, "run the throughput scenarios' peer in this process, beside the load generator, rather than as its own countermesh serve process")
 	verbose := fs.Bool("v", false, "log the peers' warnings and errors to stderr")
 	if err := parseFlags(fs, help, args, stdout); err != nil {
 		return err
@@ -78,11 +79,22 @@ Example:
 	if *scaleReactions != 0 {
 		cfg.ScaleReactions = *scaleReactions
 	}
-	memory, err := humanize.ParseBytes(*scaleMemory)
-	if err != nil || memory < 64<<20 {
-		return fmt.Errorf("%w: bench: --scale-memory %q: want a size of at least 64MiB", errUsage, *scaleMemory)
+	var err error
+	if cfg.ScaleMemory, err = parseMemory("bench", "scale-memory", *scaleMemory); err != nil {
+		return err
 	}
-	cfg.ScaleMemory = int64(memory)
+	if !*inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: cannot find this program to run countermesh serve (%v); use --peer-in-process", err)
+		}
+		cfg.Serve = bench.ServeCommand{Args: []string{exe, "serve"}}
+	}
+	if *peerMemory != "" {
+		if cfg.ServeMemory, err = parseMemory("bench", "peer-memory", *peerMemory); err != nil {
+			return err
+		}
+	}
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -111,7 +123,12 @@ Example:
 	}
 	fmt.Fprintf(stdout, "countermesh bench: %s on %d CPUs (GOMAXPROCS %d), %s %s/%s\n", mode,
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(stdout, "the load generator runs in this process: its %d clients compete with the systems under test for those CPUs\n\n", cfg.Clients)
+	fmt.Fprintf(stdout, "the load generator runs in this process: its %d clients compete with the systems under test for those CPUs\n", cfg.Clients)
+	where := "runs as countermesh serve in its own process, as Redis and PostgreSQL do"
+	if *inProcess {
+		where = "runs in this process (--peer-in-process)"
+	}
+	fmt.Fprintf(stdout, "the peer of the throughput scenarios %s\n\n", where)
 	start := time.Now()
 	rep, err := bench.Run(ctx, cfg)
 	if errors.Is(err, bench.ErrConfig) {

@@ -71,11 +71,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.TopologyFile, cfg.PeerName, cfg.DataDir, cfg.Logger = *topo, *peer, *data, logger
 	if *memory != "" {
-		n, err := humanize.ParseBytes(*memory)
-		if err != nil || n < 64<<20 {
-			return fmt.Errorf("%w: serve: --memory %q: want a size of at least 64MiB, such as 512MiB or 2GiB", errUsage, *memory)
+		if cfg.MemoryBudget, err = parseMemory("serve", "memory", *memory); err != nil {
+			return err
 		}
-		cfg.MemoryBudget = int64(n)
 	}
 	var apiRef atomic.Pointer[httpapi.Server]
 	cfg.OnReload = func(t *topology.Topology, mat *topology.Material) {
@@ -174,4 +172,14 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("bad log format %q", format)
+}
+
+// parseMemory parses the value of a command's memory flag: a size such as
+// 512MiB or 2GiB, at least 64 MiB, the least a store is sized for.
+func parseMemory(command, flag, value string) (int64, error) {
+	n, err := humanize.ParseBytes(value)
+	if err != nil || n < 64<<20 {
+		return 0, fmt.Errorf("%w: %s: --%s %q: want a size of at least 64MiB, such as 512MiB or 2GiB", errUsage, command, flag, value)
+	}
+	return int64(n), nil
 }

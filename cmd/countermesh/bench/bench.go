@@ -4,12 +4,14 @@
 // project's targets.
 //
 // Everything it measures it starts itself, in a temporary directory it removes
-// at the end (also when interrupted): countermesh peers in this process (real
-// region.Peer with Badger, QUIC and memberlist over an in-memory network, and the
-// HTTP API on a loopback port), and, when their binaries are installed, a
-// redis-server (append-only file, appendfsync always) and a PostgreSQL cluster
-// (synchronous_commit on). The load generator runs in this process too, so it
-// competes with the systems under test for CPU.
+// at the end (also when interrupted): the peer of the throughput scenarios as a
+// countermesh serve process of its own (Config.Serve) with serve's defaults,
+// the production profile, the mesh and scale scenarios' peers in this
+// process (real region.Peer with Badger, QUIC and memberlist over an in-memory
+// network, and the HTTP API on a loopback port), and, when their binaries are
+// installed, a redis-server (append-only file, appendfsync always) and a
+// PostgreSQL cluster (synchronous_commit on). The load generator runs in this
+// process, so it competes with the systems under test for CPU.
 //
 // The peers run as a user's do under countermesh serve: every peer's API needs
 // the mesh's API token (scope write), which the clients send, its rate limit is
@@ -121,6 +123,12 @@ var targets = []target{
 	{scenario: scenMixed, kase: caseMixed, field: fieldOpsPerSec, vs: sysPostgres, factor: 2, label: "≥ 2× postgres"},
 }
 
+// Where the throughput scenarios' peer runs (Settings.ThroughputPeer).
+const (
+	peerServed    = "countermesh serve, its own process"
+	peerInProcess = "in the load generator's process"
+)
+
 // Config is one run's parameters. Start from DefaultConfig.
 type Config struct {
 	Quick     bool
@@ -146,6 +154,16 @@ type Config struct {
 	// ScaleMemory as its memory budget (persist.Options.WithMemoryBudget).
 	ScaleItems, ScaleReactions int
 	ScaleMemory                int64
+	// Serve, when it has Args, runs the peer of the throughput scenarios
+	// (writes, hot, reads, mixed) as its own countermesh serve process with
+	// the production profile, as a user runs it and as Redis and PostgreSQL
+	// run. Without, that peer runs in this process with the production store
+	// profile, sharing the collector and scheduler with the load generator.
+	// The mesh and scale scenarios' peers always run in this process.
+	Serve ServeCommand
+	// ServeMemory, when positive, is the served peer's memory budget (serve
+	// --memory), which sizes its store and paces its collector.
+	ServeMemory int64
 	// SkipRedis and SkipPostgres leave those systems out.
 	SkipRedis, SkipPostgres bool
 	// Dir is where the run's temporary directory goes; default the system's.
@@ -252,6 +270,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			Burst: httpapi.DefaultBurst,
 		},
 	}
+	r.rep.Settings.ThroughputPeer = peerInProcess
+	if len(cfg.Serve.Args) > 0 {
+		r.rep.Settings.ThroughputPeer = peerServed
+		if cfg.ServeMemory > 0 {
+			r.rep.Settings.ThroughputPeer += fmt.Sprintf(", memory budget %d MiB (serve --memory)", cfg.ServeMemory>>20)
+		}
+	}
 	if cfg.Quick {
 		r.rep.Settings.StoreProfile = "production (persist.DefaultOptions); mesh and scale: small (persist.SmallOptions)"
 	}
@@ -300,7 +325,7 @@ func (r *runner) systems() []starter {
 	list := []starter{{sysCountermesh, func(dir string) (system, error) {
 		o := r.clusterOptions(0)
 		o.store = persist.DefaultOptions // the throughput scenarios run the production profile, also when quick
-		return startCountermesh(dir, clients, o)
+		return startCountermesh(dir, clients, o, r.cfg.Serve, r.cfg.ServeMemory)
 	}}}
 	skip := func(name, why string) { r.rep.Skipped = append(r.rep.Skipped, name+": "+why) }
 	switch bin, version, err := findRedis(); {

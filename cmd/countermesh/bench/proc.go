@@ -24,9 +24,9 @@ type process struct {
 	log  string        // where its output goes
 }
 
-// startProcess starts bin with args, its output to logPath, as cred's user when
-// cred is not nil.
-func startProcess(bin string, args []string, logPath string, cred *syscall.Credential) (*process, error) {
+// startProcess starts bin with args and env added to this process's
+// environment, its output to logPath, as cred's user when cred is not nil.
+func startProcess(bin string, args, env []string, logPath string, cred *syscall.Credential) (*process, error) {
 	out, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -36,7 +36,7 @@ func startProcess(bin string, args []string, logPath string, cred *syscall.Crede
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -87,14 +87,23 @@ func tail(path string, n int) string {
 	return string(b)
 }
 
-// freePort returns a TCP port free on the loopback interface right now.
+// freePort returns a port free for both TCP and UDP on the loopback interface
+// right now.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		ln.Close()
+		if err == nil {
+			u.Close()
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no port free for both TCP and UDP on 127.0.0.1")
 }
 
 // findBinary looks for name on PATH, then in the given glob patterns (the last

@@ -172,6 +172,8 @@ type Settings struct {
 	MeshDelayMs   float64  `json:"mesh_delay_ms"`
 	StoreProfile  string   `json:"store_profile"`
 	LoadInProcess bool     `json:"load_generator_in_process"`
+	// ThroughputPeer says where the throughput scenarios' peer ran.
+	ThroughputPeer string `json:"throughput_peer"`
 	// APIToken describes the token the clients send; RateLimit and Burst are
 	// its rate limit, the API's default, in operations/s and operations.
 	APIToken  string  `json:"api_token"`

@@ -16,26 +16,40 @@ import (
 // carry no idempotency key, as Redis's and PostgreSQL's do not: an unkeyed
 // write is sent once, never retried.
 type countermeshSystem struct {
-	c      *cluster
+	stop   func() error // stops the peer
 	client *client.Client
 	// pages holds the items of pages read, for the next read to reuse
 	// (GetManyInto), as a frontend reading page after page would.
 	pages sync.Pool
 }
 
-func startCountermesh(dir string, clients int, opts clusterOptions) (*countermeshSystem, error) {
-	opts.api = true
-	c, err := startCluster(dir, []string{"local"}, opts)
-	if err != nil {
-		return nil, err
+// startCountermesh starts a one-region mesh's peer under dir: as its own
+// countermesh serve process when serve has Args, with a memory budget of
+// memory bytes when positive; else in this process with opts.
+func startCountermesh(dir string, clients int, opts clusterOptions, serve ServeCommand, memory int64) (*countermeshSystem, error) {
+	var url, token string
+	var stop func() error
+	if len(serve.Args) > 0 {
+		p, err := startServedPeer(dir, serve, memory)
+		if err != nil {
+			return nil, err
+		}
+		url, token, stop = p.url, p.token, p.stop
+	} else {
+		opts.api = true
+		c, err := startCluster(dir, []string{"local"}, opts)
+		if err != nil {
+			return nil, err
+		}
+		url, token, stop = c.nodes[0].url, c.token, c.close
 	}
-	cl, err := client.New(client.Config{Peers: []string{c.nodes[0].url}, Token: c.token, Attempts: 1,
+	cl, err := client.New(client.Config{Peers: []string{url}, Token: token, Attempts: 1,
 		Timeout: 30 * time.Second, ConnsPerPeer: clients})
 	if err != nil {
-		c.close()
+		stop()
 		return nil, err
 	}
-	return &countermeshSystem{c: c, client: cl}, nil
+	return &countermeshSystem{stop: stop, client: cl}, nil
 }
 
 func (s *countermeshSystem) name() string { return sysCountermesh }
@@ -94,5 +108,5 @@ func (s *countermeshSystem) noop(ctx context.Context) error { return s.client.Pi
 
 func (s *countermeshSystem) close() error {
 	s.client.CloseIdleConnections()
-	return s.c.close()
+	return s.stop()
 }

@@ -119,7 +119,7 @@ func startPostgres(binDir, dir string, clients int) (_ *postgresSystem, err erro
 	}()
 	data := filepath.Join(dir, "data")
 	initdb, err := startProcess(filepath.Join(binDir, "initdb"),
-		[]string{"-D", data, "-U", "bench", "-A", "trust", "-E", "UTF8", "--no-sync"},
+		[]string{"-D", data, "-U", "bench", "-A", "trust", "-E", "UTF8", "--no-sync"}, nil,
 		filepath.Join(dir, "initdb.log"), cred)
 	if err != nil {
 		return nil, err
@@ -139,7 +139,7 @@ func startPostgres(binDir, dir string, clients int) (_ *postgresSystem, err erro
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories=" + dir, "-c", "synchronous_commit=on", "-c", "fsync=on",
 		"-c", "max_connections=" + strconv.Itoa(clients+20)}
-	p, err := startProcess(filepath.Join(binDir, "postgres"), args, filepath.Join(dir, "postgres.log"), cred)
+	p, err := startProcess(filepath.Join(binDir, "postgres"), args, nil, filepath.Join(dir, "postgres.log"), cred)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func startRedis(bin, dir string, clients int) (*redisSystem, error) {
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
 		"--protected-mode", "no", "--maxclients", "10000"}
-	p, err := startProcess(bin, args, filepath.Join(dir, "redis.log"), nil)
+	p, err := startProcess(bin, args, nil, filepath.Join(dir, "redis.log"), nil)
 	if err != nil {
 		return nil, err
 	}

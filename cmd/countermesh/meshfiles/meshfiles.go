@@ -4,6 +4,7 @@
 package meshfiles
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,8 +38,16 @@ type Mesh struct {
 // Peer is one peer of the mesh, alone in its region.
 type Peer struct {
 	Region, Name string
-	Host         string // its host: gossip on Host:7946, sync on Host:7000
+	Host         string // its host, which its certificate names
 	API          string // its API address, host:port
+	// Gossip and Sync are its gossip and sync addresses, host:port; empty
+	// for Host:7946 and Host:7000.
+	Gossip, Sync string
+}
+
+// addrs returns the peer's gossip and sync addresses.
+func (p Peer) addrs() (gossip, sync string) {
+	return cmp.Or(p.Gossip, p.Host+":7946"), cmp.Or(p.Sync, p.Host+":7000")
 }
 
 // Host returns the host of the i-th peer (from 0) of a mesh on one machine, on
@@ -135,8 +144,9 @@ func Write(dir string, m Mesh) error {
 			return err
 		}
 		files[p.Name+".crt"], files[p.Name+".key"] = cert, key
-		fmt.Fprintf(&b, "  - name: %s\n    peers:\n      - name: %s\n        gossip: %s:7946\n        sync: %[3]s:7000\n        api: %s\n        cert: %[2]s.crt\n        key: %[2]s.key\n",
-			p.Region, p.Name, p.Host, p.API)
+		gossip, sync := p.addrs()
+		fmt.Fprintf(&b, "  - name: %s\n    peers:\n      - name: %s\n        gossip: %s\n        sync: %s\n        api: %s\n        cert: %[2]s.crt\n        key: %[2]s.key\n",
+			p.Region, p.Name, gossip, sync, p.API)
 	}
 	files[Topology] = []byte(b.String())
 	if err := os.MkdirAll(dir, 0o700); err != nil {
