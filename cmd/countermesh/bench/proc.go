@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -87,23 +88,43 @@ func tail(path string, n int) string {
 	return string(b)
 }
 
-// freePort returns a port free for both TCP and UDP on the loopback interface
-// right now.
+// freePort returns a port free for both TCP and UDP on the loopback
+// interface right now.
 func freePort() (int, error) {
-	for range 100 {
+	ports, err := freePorts(1)
+	if err != nil {
+		return 0, err
+	}
+	return ports[0], nil
+}
+
+// freePorts returns n distinct ports free for both TCP and UDP on the
+// loopback interface right now: each stays taken until all are found, so no
+// two are the same.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 100*n {
+			return nil, errors.New("no port free for both TCP and UDP on 127.0.0.1")
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
+		held = append(held, ln)
 		port := ln.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		ln.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
+		if u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			held = append(held, u)
+			ports = append(ports, port)
 		}
 	}
-	return 0, errors.New("no port free for both TCP and UDP on 127.0.0.1")
+	return ports, nil
 }
 
 // findBinary looks for name on PATH, then in the given glob patterns (the last

@@ -34,13 +34,9 @@ type servedPeer struct {
 // peer with serve, with a memory budget of memory bytes when positive, and
 // waits until its API answers ready.
 func startServedPeer(dir string, serve ServeCommand, memory int64) (*servedPeer, error) {
-	var ports [3]int
-	for i := range ports {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = port
+	ports, err := freePorts(3) // gossip, sync, API
+	if err != nil {
+		return nil, err
 	}
 	addr := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 	p := meshfiles.Peer{Region: "local", Name: "local-1", Host: "127.0.0.1",
