@@ -58,13 +58,16 @@ func startServedPeer(dir string, serve ServeCommand, memory int64) (*servedPeer,
 		return nil, err
 	}
 	s := &servedPeer{proc: proc, url: "http://" + p.API, token: token}
+	// Each probe has a deadline of its own: a peer that takes the connection
+	// and never answers must not hold the run past waitFor's minute.
+	probe := &http.Client{Timeout: 2 * time.Second}
 	err = waitFor(proc, time.Minute, func() error {
 		req, err := http.NewRequest(http.MethodGet, s.url+"/readyz", nil)
 		if err != nil {
 			return err
 		}
 		req.Close = true // no connection left behind
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := probe.Do(req)
 		if err != nil {
 			return err
 		}
