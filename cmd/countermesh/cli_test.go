@@ -50,6 +50,10 @@ func TestUsageErrorsBeforeAnyWork(t *testing.T) {
 	if code != 2 || stdout != "" || !strings.Contains(stderr, `unknown scenario "nope"`) {
 		t.Errorf("bench --scenarios nope: exit %d, stdout %q, stderr %q; want 2 and nothing on stdout", code, stdout, stderr)
 	}
+	code, stdout, stderr = runCmd(t, "bench", "--peer-in-process", "--peer-memory", "1GiB")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "no peer is served") {
+		t.Errorf("bench --peer-in-process --peer-memory 1GiB: exit %d, stdout %q, stderr %q; want 2 and nothing on stdout", code, stdout, stderr)
+	}
 	junk := filepath.Join(t.TempDir(), "junk.backup")
 	if err := os.WriteFile(junk, []byte("not a backup"), 0o600); err != nil {
 		t.Fatal(err)

@@ -162,7 +162,8 @@ type Config struct {
 	// The mesh and scale scenarios' peers always run in this process.
 	Serve ServeCommand
 	// ServeMemory, when positive, is the served peer's memory budget (serve
-	// --memory), which sizes its store and paces its collector.
+	// --memory), which sizes its store and is its runtime's soft memory
+	// limit. It needs Serve.
 	ServeMemory int64
 	// SkipRedis and SkipPostgres leave those systems out.
 	SkipRedis, SkipPostgres bool
@@ -225,6 +226,8 @@ func (c Config) validate() error {
 		return bad("durations must be positive")
 	case c.ScaleItems < 1 || c.ScaleReactions < 0:
 		return bad("scale items must be at least 1, reactions not negative")
+	case c.ServeMemory != 0 && len(c.Serve.Args) == 0:
+		return bad("a memory budget for the served peer, but no peer is served (the peer runs in this process)")
 	}
 	return nil
 }
