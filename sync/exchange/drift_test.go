@@ -112,7 +112,11 @@ func refusedThenRestarted(t *testing.T) (a, b *peer, la *memLink) {
 	a, b = newPeer(t, "a"), newPeer(t, "b")
 	writeAhead(t, a, 2*time.Minute, persist.React("post", "ahead", "like"))
 	stop := connect(t, a, b)
-	testkit.WaitFor(t, 10*time.Second, "the refusal", func() bool { return a.ex.Stats()["b"].RefusedKeys == 1 })
+	// a reports the refusal before it records the acknowledgement: wait for both.
+	testkit.WaitFor(t, 10*time.Second, "the refusal, acknowledged", func() bool {
+		s := a.ex.Stats()["b"]
+		return s.RefusedKeys == 1 && s.Acked == a.store.LastSeq()
+	})
 	stop()
 	a.store.Close()
 	a.open(t) // a new process: the retry set is gone
