@@ -50,6 +50,10 @@ func TestBenchDrivesAServeProcess(t *testing.T) {
 			t.Errorf("%s / %s: %.0f ops/s, %d errors, first: %s", r.Scenario, r.Case, r.OpsPerSec, r.Errors, r.FirstError)
 		}
 		cases[r.Case] = true
+		// The served peer's own /metrics says what its commits took.
+		if wrote := r.Case != "page of 20 items" && r.Case != "page, at half peak rate" && r.Scenario != "0 ceiling"; wrote != (r.PeerCommitP99Ms > 0) {
+			t.Errorf("%s / %s: peer's commit p99 %v ms, note %q", r.Scenario, r.Case, r.PeerCommitP99Ms, r.Note)
+		}
 	}
 	for _, c := range []string{"one op per request", "batches of 100", "page of 20 items"} {
 		if !cases[c] {

@@ -384,7 +384,7 @@ func (r *runner) runSystem(ctx context.Context, st starter) (err error) {
 		}
 	}()
 	if c, ok := sys.(ceilinged); ok {
-		r.measure(ctx, scenCeiling, caseNoop, sys.name(), r.phase(1, 0), func(uint64) call { return c.noop })
+		r.measure(ctx, scenCeiling, caseNoop, sys, r.phase(1, 0), func(uint64) call { return c.noop })
 	}
 	if r.has(ScenarioWrites) {
 		if err := r.writes(ctx, sys); err != nil {
@@ -420,16 +420,19 @@ func (r *runner) nextSeed() uint64 {
 }
 
 // measure runs a phase Repeat times and adds a row of the medians.
-func (r *runner) measure(ctx context.Context, scenario, kase, sys string, p phase, newCall func(seed uint64) call) *Row {
-	row := &Row{Scenario: scenario, Case: kase, System: sys, OpsPerRequest: p.opsPerCall}
+func (r *runner) measure(ctx context.Context, scenario, kase string, sys system, p phase, newCall func(seed uint64) call) *Row {
+	row := &Row{Scenario: scenario, Case: kase, System: sys.name(), OpsPerRequest: p.opsPerCall}
 	var rates, p50s, p99s, lates []float64
+	var commits peerCommits
 	for i := range r.cfg.Repeat {
 		if ctx.Err() != nil {
 			break
 		}
-		r.progress("%s / %s / %s (run %d of %d, %s)", scenario, kase, sys, i+1, r.cfg.Repeat, p.duration)
+		r.progress("%s / %s / %s (run %d of %d, %s)", scenario, kase, sys.name(), i+1, r.cfg.Repeat, p.duration)
 		base := r.nextSeed()
+		observe := commits.start(ctx, sys)
 		res := runPhase(ctx, p, func(client int) call { return newCall(base + uint64(client)) })
+		observe()
 		rates = append(rates, res.opsPerSec(p.opsPerCall))
 		p50s = append(p50s, ms(res.lat.Percentile(50)))
 		p99s = append(p99s, ms(res.lat.Percentile(99)))
@@ -448,8 +451,9 @@ func (r *runner) measure(ctx context.Context, scenario, kase, sys string, p phas
 		// On this machine the clients share the CPUs with the peer: their
 		// timers fire late when it is busy, and the latency counts from when
 		// a call was due. Said beside the figure, so the reader can tell.
-		row.Note = fmt.Sprintf("load generator woke p99 %.2f ms late, included", median(lates))
+		row.addNote(fmt.Sprintf("load generator woke p99 %.2f ms late, included", median(lates)))
 	}
+	commits.report(row)
 	r.rep.Rows = append(r.rep.Rows, row)
 	return row
 }

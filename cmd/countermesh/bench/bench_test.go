@@ -106,6 +106,21 @@ func TestRunCountermeshScenarios(t *testing.T) {
 			t.Errorf("%s: no word of the load generator's lateness: %+v", c, r)
 		}
 	}
+	// The phases that write say what the peer's commits took; those that
+	// only read have none to say.
+	for _, c := range []string{caseSingle, caseBatch, caseHalfWrites, caseMixed} {
+		if r := rows[c]; r != nil && (r.PeerCommitP99Ms <= 0 || r.PeerOpsPerCommit < 1 || !strings.Contains(r.Note, "peer's commits p99")) {
+			t.Errorf("%s: no word of the peer's commits: %+v", c, r)
+		}
+	}
+	for _, c := range []string{caseNoop, casePage, caseHalfReads} {
+		if r := rows[c]; r != nil && (r.PeerCommitP99Ms != 0 || strings.Contains(r.Note, "peer's commits")) {
+			t.Errorf("%s: commits reported for a phase that wrote nothing: %+v", c, r)
+		}
+	}
+	if r := rows[caseBatch]; r != nil && r.PeerOpsPerCommit < 100 {
+		t.Errorf("batches of 100 committed %.1f ops per commit", r.PeerOpsPerCommit)
+	}
 	if r := rows[caseBatch]; r != nil && r.Ops%100 != 0 {
 		t.Errorf("batch phase counted %d ops: not whole batches of 100", r.Ops)
 	}

@@ -50,6 +50,24 @@ type Row struct {
 	FirstError string `json:"first_error,omitempty"`
 	// Checks are the targets this figure is held against.
 	Checks []Check `json:"targets,omitempty"`
+	// PeerCommitP99Ms is, for a countermesh phase that wrote, an upper bound
+	// of the 99th percentile of how long the peer's store took to commit a
+	// batch during it: the least bucket of the peer's commit histogram
+	// (countermesh_store_commit_seconds) that holds it, the upper median over
+	// runs; -1 when beyond the histogram's last bound. With PeerOpsPerCommit,
+	// the ops per commit (median), it tells the peer's share of a write's
+	// latency from the rest (HTTP, scheduling, the clients).
+	PeerCommitP99Ms  float64 `json:"peer_commit_p99_ms,omitempty"`
+	PeerOpsPerCommit float64 `json:"peer_ops_per_commit,omitempty"`
+}
+
+// addNote adds a remark to r's note.
+func (r *Row) addNote(s string) {
+	if r.Note == "" {
+		r.Note = s
+		return
+	}
+	r.Note += "; " + s
 }
 
 // key identifies a row.

@@ -16,7 +16,7 @@ func (r *runner) mixed(ctx context.Context, sys system) error {
 		}
 	}
 	n := r.cfg.PageSize
-	row := r.measure(ctx, scenMixed, caseMixed, sys.name(), r.phase(1, 0), func(seed uint64) call {
+	row := r.measure(ctx, scenMixed, caseMixed, sys, r.phase(1, 0), func(seed uint64) call {
 		g := r.work.generator(seed)
 		return func(ctx context.Context) error {
 			s := g.mixed(n)
@@ -26,6 +26,10 @@ func (r *runner) mixed(ctx context.Context, sys system) error {
 			return sys.write(ctx, s.op)
 		}
 	})
-	row.Note = fmt.Sprintf("calls/s: a page read or one write, %d%% reads", mixedReadPct)
+	note := fmt.Sprintf("calls/s: a page read or one write, %d%% reads", mixedReadPct)
+	if row.Note != "" {
+		note += "; " + row.Note
+	}
+	row.Note = note
 	return nil
 }

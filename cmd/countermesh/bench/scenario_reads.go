@@ -18,12 +18,12 @@ func (r *runner) reads(ctx context.Context, sys system) error {
 		return fmt.Errorf("%s: preload: %w", sys.name(), err)
 	}
 	n := r.cfg.PageSize
-	peak := r.measure(ctx, scenReads, casePage, sys.name(), r.phase(1, 0), func(seed uint64) call {
+	peak := r.measure(ctx, scenReads, casePage, sys, r.phase(1, 0), func(seed uint64) call {
 		g := r.work.generator(seed)
 		return func(ctx context.Context) error { items, user := g.page(n); return sys.readPage(ctx, items, user) }
 	})
 	if sys.name() == sysCountermesh && peak.OpsPerSec > 0 {
-		r.measure(ctx, scenReads, caseHalfReads, sys.name(), r.phase(1, peak.OpsPerSec/2), func(seed uint64) call {
+		r.measure(ctx, scenReads, caseHalfReads, sys, r.phase(1, peak.OpsPerSec/2), func(seed uint64) call {
 			g := r.work.generator(seed)
 			return func(ctx context.Context) error { items, user := g.page(n); return sys.readPage(ctx, items, user) }
 		})

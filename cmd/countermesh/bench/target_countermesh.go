@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 // carry no idempotency key, as Redis's and PostgreSQL's do not: an unkeyed
 // write is sent once, never retried.
 type countermeshSystem struct {
-	stop   func() error // stops the peer
-	client *client.Client
+	stop    func() error // stops the peer
+	client  *client.Client
+	base    string       // the API's base URL
+	metrics *http.Client // reads the peer's /metrics
 	// pages holds the items of pages read, for the next read to reuse
 	// (GetManyInto), as a frontend reading page after page would.
 	pages sync.Pool
@@ -49,7 +52,7 @@ func startCountermesh(dir string, clients int, opts clusterOptions, serve ServeC
 		stop()
 		return nil, err
 	}
-	return &countermeshSystem{stop: stop, client: cl}, nil
+	return &countermeshSystem{stop: stop, client: cl, base: url, metrics: &http.Client{Timeout: 5 * time.Second}}, nil
 }
 
 func (s *countermeshSystem) name() string { return sysCountermesh }
@@ -106,7 +109,14 @@ func (s *countermeshSystem) readPage(ctx context.Context, items []string, user s
 // token. It reads nothing from the store and needs no authentication.
 func (s *countermeshSystem) noop(ctx context.Context) error { return s.client.Ping(ctx) }
 
+// commits reads the peer's commit counts from its /metrics, which needs no
+// token.
+func (s *countermeshSystem) commits(ctx context.Context) (commitCounts, error) {
+	return scrapeCommits(ctx, s.metrics, s.base)
+}
+
 func (s *countermeshSystem) close() error {
+	s.metrics.CloseIdleConnections()
 	s.client.CloseIdleConnections()
 	return s.stop()
 }
