@@ -30,9 +30,9 @@ the throughput scenarios' peer is a countermesh serve process of its own with
 serve's defaults: the production profile. Every
 countermesh throughput is also given as a fraction of the ceiling: a no-op
 request (GET /healthz) through the same HTTP server, clients and connections.
-Every countermesh phase that writes also says what the peer's own commits took
-(p99, from its /metrics) and how many ops each carried, so a client's latency
-can be told from the store's. It starts everything itself in a
+Every countermesh phase also says, from the peer's /metrics, what its commits
+took (p99, and ops per commit) and how often its goroutines waited over 10 ms
+to run, so a client's latency can be told from the store's and the CPU's. It starts everything itself in a
 temporary directory and stops it at the end. Redis and PostgreSQL are optional
 (apt-get install redis-server postgresql); without them it says what it skipped.
 

@@ -54,6 +54,9 @@ func TestBenchDrivesAServeProcess(t *testing.T) {
 		if wrote := r.Case != "page of 20 items" && r.Case != "page, at half peak rate" && r.Scenario != "0 ceiling"; wrote != (r.PeerCommitP99Ms > 0) {
 			t.Errorf("%s / %s: peer's commit p99 %v ms, note %q", r.Scenario, r.Case, r.PeerCommitP99Ms, r.Note)
 		}
+		if r.PeerLongWaitMs < 10 {
+			t.Errorf("%s / %s: no word of the served peer's scheduling: %q", r.Scenario, r.Case, r.Note)
+		}
 	}
 	for _, c := range []string{"one op per request", "batches of 100", "page of 20 items"} {
 		if !cases[c] {

@@ -261,6 +261,10 @@
 //	countermesh_store_committed_ops_total                 ops in the committed batches
 //	countermesh_store_commits_failed_total                batches whose commit failed
 //
+// The default registry also holds the Go and process collectors, with
+// go_sched_latencies_seconds: how long goroutines waited to run, the first sign
+// of a peer short of CPU.
+//
 // # The peer
 //
 // The API reaches its peer only through Backend: the store operations it makes

@@ -65,3 +65,15 @@ func TestStoreMetricsCountCommits(t *testing.T) {
 		"countermesh_store_committed_ops_total 3", "countermesh_store_commits_failed_total 0",
 		fmt.Sprintf(`countermesh_store_commit_seconds_bucket{le="+Inf"} %d`, st.Commits))
 }
+
+// TestMetricsSayHowLongGoroutinesWaitedToRun: the default registry exports the
+// runtime's scheduling latencies, which show a peer short of CPU.
+func TestMetricsSayHowLongGoroutinesWaitedToRun(t *testing.T) {
+	e := newEnv(t, nil)
+	body := string(e.do("GET", "/metrics", "").body)
+	for _, want := range []string{"# TYPE go_sched_latencies_seconds histogram", `go_sched_latencies_seconds_bucket{le="+Inf"} `} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

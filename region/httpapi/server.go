@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,7 +110,8 @@ type Config struct {
 	// and clients know it is alive. Default 15 s.
 	Heartbeat time.Duration
 	// Registry receives the API's metrics, served at /metrics. Default a new
-	// registry with the Go and process collectors.
+	// registry with the Go and process collectors, the Go collector with the
+	// scheduler's latencies (go_sched_latencies_seconds).
 	Registry *prometheus.Registry
 	// Logger receives the API's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -149,7 +151,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.Heartbeat, 15*time.Second)
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
-		c.Registry.MustRegister(collectors.NewGoCollector(),
+		c.Registry.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(schedLatencies)),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if c.Logger == nil {
@@ -241,6 +243,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// schedLatencies adds to the Go collector's defaults the runtime's histogram of
+// how long goroutines waited, runnable, before they ran: a peer short of CPU
+// shows there first, before any handler or commit looks slow.
+var schedLatencies = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)}
 
 // SetTokenKeys replaces the keys causal tokens are signed and verified with
 // (see Config.TokenKeys); tokens signed with a key no longer listed are refused

@@ -423,14 +423,14 @@ func (r *runner) nextSeed() uint64 {
 func (r *runner) measure(ctx context.Context, scenario, kase string, sys system, p phase, newCall func(seed uint64) call) *Row {
 	row := &Row{Scenario: scenario, Case: kase, System: sys.name(), OpsPerRequest: p.opsPerCall}
 	var rates, p50s, p99s, lates []float64
-	var commits peerCommits
+	var peer peerWatch
 	for i := range r.cfg.Repeat {
 		if ctx.Err() != nil {
 			break
 		}
 		r.progress("%s / %s / %s (run %d of %d, %s)", scenario, kase, sys.name(), i+1, r.cfg.Repeat, p.duration)
 		base := r.nextSeed()
-		observe := commits.start(ctx, sys)
+		observe := peer.start(ctx, sys)
 		res := runPhase(ctx, p, func(client int) call { return newCall(base + uint64(client)) })
 		observe()
 		rates = append(rates, res.opsPerSec(p.opsPerCall))
@@ -453,7 +453,7 @@ func (r *runner) measure(ctx context.Context, scenario, kase string, sys system,
 		// a call was due. Said beside the figure, so the reader can tell.
 		row.addNote(fmt.Sprintf("load generator woke p99 %.2f ms late, included", median(lates)))
 	}
-	commits.report(row)
+	peer.report(row)
 	r.rep.Rows = append(r.rep.Rows, row)
 	return row
 }

@@ -90,6 +90,10 @@ func TestRunCountermeshScenarios(t *testing.T) {
 		if r.OpsPerSec <= 0 || r.Ops <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.P99Ms > 60_000 || r.Runs != 1 {
 			t.Errorf("%s: implausible figures %+v", c, r)
 		}
+		// Every phase says how often the peer's goroutines waited long to run.
+		if r.PeerLongWaitMs < 10 || !strings.Contains(r.Note, "peer's goroutines waited over") {
+			t.Errorf("%s: no word of the peer's scheduling: %+v", c, r)
+		}
 		// Every throughput but the ceiling's own is put against the ceiling.
 		if (r.OfCeiling > 0) == (c == caseNoop) {
 			t.Errorf("%s: %.3f of the ceiling", c, r.OfCeiling)

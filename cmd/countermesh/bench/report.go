@@ -59,6 +59,14 @@ type Row struct {
 	// latency from the rest (HTTP, scheduling, the clients).
 	PeerCommitP99Ms  float64 `json:"peer_commit_p99_ms,omitempty"`
 	PeerOpsPerCommit float64 `json:"peer_ops_per_commit,omitempty"`
+	// PeerLongWaits is, for a countermesh phase, how many times a goroutine
+	// of the peer waited over PeerLongWaitMs to run (median over runs), from
+	// the peer's go_sched_latencies_seconds: PeerLongWaitMs is that
+	// histogram's least bound of 10 ms or more, the Go runtime's preemption
+	// slice. Waits that long mean a few busy goroutines (a compaction, the
+	// collector) held the peer's CPUs, and every request behind them waited.
+	PeerLongWaits  float64 `json:"peer_long_waits,omitempty"`
+	PeerLongWaitMs float64 `json:"peer_long_wait_ms,omitempty"`
 }
 
 // addNote adds a remark to r's note.

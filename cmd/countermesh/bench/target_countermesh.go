@@ -109,10 +109,9 @@ func (s *countermeshSystem) readPage(ctx context.Context, items []string, user s
 // token. It reads nothing from the store and needs no authentication.
 func (s *countermeshSystem) noop(ctx context.Context) error { return s.client.Ping(ctx) }
 
-// commits reads the peer's commit counts from its /metrics, which needs no
-// token.
-func (s *countermeshSystem) commits(ctx context.Context) (commitCounts, error) {
-	return scrapeCommits(ctx, s.metrics, s.base)
+// peerStats reads the peer's counts from its /metrics, which needs no token.
+func (s *countermeshSystem) peerStats(ctx context.Context) (peerReading, error) {
+	return scrapePeer(ctx, s.metrics, s.base)
 }
 
 func (s *countermeshSystem) close() error {
