@@ -42,6 +42,9 @@ type Peer struct {
 	wg      sync.WaitGroup // Run's own goroutines: trimming, topology watch
 
 	reloadMu sync.Mutex // one Reload at a time
+	// loadedVersion is the topology file's version (fileVersion) as New found
+	// it before reading it: the watch reloads once the file differs from it.
+	loadedVersion string
 }
 
 // New loads the topology, opens the store, and sets up the memberlist pool (not
@@ -51,12 +54,15 @@ func New(cfg Config) (_ *Peer, err error) {
 	if cfg.TopologyFile == "" || cfg.PeerName == "" || cfg.DataDir == "" {
 		return nil, errors.New("region: TopologyFile, PeerName and DataDir are required")
 	}
+	// The file's version is taken before it is read: a change written after
+	// this reading, even before the watch starts, is then a change to it.
+	version := fileVersion(cfg.TopologyFile)
 	topo, mat, err := topology.LoadPeer(cfg.TopologyFile, cfg.PeerName)
 	if err != nil {
 		return nil, err
 	}
 	self, _ := topo.Peer(cfg.PeerName)
-	p := &Peer{cfg: cfg, stopped: make(chan struct{})}
+	p := &Peer{cfg: cfg, stopped: make(chan struct{}), loadedVersion: version}
 	// "local" names this peer; "peer" in a line names the remote one.
 	p.log = cfg.Logger.With("local", cfg.PeerName)
 	p.topo.Store(topo)

@@ -10,9 +10,11 @@ import (
 	"github.com/countermesh/countermesh/topology"
 )
 
-// watchTopology reloads the topology file whenever it changes.
+// watchTopology reloads the topology file whenever it changes from the
+// version New loaded, so that a change written between New and the watch's
+// start is put in force too.
 func (p *Peer) watchTopology(ctx context.Context) {
-	last := fileVersion(p.cfg.TopologyFile)
+	last := p.loadedVersion
 	every(ctx, p.cfg.ReloadInterval, func() {
 		if v := fileVersion(p.cfg.TopologyFile); v != last {
 			last = v

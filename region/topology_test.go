@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -145,4 +147,28 @@ func ackedBy(p *region.Peer, name string) uint64 {
 		}
 	}
 	return 0
+}
+
+// TestTopologyWrittenBetweenLoadAndWatchIsPutInForce: a topology file changed
+// after a peer read it but before its watch began (the peer started as an
+// operator added a region) is put in force all the same; the peer once kept
+// the topology it had read until the file changed again, refusing the new
+// region's peers.
+func TestTopologyWrittenBetweenLoadAndWatchIsPutInForce(t *testing.T) {
+	m := regiontest.NewMesh(t, threeRegions[:2], 1)
+	m.Stop("eu-1")
+	m.Launch = func(cfg region.Config) (*region.Peer, io.Closer, error) {
+		p, err := region.New(cfg) // reads the topology of eu and us
+		if err != nil {
+			return nil, nil, err
+		}
+		m.AddRegion("sa", 1)
+		m.WriteTopology()
+		go p.Run(context.Background()) // starts the watch
+		return p, p, nil
+	}
+	eu := m.Start("eu-1").Peer
+	testkit.WaitFor(t, 10*time.Second, "eu-1 to put in force the topology with sa", func() bool {
+		return slices.ContainsFunc(eu.Status().Regions, func(r region.RegionStatus) bool { return r.Name == "sa" })
+	})
 }
