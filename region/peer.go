@@ -43,7 +43,7 @@ type Peer struct {
 
 	reloadMu sync.Mutex // one Reload at a time
 	// loadedVersion is the topology file's version (fileVersion) as New found
-	// it before reading it: the watch reloads once the file differs from it.
+	// it just before loading it: the watch reloads once the file differs.
 	loadedVersion string
 }
 

@@ -2,6 +2,7 @@ package region
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -25,13 +26,17 @@ func (p *Peer) watchTopology(ctx context.Context) {
 	})
 }
 
-// fileVersion identifies a version of a file by size and modification time.
+// fileVersion identifies a version of a file by a hash of its content, so
+// that a rewrite is seen even when it keeps the file's size and lands within
+// one tick of the file system's clock (size and modification time would both
+// stay). A topology file is small: reading it every ReloadInterval is cheap.
 func fileVersion(path string) string {
-	st, err := os.Stat(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "missing"
 	}
-	return fmt.Sprint(st.Size(), st.ModTime().UnixNano())
+	sum := sha256.Sum256(b)
+	return string(sum[:])
 }
 
 // ErrRestartNeeded matches (with errors.Is) the error of a Reload refused

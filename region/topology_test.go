@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,5 +172,43 @@ func TestTopologyWrittenBetweenLoadAndWatchIsPutInForce(t *testing.T) {
 	eu := m.Start("eu-1").Peer
 	testkit.WaitFor(t, 10*time.Second, "eu-1 to put in force the topology with sa", func() bool {
 		return slices.ContainsFunc(eu.Status().Regions, func(r region.RegionStatus) bool { return r.Name == "sa" })
+	})
+}
+
+// TestTopologyRewrittenToTheSameSizeAndTimeIsPutInForce: a rewrite of the
+// topology file that keeps its size and its modification time (two writes
+// within one tick of the file system's clock) is still seen and put in force.
+func TestTopologyRewrittenToTheSameSizeAndTimeIsPutInForce(t *testing.T) {
+	m := regiontest.NewMesh(t, threeRegions[:2], 1)
+	before, err := os.Stat(m.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(m.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// us-1's API port 8080 becomes 8081: a change of the same length.
+	usHost := m.Host("us-1")
+	next := strings.Replace(string(old), usHost+":8080", usHost+":8081", 1)
+	if next == string(old) || len(next) != len(old) {
+		t.Fatal("the test's rewrite did not change the file in place")
+	}
+	if err := writeFile(m.File, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(m.File, before.ModTime(), before.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	eu := m.Node("eu-1").Peer
+	testkit.WaitFor(t, 10*time.Second, "eu-1 to put in force us-1's new API address", func() bool {
+		for _, r := range eu.Status().Regions {
+			for _, p := range r.Peers {
+				if p.Name == "us-1" {
+					return p.API == usHost+":8081"
+				}
+			}
+		}
+		return false
 	})
 }
