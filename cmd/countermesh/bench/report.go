@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -70,12 +71,11 @@ type Row struct {
 }
 
 // addNote adds a remark to r's note.
-func (r *Row) addNote(s string) {
-	if r.Note == "" {
-		r.Note = s
-		return
-	}
-	r.Note += "; " + s
+func (r *Row) addNote(s string) { r.Note = joinNotes(r.Note, s) }
+
+// joinNotes joins remarks on one figure, in order, leaving out empty ones.
+func joinNotes(notes ...string) string {
+	return strings.Join(slices.DeleteFunc(notes, func(n string) bool { return n == "" }), "; ")
 }
 
 // key identifies a row.

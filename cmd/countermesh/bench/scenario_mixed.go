@@ -26,10 +26,7 @@ func (r *runner) mixed(ctx context.Context, sys system) error {
 			return sys.write(ctx, s.op)
 		}
 	})
-	note := fmt.Sprintf("calls/s: a page read or one write, %d%% reads", mixedReadPct)
-	if row.Note != "" {
-		note += "; " + row.Note
-	}
-	row.Note = note
+	// What was counted comes first, before what measure noted of the runs.
+	row.Note = joinNotes(fmt.Sprintf("calls/s: a page read or one write, %d%% reads", mixedReadPct), row.Note)
 	return nil
 }
