@@ -177,18 +177,21 @@ func (a *applier) committed(res commitResult) {
 	b := a.inflight
 	a.inflight = nil
 	if res.err == nil {
-		// Publish the batch (sequence, digest) before releasing its callers, so a
-		// caller sees its own write everywhere once Write returns. Then take a
-		// snapshot that sees the batch, before the next batch is sealed; by then
-		// Badger has mostly finished marking the batch done, which the snapshot
-		// waits for.
+		// First a snapshot that sees b, while no commit is in flight (see
+		// renewRead). Then hand cur to the committer at once: Badger need not
+		// sit idle while b is published. cur was decided on top of b, which is
+		// durable now. Then publish b (sequence, digest, read model) before
+		// releasing its callers, so a caller sees its own write everywhere once
+		// Write returns. Nothing reads through the overlay until b is
+		// published, so it is never missing from it (in flight, or published).
+		a.renewRead()
+		a.seal()
 		a.cache.store(b)
 		a.env.publish(b)
 		for _, r := range b.reqs {
 			r.finish(nil)
 		}
 		a.recycle(b)
-		a.renewRead()
 		return
 	}
 	// Nothing of b is durable, and cur was decided on top of b: fail both and hand

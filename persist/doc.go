@@ -25,7 +25,8 @@
 //
 // While one batch is being made durable the next one fills, so under load many
 // writes share each fsync, and an idle store commits a lone write at once. Once a
-// batch is durable, the applier publishes it on the commit feed (feed.go: the
+// batch is durable, the applier hands the next one to the committer, then
+// publishes the durable one on the commit feed (feed.go: the
 // read model, the reaction and item filters, the last sequence, the digest of
 // the committed state, the channel Committed returns, and every follower of
 // Follow) and then releases its callers: a call returns only after its batch

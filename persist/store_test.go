@@ -289,6 +289,69 @@ func TestConcurrentWritesShareCommits(t *testing.T) {
 	}
 }
 
+// TestTheNextBatchCommitsWhileTheLastIsPublished: once a batch is durable, the
+// batch decided on top of it goes to the disk before the first is published
+// (read model, commit feed), so Badger does not sit idle while it is; and each
+// caller is still released only once its own batch is published.
+func TestTheNextBatchCommitsWhileTheLastIsPublished(t *testing.T) {
+	commits := make(chan int, 4)        // ops of each commit begun
+	firstDurable := make(chan struct{}) // lets the first commit finish
+	published, release := make(chan struct{}), make(chan struct{})
+	s := openStore(t, t.TempDir(), func(o *persist.Options) {
+		var begun atomic.Int64
+		o.CommitFault = func(ops int) error {
+			commits <- ops
+			if begun.Add(1) == 1 {
+				<-firstDurable
+			}
+			return nil
+		}
+	})
+	var told atomic.Int64
+	stop := s.Follow(func(persist.Commit) {
+		if told.Add(1) == 1 {
+			close(published) // the first batch is being published: hold it there
+			<-release
+		}
+	})
+	var released sync.Once
+	letGo := func() { released.Do(func() { close(release) }) }
+	defer stop()
+	defer letGo() // also when the test fails: stop and Close wait for publish
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { _, err := s.Write(ctx, persist.Add("a", "claps", 1)); first <- err }()
+	<-commits
+	second := make(chan error, 1)
+	go func() { _, err := s.Write(ctx, persist.React("b", "u1", "wow")); second <- err }()
+	for deadline := time.Now().Add(10 * time.Second); !s.DecidedKind("wow"); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second write was not decided while the first batch was committed")
+		}
+	}
+	close(firstDurable)
+	<-published
+	select {
+	case <-commits:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second batch was not handed to the disk while the first was published")
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first write returned (%v) before its batch was published", err)
+	default:
+	}
+	letGo()
+	for _, c := range []chan error{first, second} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := readItem(t, s, "b", "u1"); v.Tallies["wow"] != 1 || v.User.Kind != "wow" {
+		t.Fatalf("after both commits: %+v", v)
+	}
+}
+
 func TestCloseIsIdempotentAndRefusesWrites(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	write(t, s, persist.Add("a", "claps", 1))
