@@ -113,12 +113,20 @@ func TestRunCountermeshScenarios(t *testing.T) {
 	// The phases that write say what the peer's commits took; those that
 	// only read have none to say.
 	for _, c := range []string{caseSingle, caseBatch, caseHalfWrites, caseMixed} {
-		if r := rows[c]; r != nil && (r.PeerCommitP99Ms <= 0 || r.PeerOpsPerCommit < 1 || !strings.Contains(r.Note, "peer's commits p99")) {
+		if r := rows[c]; r != nil && (r.PeerCommitP99Ms <= 0 || r.PeerOpsPerCommit < 1 || !strings.Contains(r.Note, "peer's commits p99") ||
+			(r.PeerCommitMaxMs != -1 && r.PeerCommitMaxMs < r.PeerCommitP99Ms) || !strings.Contains(r.Note, ", longest ")) {
 			t.Errorf("%s: no word of the peer's commits: %+v", c, r)
 		}
 	}
+	// Every phase of the API says how long the peer's handlers took, beside
+	// the clients' p99 (the ceiling's /healthz is not timed by the peer).
+	for _, c := range []string{caseSingle, caseBatch, caseHalfWrites, casePage, caseHalfReads, caseMixed} {
+		if r := rows[c]; r != nil && (r.PeerAnswerP99Ms == 0 || !strings.Contains(r.Note, "peer's handlers answered p99")) {
+			t.Errorf("%s: no word of the peer's handlers: %+v", c, r)
+		}
+	}
 	for _, c := range []string{caseNoop, casePage, caseHalfReads} {
-		if r := rows[c]; r != nil && (r.PeerCommitP99Ms != 0 || strings.Contains(r.Note, "peer's commits")) {
+		if r := rows[c]; r != nil && (r.PeerCommitP99Ms != 0 || r.PeerCommitMaxMs != 0 || strings.Contains(r.Note, "peer's commits")) {
 			t.Errorf("%s: commits reported for a phase that wrote nothing: %+v", c, r)
 		}
 	}

@@ -19,6 +19,10 @@ const (
 	commitSecondsMetric = "countermesh_store_commit_seconds"
 	committedOpsMetric  = "countermesh_store_committed_ops_total"
 	schedLatencyMetric  = "go_sched_latencies_seconds"
+	answerSecondsMetric = "countermesh_api_request_duration_seconds"
+	// metricsRoute is the route the bench's own readings take, left out of
+	// the peer's answers.
+	metricsRoute = "GET /metrics"
 )
 
 // longWait is the least wait of a goroutine to run that the bench counts as
@@ -38,6 +42,11 @@ type peerReading struct {
 	commits histogram  // how long each commit took, in seconds
 	ops     uint64     // ops in the committed batches
 	sched   *histogram // how long goroutines waited to run; nil if not exported
+	// answers is how long the peer's handlers took to answer each API
+	// request, every route but metricsRoute together, as the peer timed
+	// them: from its handler's start, after the request line and headers
+	// were read, to the answer's end. nil if not exported.
+	answers *histogram
 }
 
 // histogram is a Prometheus histogram: cumulative counts per upper bound.
@@ -87,7 +96,50 @@ func peerReadingOf(families map[string]*dto.MetricFamily) (peerReading, error) {
 	if r.sched, err = histogramOf(families, schedLatencyMetric); err != nil {
 		return peerReading{}, err
 	}
+	if r.answers, err = routesHistogram(families, answerSecondsMetric); err != nil {
+		return peerReading{}, err
+	}
 	return r, nil
+}
+
+// routesHistogram returns the sum of the histograms named name over every
+// route but metricsRoute; nil if families has none.
+func routesHistogram(families map[string]*dto.MetricFamily, name string) (*histogram, error) {
+	f := families[name]
+	if f == nil {
+		return nil, nil
+	}
+	var sum *histogram
+	for _, m := range f.GetMetric() {
+		if routeOf(m) == metricsRoute {
+			continue
+		}
+		h, err := histogramOfMetric(name, m)
+		if err != nil {
+			return nil, err
+		}
+		if sum == nil {
+			sum = h
+			continue
+		}
+		if !slices.Equal(sum.bounds, h.bounds) {
+			return nil, fmt.Errorf("%s: routes with different buckets", name)
+		}
+		for i := range sum.counts {
+			sum.counts[i] += h.counts[i]
+		}
+	}
+	return sum, nil
+}
+
+// routeOf returns m's route label.
+func routeOf(m *dto.Metric) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == "route" {
+			return l.GetValue()
+		}
+	}
+	return ""
 }
 
 // histogramOf returns the histogram named name, nil if families has none.
@@ -96,10 +148,18 @@ func histogramOf(families map[string]*dto.MetricFamily, name string) (*histogram
 	if f == nil {
 		return nil, nil
 	}
-	if len(f.GetMetric()) != 1 || f.GetMetric()[0].GetHistogram() == nil {
+	if len(f.GetMetric()) != 1 {
 		return nil, fmt.Errorf("%s: not one histogram", name)
 	}
-	h := f.GetMetric()[0].GetHistogram()
+	return histogramOfMetric(name, f.GetMetric()[0])
+}
+
+// histogramOfMetric returns m, a metric of the family name, as a histogram.
+func histogramOfMetric(name string, m *dto.Metric) (*histogram, error) {
+	h := m.GetHistogram()
+	if h == nil {
+		return nil, fmt.Errorf("%s: not a histogram", name)
+	}
 	var out histogram
 	for _, b := range h.GetBucket() {
 		out.bounds = append(out.bounds, b.GetUpperBound())
@@ -148,6 +208,13 @@ func (r peerReading) since(before peerReading) (peerReading, error) {
 			return peerReading{}, fmt.Errorf("%s: %w", schedLatencyMetric, err)
 		}
 		d.sched = &s
+	}
+	if r.answers != nil && before.answers != nil {
+		a, err := r.answers.since(*before.answers)
+		if err != nil {
+			return peerReading{}, fmt.Errorf("%s: %w", answerSecondsMetric, err)
+		}
+		d.answers = &a
 	}
 	return d, nil
 }
@@ -203,7 +270,10 @@ func (h histogram) over(min float64) (bound float64, n uint64, ok bool) {
 // to run.
 type peerWatch struct {
 	commitP99s, opsPer []float64 // per run that committed; p99 in ms, +Inf beyond the last bound
+	commitMaxs         []float64 // per run that committed: its longest commit's bound in ms, likewise
 	commitLastMs       float64   // the commit histogram's largest finite bound
+	answerP99s         []float64 // per run that answered requests: their p99 in ms, likewise
+	answerLastMs       float64   // the answer histogram's largest finite bound
 	longWaits          []float64 // per run: goroutine waits over waitBoundMs
 	waitBoundMs        float64
 	err                error // the first reading that failed
@@ -242,7 +312,15 @@ func (w *peerWatch) add(run peerReading) {
 	if p99, ok := run.commits.percentileBound(99); ok {
 		w.commitLastMs = run.commits.lastFiniteBound() * 1000
 		w.commitP99s = append(w.commitP99s, p99*1000)
+		longest, _ := run.commits.percentileBound(100)
+		w.commitMaxs = append(w.commitMaxs, longest*1000)
 		w.opsPer = append(w.opsPer, float64(run.ops)/float64(run.commits.total()))
+	}
+	if run.answers != nil {
+		if p99, ok := run.answers.percentileBound(99); ok {
+			w.answerLastMs = run.answers.lastFiniteBound() * 1000
+			w.answerP99s = append(w.answerP99s, p99*1000)
+		}
 	}
 	if run.sched != nil {
 		if bound, n, ok := run.sched.over(longWait); ok {
@@ -264,21 +342,44 @@ func (w *peerWatch) report(row *Row) {
 		row.addNote("peer's metrics not read: " + w.err.Error())
 		return
 	}
+	if len(w.answerP99s) > 0 {
+		p99 := upperMedian(w.answerP99s)
+		row.PeerAnswerP99Ms = boundMs(p99)
+		row.addNote("peer's handlers answered p99 " + boundNote(p99, w.answerLastMs))
+	}
 	if len(w.commitP99s) > 0 {
-		// The upper median: a bound, like each figure it is picked from.
-		sorted := slices.Sorted(slices.Values(w.commitP99s))
-		p99, opsPer := sorted[len(sorted)/2], median(w.opsPer)
+		p99, longest, opsPer := upperMedian(w.commitP99s), upperMedian(w.commitMaxs), median(w.opsPer)
 		row.PeerOpsPerCommit = opsPer
-		if math.IsInf(p99, 1) {
-			row.PeerCommitP99Ms = -1
-			row.addNote(fmt.Sprintf("peer's commits p99 over %.3g ms, %.1f ops each", w.commitLastMs, opsPer))
-		} else {
-			row.PeerCommitP99Ms = p99
-			row.addNote(fmt.Sprintf("peer's commits p99 ≤ %.3g ms, %.1f ops each", p99, opsPer))
-		}
+		row.PeerCommitP99Ms = boundMs(p99)
+		row.PeerCommitMaxMs = boundMs(longest)
+		row.addNote(fmt.Sprintf("peer's commits p99 %s, longest %s, %.1f ops each",
+			boundNote(p99, w.commitLastMs), boundNote(longest, w.commitLastMs), opsPer))
 	}
 	if len(w.longWaits) > 0 {
 		row.PeerLongWaits, row.PeerLongWaitMs = median(w.longWaits), w.waitBoundMs
 		row.addNote(fmt.Sprintf("peer's goroutines waited over %.3g ms to run %.0f times", w.waitBoundMs, row.PeerLongWaits))
 	}
+}
+
+// upperMedian returns the upper median of vs: of bounds, a bound too.
+func upperMedian(vs []float64) float64 {
+	return slices.Sorted(slices.Values(vs))[len(vs)/2]
+}
+
+// boundMs is a histogram's bound in ms as a Row holds it: -1 when beyond the
+// histogram's last finite bound.
+func boundMs(ms float64) float64 {
+	if math.IsInf(ms, 1) {
+		return -1
+	}
+	return ms
+}
+
+// boundNote says a histogram's bound in ms: "≤ 5 ms", or "over 1000 ms" when
+// beyond lastMs, its last finite bound.
+func boundNote(ms, lastMs float64) string {
+	if math.IsInf(ms, 1) {
+		return fmt.Sprintf("over %.3g ms", lastMs)
+	}
+	return fmt.Sprintf("≤ %.3g ms", ms)
 }

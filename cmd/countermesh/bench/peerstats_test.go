@@ -81,6 +81,45 @@ func TestPeerReadingFromMetrics(t *testing.T) {
 	}
 }
 
+// The peer's answers are its request histograms summed over every route but
+// the bench's own readings of /metrics.
+func TestPeerReadingSumsAnswersOverRoutesButMetrics(t *testing.T) {
+	srv := peerMetricsServer(t, []float64{0.0005}, 1, nil)
+	reg := prometheus.NewRegistry()
+	answers := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: answerSecondsMetric, Help: "a",
+		Buckets: []float64{0.001, 0.01}}, []string{"route"})
+	reg.MustRegister(answers)
+	for range 98 {
+		answers.WithLabelValues("PUT /v1/items/{item}/reactions/{user}").Observe(0.0005)
+	}
+	answers.WithLabelValues("POST /v1/items/{item}/counters/{name}").Observe(0.005)
+	answers.WithLabelValues("POST /v1/items/{item}/counters/{name}").Observe(0.005)
+	for range 50 {
+		answers.WithLabelValues(metricsRoute).Observe(0.5)
+	}
+	both := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, h := range []http.Handler{srv.Config.Handler, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})} {
+			h.ServeHTTP(w, r)
+		}
+	}))
+	defer both.Close()
+	r, err := scrapePeer(context.Background(), both.Client(), both.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.answers == nil || r.answers.total() != 100 {
+		t.Fatalf("answers %+v, want 100 of two routes", r.answers)
+	}
+	if got, ok := r.answers.percentileBound(99); !ok || got != 0.01 {
+		t.Errorf("answers p99 bound %v, want 0.01", got)
+	}
+
+	mixed := histogram{bounds: []float64{0.002, math.Inf(1)}, counts: []uint64{1, 1}}
+	if _, err := (peerReading{answers: &mixed}).since(r); err == nil {
+		t.Error("answers of different buckets were subtracted")
+	}
+}
+
 func TestPeerReadingSinceAnEarlierOne(t *testing.T) {
 	inf := math.Inf(1)
 	hist := func(counts ...uint64) histogram { return histogram{bounds: []float64{0.001, inf}, counts: counts} }
@@ -157,14 +196,17 @@ func (f *fakeObserved) peerStats(context.Context) (peerReading, error) {
 
 func TestPeerWatchReportsUpperMedianBoundsAndLongWaits(t *testing.T) {
 	inf := math.Inf(1)
-	reading := func(under1ms, under5ms, all, ops, waits, longWaits uint64) peerReading {
-		return peerReading{commits: histogram{bounds: []float64{0.001, 0.005, inf}, counts: []uint64{under1ms, under5ms, all}},
-			ops: ops, sched: &histogram{bounds: []float64{0.0105, inf}, counts: []uint64{waits - longWaits, waits}}}
+	reading := func(under1ms, under5ms, under50ms, all, ops, waits, longWaits uint64) peerReading {
+		return peerReading{commits: histogram{bounds: []float64{0.001, 0.005, 0.05, inf}, counts: []uint64{under1ms, under5ms, under50ms, all}},
+			ops: ops, sched: &histogram{bounds: []float64{0.0105, inf}, counts: []uint64{waits - longWaits, waits}},
+			// as many requests as ops, all answered in under 1 ms but one in a hundred
+			answers: &histogram{bounds: []float64{0.001, 0.01, inf}, counts: []uint64{ops - ops/100, ops, ops}}}
 	}
-	// Two runs: one whose p99 is under 1 ms, one whose p99 is under 5 ms.
+	// Two runs: one whose commits all took under 1 ms; one whose p99 is
+	// under 5 ms and whose longest commit took under 50.
 	sys := &fakeObserved{readings: []peerReading{
-		reading(0, 0, 0, 0, 0, 0), reading(100, 100, 100, 200, 50, 2),
-		reading(100, 100, 100, 200, 50, 2), reading(150, 200, 200, 600, 90, 8),
+		reading(0, 0, 0, 0, 0, 0, 0), reading(100, 100, 100, 100, 200, 50, 2),
+		reading(100, 100, 100, 100, 200, 50, 2), reading(250, 299, 300, 300, 1000, 90, 8),
 	}}
 	var w peerWatch
 	for range 2 {
@@ -172,27 +214,32 @@ func TestPeerWatchReportsUpperMedianBoundsAndLongWaits(t *testing.T) {
 	}
 	row := &Row{Note: "first"}
 	w.report(row)
-	if row.PeerCommitP99Ms != 5 || row.PeerOpsPerCommit != 3 {
-		t.Errorf("p99 %v ms, %v ops per commit; want 5 (the upper of 1 and 5), 3 (median of 2 and 4)", row.PeerCommitP99Ms, row.PeerOpsPerCommit)
+	if row.PeerCommitP99Ms != 5 || row.PeerCommitMaxMs != 50 || row.PeerOpsPerCommit != 3 {
+		t.Errorf("p99 %v ms, longest %v ms, %v ops per commit; want 5 (the upper of 1 and 5), 50 (of 1 and 50), 3 (median of 2 and 4)",
+			row.PeerCommitP99Ms, row.PeerCommitMaxMs, row.PeerOpsPerCommit)
+	}
+	if row.PeerAnswerP99Ms != 1 {
+		t.Errorf("answers p99 %v ms, want 1", row.PeerAnswerP99Ms)
 	}
 	if row.PeerLongWaits != 4 || row.PeerLongWaitMs != 10.5 {
 		t.Errorf("%v waits over %v ms; want 4 (median of 2 and 6) over 10.5", row.PeerLongWaits, row.PeerLongWaitMs)
 	}
-	if want := "first; peer's commits p99 ≤ 5 ms, 3.0 ops each; peer's goroutines waited over 10.5 ms to run 4 times"; row.Note != want {
+	if want := "first; peer's handlers answered p99 ≤ 1 ms; peer's commits p99 ≤ 5 ms, longest ≤ 50 ms, 3.0 ops each; peer's goroutines waited over 10.5 ms to run 4 times"; row.Note != want {
 		t.Errorf("note %q, want %q", row.Note, want)
 	}
 
 	// Beyond the last bound, it says so; a phase that committed nothing says
 	// nothing of commits.
-	sys = &fakeObserved{readings: []peerReading{reading(0, 0, 0, 0, 0, 0), reading(0, 0, 10, 10, 0, 0)}}
+	sys = &fakeObserved{readings: []peerReading{reading(0, 0, 0, 0, 0, 0, 0), reading(0, 0, 0, 10, 10, 0, 0)}}
 	w = peerWatch{}
 	w.start(context.Background(), sys)()
 	row = &Row{}
 	w.report(row)
-	if row.PeerCommitP99Ms != -1 || row.Note != "peer's commits p99 over 5 ms, 1.0 ops each; peer's goroutines waited over 10.5 ms to run 0 times" {
-		t.Errorf("beyond the last bound: %v, %q", row.PeerCommitP99Ms, row.Note)
+	if row.PeerCommitP99Ms != -1 || row.PeerCommitMaxMs != -1 ||
+		row.Note != "peer's handlers answered p99 ≤ 1 ms; peer's commits p99 over 50 ms, longest over 50 ms, 1.0 ops each; peer's goroutines waited over 10.5 ms to run 0 times" {
+		t.Errorf("beyond the last bound: %v, %v, %q", row.PeerCommitP99Ms, row.PeerCommitMaxMs, row.Note)
 	}
-	sys = &fakeObserved{readings: []peerReading{reading(5, 5, 5, 5, 10, 1), reading(5, 5, 5, 5, 10, 1)}}
+	sys = &fakeObserved{readings: []peerReading{reading(5, 5, 5, 5, 5, 10, 1), reading(5, 5, 5, 5, 5, 10, 1)}}
 	w = peerWatch{}
 	w.start(context.Background(), sys)()
 	row = &Row{}

@@ -60,6 +60,21 @@ type Row struct {
 	// latency from the rest (HTTP, scheduling, the clients).
 	PeerCommitP99Ms  float64 `json:"peer_commit_p99_ms,omitempty"`
 	PeerOpsPerCommit float64 `json:"peer_ops_per_commit,omitempty"`
+	// PeerCommitMaxMs bounds the longest commit likewise: the least bucket
+	// that holds every commit of the run, the upper median over runs; -1 when
+	// beyond the last bound. A few long commits (a stall in Badger) hold up
+	// every write queued behind them yet hardly move the commits' p99, as
+	// each carries many writes.
+	PeerCommitMaxMs float64 `json:"peer_commit_max_ms,omitempty"`
+	// PeerAnswerP99Ms is, for a countermesh phase, an upper bound of the
+	// 99th percentile of how long the peer's handlers took to answer its
+	// requests, as the peer timed them (countermesh_api_request_duration_seconds,
+	// every route but the bench's own GET /metrics), the upper median over
+	// runs; -1 when beyond the histogram's last bound. Beside the clients'
+	// p99 it tells the time a request spent in the peer's handlers from the
+	// time it spent before and after them: in the network, the kernel, the
+	// peer's HTTP server reading it, or the client.
+	PeerAnswerP99Ms float64 `json:"peer_answer_p99_ms,omitempty"`
 	// PeerLongWaits is, for a countermesh phase, how many times a goroutine
 	// of the peer waited over PeerLongWaitMs to run (median over runs), from
 	// the peer's go_sched_latencies_seconds: PeerLongWaitMs is that
