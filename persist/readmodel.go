@@ -25,7 +25,11 @@ import (
 // to that generation. A later commit that changes an item not held cannot
 // update it, so it marks the item's slot (touched); keep refuses an item
 // whose slot was marked after the reader's generation, as its snapshot may
-// miss that commit. The read is still exact; the item just stays out.
+// miss that commit. It also refuses one read from a snapshot that may hold
+// two batches the model has not taken yet — the applier hands the next batch
+// to the committer before the model takes the last one — as taking the first
+// would set its values over what was read of the second (keepLocked). The
+// read is still exact; the item just stays out.
 //
 // Users' reactions: a held item knows the registers of some users exactly —
 // every register a commit wrote while it was held, and those read with it or
@@ -225,7 +229,7 @@ func (m *readModel) keepAll(ks []kept, gen, sealed uint64) {
 	defer m.mu.Unlock()
 	for i, k := range ks {
 		if k.view != nil {
-			m.keepLocked(k.item, items[i], k.view.User, k.user, gen)
+			m.keepLocked(k.item, items[i], k.view.User, k.user, gen, sealed)
 		} else {
 			m.keepUserLocked(k.item, k.user, k.reg, gen, sealed)
 		}
@@ -255,9 +259,15 @@ func (m *readModel) newItem(v ItemView) *modelItem {
 // Badger snapshot opened after generation gen — with user's register r, when
 // user is not empty — unless a commit since gen changed an item of its slot
 // that was not held, or the item is held already (then by a commit, which is
-// newer). It runs with mu held.
-func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user string, gen uint64) {
-	if m.touched[m.slot(item)] > gen || m.items[item] != nil {
+// newer), or the snapshot may hold more than one batch the model has not
+// taken (sealed, read once it was open, is past taken+1). One such batch is
+// harmless: taking it later sets what the reader read of it again. Two are
+// not: the applier hands the next batch to the committer before the model
+// takes the one before, so the snapshot may hold both; taking the first would
+// then set its values over what the reader read of the second, and the item
+// would show a state no commit left. It runs with mu held.
+func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user string, gen, sealed uint64) {
+	if m.touched[m.slot(item)] > gen || m.items[item] != nil || sealed > m.taken()+1 {
 		return
 	}
 	if len(it.counters) == 0 && len(it.tallies) == 0 {

@@ -1,10 +1,15 @@
 package persist
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/countermesh/countermesh/crdt"
 )
@@ -418,5 +423,95 @@ func fillKindIndex(t *testing.T, m *readModel, item string, gen uint64) {
 	}
 	if len(m.kinds) != maxHeldKinds {
 		t.Fatalf("the model indexes %d kinds, want %d", len(m.kinds), maxHeldKinds)
+	}
+}
+
+// TestAReaderNeverMakesTheModelShowAStateOfNoCommit: the applier hands the
+// next batch to the committer before the model takes the durable one, so a
+// Badger snapshot may hold two batches the model has not taken. A reader
+// that brought an item in from such a snapshot would have the model take the
+// first batch over what it read of the second, and show tallies no commit
+// left (here three reactions of two users). It may not keep the item then.
+func TestAReaderNeverMakesTheModelShowAStateOfNoCommit(t *testing.T) {
+	ctx := context.Background()
+	opts := SmallOptions(t.TempDir())
+	opts.Logger = slog.New(slog.DiscardHandler)
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(ctx, React("i", "u", "wow")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // reopened below with an empty model: i is not held
+
+	hold := make(chan struct{}) // lets the first commit finish
+	var commits atomic.Int64
+	opts.CommitFault = func(int) error {
+		if commits.Add(1) == 1 {
+			<-hold
+		}
+		return nil
+	}
+	if s, err = Open(opts); err != nil {
+		t.Fatal(err)
+	}
+	finishFirst := sync.OnceFunc(func() { close(hold) })
+	s.publishing.Lock() // stands in for an applier slow to publish the first batch
+	publish := sync.OnceFunc(s.publishing.Unlock)
+	defer s.Close()
+
+	sumOf := func(v ItemView) int64 { return v.Tallies["wow"] + v.Tallies["clap"] }
+	var seen []ItemView // what a reader read as each commit was told
+	stop := s.Follow(func(Commit) {
+		v, err := s.ReadItem("i", "")
+		if err != nil {
+			t.Error(err)
+		}
+		seen = append(seen, v)
+	})
+	defer stop()
+	defer func() { finishFirst(); publish() }() // also when the test fails: stop and Close wait for them
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := s.Write(ctx, React("i", "v", "wow")); first <- err }() // wow 2
+	waitFor(t, "the first batch's commit", func() bool { return commits.Load() == 1 })
+	go func() { _, err := s.Write(ctx, React("i", "u", "clap")); second <- err }() // wow 1, clap 1
+	waitFor(t, "the second write decided", func() bool { return s.DecidedKind("clap") })
+	finishFirst()
+	waitFor(t, "the second batch durable", func() bool {
+		r, err := s.Register("i", "u")
+		return err == nil && r.Kind == "clap"
+	})
+	// The model has taken neither batch; Badger holds both.
+	if v, err := s.ReadItem("i", ""); err != nil || sumOf(v) != 2 {
+		t.Fatalf("read before the first batch was published: %v, %v", v.Tallies, err)
+	}
+	publish()
+	for _, c := range []chan error{first, second} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	if len(seen) != 2 {
+		t.Fatalf("%d commits told, want 2", len(seen))
+	}
+	for i, v := range seen {
+		if sumOf(v) != 2 {
+			t.Errorf("read as commit %d was told: %v, tallies of no commit (two users)", i+1, v.Tallies)
+		}
+	}
+	if v, err := s.ReadItem("i", ""); err != nil || v.Tallies["wow"] != 1 || v.Tallies["clap"] != 1 {
+		t.Errorf("after both commits: %v, %v", v.Tallies, err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
 	}
 }

@@ -314,10 +314,10 @@ func TestTheNextBatchCommitsWhileTheLastIsPublished(t *testing.T) {
 			<-release
 		}
 	})
-	var released sync.Once
-	letGo := func() { released.Do(func() { close(release) }) }
+	letGo := sync.OnceFunc(func() { close(release) })
+	finishFirst := sync.OnceFunc(func() { close(firstDurable) })
 	defer stop()
-	defer letGo() // also when the test fails: stop and Close wait for publish
+	defer func() { finishFirst(); letGo() }() // also when the test fails: stop and Close wait for them
 	ctx := context.Background()
 	first := make(chan error, 1)
 	go func() { _, err := s.Write(ctx, persist.Add("a", "claps", 1)); first <- err }()
@@ -329,7 +329,7 @@ func TestTheNextBatchCommitsWhileTheLastIsPublished(t *testing.T) {
 			t.Fatal("the second write was not decided while the first batch was committed")
 		}
 	}
-	close(firstDurable)
+	finishFirst()
 	<-published
 	select {
 	case <-commits:
