@@ -23,9 +23,10 @@ import (
 // Exactness of bringing an item in: a reader notes the model's generation
 // before it opens its Badger snapshot, which therefore holds every commit up
 // to that generation. A later commit that changes an item not held cannot
-// update it, so it marks the item's slot (touched); keep refuses an item
-// whose slot was marked after the reader's generation, as its snapshot may
-// miss that commit. It also refuses one read from a snapshot that may hold
+// update it, so it marks the item's slot (touched), and so does dropping an
+// item, which a commit may have changed while it was held; keep refuses an
+// item whose slot was marked after the reader's generation, as its snapshot
+// may miss that commit. It also refuses one read from a snapshot that may hold
 // two batches the model has not taken yet — the applier hands the next batch
 // to the committer before the model takes the last one — as taking the first
 // would set its values over what was read of the second (keepLocked). The
@@ -384,10 +385,15 @@ func (m *readModel) sweep() {
 	}
 }
 
+// drop takes item out of the model, and marks its slot (touched) as a commit
+// to an item not held does: a reader that read the item from a snapshot older
+// than a commit the model applied to it while it was held must not bring it
+// back. It runs with mu held.
 func (m *readModel) drop(item string, it *modelItem) {
 	delete(m.items, item)
 	m.bytes -= itemBytes(item, it)
 	m.evictions.Add(1)
+	m.touched[m.slot(item)] = m.gen
 }
 
 // apply brings the model to b, just committed: the new values of its counters
