@@ -168,7 +168,11 @@ func (s *Store) ReadItemsInto(items []string, user string, views []ItemView) err
 				return err
 			}
 			known := "" // the user whose register was read, if any
-			if user != "" && s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user}) {
+			// The reaction filter learns a batch's registers when it is
+			// published; the snapshot may hold one not published yet, whose
+			// tallies were just read. Then only the snapshot can rule the
+			// register out.
+			if user != "" && (sealed > taken || s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user})) {
 				var err error
 				if v.User, err = readRegister(txn, items[i], user); err != nil {
 					return err
