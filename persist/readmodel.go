@@ -26,11 +26,9 @@ import (
 // update it, so it marks the item's slot (touched), and so does dropping an
 // item, which a commit may have changed while it was held; keep refuses an
 // item whose slot was marked after the reader's generation, as its snapshot
-// may miss that commit. It also refuses one read from a snapshot that may hold
-// two batches the model has not taken yet — the applier hands the next batch
-// to the committer before the model takes the last one — as taking the first
-// would set its values over what was read of the second (keepLocked). The
-// read is still exact; the item just stays out.
+// may miss that commit. It also refuses one read from a snapshot that may
+// hold a batch the model has not taken yet, which the filters do not know
+// either (keepLocked). The read is still exact; the item just stays out.
 //
 // Users' reactions: a held item knows the registers of some users exactly —
 // every register a commit wrote while it was held, and those read with it or
@@ -260,15 +258,17 @@ func (m *readModel) newItem(v ItemView) *modelItem {
 // Badger snapshot opened after generation gen — with user's register r, when
 // user is not empty — unless a commit since gen changed an item of its slot
 // that was not held, or the item is held already (then by a commit, which is
-// newer), or the snapshot may hold more than one batch the model has not
-// taken (sealed, read once it was open, is past taken+1). One such batch is
-// harmless: taking it later sets what the reader read of it again. Two are
-// not: the applier hands the next batch to the committer before the model
-// takes the one before, so the snapshot may hold both; taking the first would
-// then set its values over what the reader read of the second, and the item
-// would show a state no commit left. It runs with mu held.
+// newer), or the snapshot may hold a batch the model has not taken (sealed,
+// read once it was open, is past taken), as keepUserLocked refuses. Such a
+// batch is not published: the reaction filter does not know its registers
+// yet, and a later reader of a user it wrote would be told "no reaction"
+// beside tallies counting it. And the applier hands the next batch to the
+// committer before the model takes the one before, so the snapshot may hold
+// two: taking the first would set its values over what was read of the
+// second, a state no commit left. The item is brought in by a later read. It
+// runs with mu held.
 func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user string, gen, sealed uint64) {
-	if m.touched[m.slot(item)] > gen || m.items[item] != nil || sealed > m.taken()+1 {
+	if m.touched[m.slot(item)] > gen || m.items[item] != nil || sealed > m.taken() {
 		return
 	}
 	if len(it.counters) == 0 && len(it.tallies) == 0 {

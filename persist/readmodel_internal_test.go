@@ -570,30 +570,9 @@ func TestAReaderNeverBringsBackAnItemOlderThanACommitAppliedWhileItWasHeld(t *te
 // its "no" for u: the view would show the commit's tallies with u's register
 // from before it. Found in review.
 func TestAReaderOfAnItemNotHeldAsksTheSnapshotForTheUserWhenTheFilterLags(t *testing.T) {
-	ctx := context.Background()
-	s := reopened(t, writtenAndClosed(t, SmallOptions(t.TempDir()), React("x", "v", "wow"))) // x not held
-	waitFor(t, "the filters filled", func() bool { return s.ReadModelStats().FilterReady })
-
-	s.publishing.Lock() // stands in for an applier slow to publish u's reaction
-	publish := sync.OnceFunc(s.publishing.Unlock)
+	s, publish, done := uReactsUnpublished(t)
 	defer publish()
-	done := make(chan error, 1)
-	go func() { _, err := s.Write(ctx, React("x", "u", "wow")); done <- err }()
-	waitFor(t, "u's reaction durable", func() bool {
-		r, err := s.Register("x", "u")
-		return err == nil && r.Kind == "wow"
-	})
-	v, err := s.ReadItem("x", "u")
-	publish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if werr := <-done; werr != nil {
-		t.Fatal(werr)
-	}
-	if (v.Tallies["wow"] == 2) != (v.User.Kind == "wow") {
-		t.Errorf("read x as u: tallies %v with u's register %q, of two commits", v.Tallies, v.User.Kind)
-	}
+	readAsUThenPublish(t, s, publish, done)
 }
 
 // writtenAndClosed opens a store with opts, its logger discarding, writes op
@@ -622,4 +601,56 @@ func reopened(t *testing.T, opts Options) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestAReaderKeepsNoItemAheadOfTheReactionFilter: a reader brings x in from
+// a snapshot holding u's reaction, committed but not published. The
+// reaction filter learns u's register only when it is published, and a held
+// item's readers ask the filter first: had x been kept, a reader as u would
+// be told "no reaction" beside tallies counting u's. Found in review.
+func TestAReaderKeepsNoItemAheadOfTheReactionFilter(t *testing.T) {
+	s, publish, done := uReactsUnpublished(t)
+	defer publish()
+	if _, err := s.ReadItem("x", "v"); err != nil { // brings x in from a snapshot with u's unpublished commit
+		t.Fatal(err)
+	}
+	readAsUThenPublish(t, s, publish, done) // x held; the filter knows nothing of u
+}
+
+// uReactsUnpublished opens a store holding v's "wow" on x, with an empty
+// read model and its filters filled, then writes u's "wow" on x and holds
+// its publication — as an applier slow to publish would — until publish is
+// called; done receives the write's outcome. Badger then holds u's reaction,
+// and the model and the filters do not.
+func uReactsUnpublished(t *testing.T) (s *Store, publish func(), done <-chan error) {
+	t.Helper()
+	s = reopened(t, writtenAndClosed(t, SmallOptions(t.TempDir()), React("x", "v", "wow")))
+	waitFor(t, "the filters filled", func() bool { return s.ReadModelStats().FilterReady })
+	s.publishing.Lock()
+	publish = sync.OnceFunc(s.publishing.Unlock)
+	written := make(chan error, 1)
+	go func() { _, err := s.Write(context.Background(), React("x", "u", "wow")); written <- err }()
+	waitFor(t, "u's reaction durable", func() bool {
+		r, err := s.Register("x", "u")
+		return err == nil && r.Kind == "wow"
+	})
+	return s, publish, written
+}
+
+// readAsUThenPublish reads x as u, lets u's reaction be published, and fails
+// the test unless the read showed u's reaction both in the tallies and in
+// u's register, or in neither.
+func readAsUThenPublish(t *testing.T, s *Store, publish func(), done <-chan error) {
+	t.Helper()
+	v, err := s.ReadItem("x", "u")
+	publish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if werr := <-done; werr != nil {
+		t.Fatal(werr)
+	}
+	if (v.Tallies["wow"] == 2) != (v.User.Kind == "wow") {
+		t.Errorf("read x as u: tallies %v with u's register %q, of two commits", v.Tallies, v.User.Kind)
+	}
 }
