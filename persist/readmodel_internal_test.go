@@ -14,6 +14,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/countermesh/countermesh/crdt"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // TestReadModelRefusesAReadOlderThanACommitItMissed: a reader that missed an
@@ -464,11 +465,11 @@ func TestAReaderNeverMakesTheModelShowAStateOfNoCommit(t *testing.T) {
 	defer func() { finishFirst(); publish() }() // also when the test fails: stop and Close wait for them
 	first, second := make(chan error, 1), make(chan error, 1)
 	go func() { _, err := s.Write(ctx, React("i", "v", "wow")); first <- err }() // wow 2
-	waitFor(t, "the first batch's commit", func() bool { return commits.Load() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the first batch's commit", func() bool { return commits.Load() == 1 })
 	go func() { _, err := s.Write(ctx, React("i", "u", "clap")); second <- err }() // wow 1, clap 1
-	waitFor(t, "the second write decided", func() bool { return s.DecidedKind("clap") })
+	testkit.WaitFor(t, 10*time.Second, "the second write decided", func() bool { return s.DecidedKind("clap") })
 	finishFirst()
-	waitFor(t, "the second batch durable", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the second batch durable", func() bool {
 		r, err := s.Register("i", "u")
 		return err == nil && r.Kind == "clap"
 	})
@@ -493,16 +494,6 @@ func TestAReaderNeverMakesTheModelShowAStateOfNoCommit(t *testing.T) {
 	}
 	if v, err := s.ReadItem("i", ""); err != nil || v.Tallies["wow"] != 1 || v.Tallies["clap"] != 1 {
 		t.Errorf("after both commits: %v, %v", v.Tallies, err)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10 s for %s", what)
-		}
 	}
 }
 
@@ -625,12 +616,12 @@ func TestAReaderKeepsNoItemAheadOfTheReactionFilter(t *testing.T) {
 func uReactsUnpublished(t *testing.T) (s *Store, publish func(), done <-chan error) {
 	t.Helper()
 	s = reopened(t, writtenAndClosed(t, SmallOptions(t.TempDir()), React("x", "v", "wow")))
-	waitFor(t, "the filters filled", func() bool { return s.ReadModelStats().FilterReady })
+	testkit.WaitFor(t, 10*time.Second, "the filters filled", func() bool { return s.ReadModelStats().FilterReady })
 	s.publishing.Lock()
 	publish = sync.OnceFunc(s.publishing.Unlock)
 	written := make(chan error, 1)
 	go func() { _, err := s.Write(context.Background(), React("x", "u", "wow")); written <- err }()
-	waitFor(t, "u's reaction durable", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "u's reaction durable", func() bool {
 		r, err := s.Register("x", "u")
 		return err == nil && r.Kind == "wow"
 	})

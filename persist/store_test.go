@@ -11,6 +11,7 @@ import (
 
 	"github.com/countermesh/countermesh/crdt"
 	"github.com/countermesh/countermesh/persist"
+	"github.com/countermesh/countermesh/tests/testkit"
 )
 
 // openStore opens a small-profile store in dir, closed when the test ends.
@@ -324,11 +325,8 @@ func TestTheNextBatchCommitsWhileTheLastIsPublished(t *testing.T) {
 	<-commits
 	second := make(chan error, 1)
 	go func() { _, err := s.Write(ctx, persist.React("b", "u1", "wow")); second <- err }()
-	for deadline := time.Now().Add(10 * time.Second); !s.DecidedKind("wow"); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the second write was not decided while the first batch was committed")
-		}
-	}
+	testkit.WaitFor(t, 10*time.Second, "the second write decided while the first batch is committed",
+		func() bool { return s.DecidedKind("wow") })
 	finishFirst()
 	<-published
 	select {
