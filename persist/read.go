@@ -162,17 +162,18 @@ func (s *Store) ReadItemsInto(items []string, user string, views []ItemView) err
 	// commit the model had, so what it reads may be kept (readModel.keepAll).
 	return s.view(func(txn *badger.Txn) error {
 		sealed = s.model.sealed.Load()
+		// The snapshot may hold a batch the model had not taken, and so not
+		// published: the reaction filter does not know its registers yet.
+		ahead := sealed > taken
 		for _, i := range missing {
 			v := &views[i]
 			if err := s.readItem(txn, items[i], v); err != nil {
 				return err
 			}
 			known := "" // the user whose register was read, if any
-			// The reaction filter learns a batch's registers when it is
-			// published; the snapshot may hold one not published yet, whose
-			// tallies were just read. Then only the snapshot can rule the
-			// register out.
-			if user != "" && (sealed > taken || s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user})) {
+			// Then only the snapshot, whose tallies were just read, can rule
+			// the user's register out.
+			if user != "" && (ahead || s.reactions.mayHave(crdt.RegisterKey{Item: items[i], User: user})) {
 				var err error
 				if v.User, err = readRegister(txn, items[i], user); err != nil {
 					return err
@@ -181,13 +182,11 @@ func (s *Store) ReadItemsInto(items []string, user string, views []ItemView) err
 			}
 			keep = append(keep, kept{item: items[i], view: v, user: known})
 		}
-		// When the snapshot holds a commit the model had not taken, the
-		// whole item comes from the snapshot, not only the register: the
-		// user's reaction must agree with the tallies beside it.
-		whole := sealed > taken
+		// Then the whole item comes from the snapshot, not only the
+		// register: the user's reaction must agree with the tallies beside it.
 		for _, i := range unknown {
 			v := &views[i]
-			if whole {
+			if ahead {
 				v.reset()
 				if err := s.readItem(txn, items[i], v); err != nil {
 					return err

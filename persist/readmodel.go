@@ -26,9 +26,9 @@ import (
 // update it, so it marks the item's slot (touched), and so does dropping an
 // item, which a commit may have changed while it was held; keep refuses an
 // item whose slot was marked after the reader's generation, as its snapshot
-// may miss that commit. It also refuses one read from a snapshot that may
-// hold a batch the model has not taken yet, which the filters do not know
-// either (keepLocked). The read is still exact; the item just stays out.
+// may miss that commit. Nothing is kept from a snapshot that may hold a batch
+// the model has not taken yet, which the filters do not know either
+// (keepAll). The read is still exact; the item just stays out.
 //
 // Users' reactions: a held item knows the registers of some users exactly —
 // every register a commit wrote while it was held, and those read with it or
@@ -212,8 +212,16 @@ type kept struct {
 }
 
 // keepAll keeps what one reader read from a Badger snapshot opened after
-// generation gen, under one lock (see keepLocked and keepUserLocked). sealed is the count
-// of sealed batches the reader read once its snapshot was open.
+// generation gen, under one lock (see keepLocked and keepUserLocked). sealed
+// is the count of sealed batches the reader read once its snapshot was open;
+// past the batches the model has taken, it keeps nothing. Such a snapshot may
+// hold a batch not published: the reaction filter does not know its
+// registers yet, and a later reader of a user it wrote would be told "no
+// reaction" beside tallies counting it (or a register would run ahead of the
+// tallies held beside it). And the applier hands the next batch to the
+// committer before the model takes the one before, so it may hold two:
+// taking the first would set its values over what was read of the second, a
+// state no commit left. What it read is brought in by a later read.
 func (m *readModel) keepAll(ks []kept, gen, sealed uint64) {
 	if m.budget == 0 || len(ks) == 0 {
 		return
@@ -226,11 +234,14 @@ func (m *readModel) keepAll(ks []kept, gen, sealed uint64) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if sealed > m.taken() {
+		return
+	}
 	for i, k := range ks {
 		if k.view != nil {
-			m.keepLocked(k.item, items[i], k.view.User, k.user, gen, sealed)
+			m.keepLocked(k.item, items[i], k.view.User, k.user, gen)
 		} else {
-			m.keepUserLocked(k.item, k.user, k.reg, gen, sealed)
+			m.keepUserLocked(k.item, k.user, k.reg, gen)
 		}
 	}
 	if m.bytes > m.budget {
@@ -258,17 +269,10 @@ func (m *readModel) newItem(v ItemView) *modelItem {
 // Badger snapshot opened after generation gen — with user's register r, when
 // user is not empty — unless a commit since gen changed an item of its slot
 // that was not held, or the item is held already (then by a commit, which is
-// newer), or the snapshot may hold a batch the model has not taken (sealed,
-// read once it was open, is past taken), as keepUserLocked refuses. Such a
-// batch is not published: the reaction filter does not know its registers
-// yet, and a later reader of a user it wrote would be told "no reaction"
-// beside tallies counting it. And the applier hands the next batch to the
-// committer before the model takes the one before, so the snapshot may hold
-// two: taking the first would set its values over what was read of the
-// second, a state no commit left. The item is brought in by a later read. It
-// runs with mu held.
-func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user string, gen, sealed uint64) {
-	if m.touched[m.slot(item)] > gen || m.items[item] != nil || sealed > m.taken() {
+// newer). keepAll has made sure the snapshot holds no batch the model has not
+// taken. It runs with mu held.
+func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user string, gen uint64) {
+	if m.touched[m.slot(item)] > gen || m.items[item] != nil {
 		return
 	}
 	if len(it.counters) == 0 && len(it.tallies) == 0 {
@@ -291,13 +295,12 @@ func (m *readModel) keepLocked(item string, it *modelItem, r crdt.Register, user
 // keepUserLocked records r as user's register on item, read from a Badger
 // snapshot opened after generation gen (or ruled out by the reaction filter
 // after it), if the item was held since before gen with no entry dropped
-// since, and the model has taken every batch sealed before the snapshot
-// opened (sealed, read once it was open): else the snapshot may hold a commit
-// the item's counters and tallies do not show yet, and the register would run
-// ahead of them. It runs with mu held.
-func (m *readModel) keepUserLocked(item, user string, r crdt.Register, gen, sealed uint64) {
+// since. keepAll has made sure the snapshot holds no batch the model has not
+// taken, whose register would run ahead of the item's counters and tallies.
+// It runs with mu held.
+func (m *readModel) keepUserLocked(item, user string, r crdt.Register, gen uint64) {
 	it := m.items[item]
-	if it == nil || it.heldSince > gen || it.usersDropped > gen || sealed > m.taken() {
+	if it == nil || it.heldSince > gen || it.usersDropped > gen {
 		return
 	}
 	if _, ok := it.users[user]; ok {
