@@ -114,9 +114,14 @@ func TestPeerReadingSumsAnswersOverRoutesButMetrics(t *testing.T) {
 		t.Errorf("answers p99 bound %v, want 0.01", got)
 	}
 
-	mixed := histogram{bounds: []float64{0.002, math.Inf(1)}, counts: []uint64{1, 1}}
-	if _, err := (peerReading{answers: &mixed}).since(r); err == nil {
-		t.Error("answers of different buckets were subtracted")
+	// The same reading but for its answers' buckets: only they can refuse.
+	other := r
+	other.answers = &histogram{bounds: []float64{0.002, math.Inf(1)}, counts: []uint64{100, 100}}
+	if _, err := other.since(r); err == nil || !strings.Contains(err.Error(), answerSecondsMetric) {
+		t.Errorf("answers of different buckets subtracted: %v", err)
+	}
+	if d, err := r.since(r); err != nil || d.answers == nil || d.answers.total() != 0 {
+		t.Errorf("a reading since itself: %+v, %v", d.answers, err)
 	}
 }
 
